@@ -1,0 +1,1 @@
+"""Create, update and expire number-masking sessions at volume."""

@@ -1,0 +1,1 @@
+"""batch part of masking_async."""

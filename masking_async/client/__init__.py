@@ -1,0 +1,1 @@
+"""client part of masking_async."""

@@ -1,0 +1,1 @@
+"""emulator part of masking_async."""

@@ -1,0 +1,132 @@
+"""The errors ``masking_async`` raises: catch :class:`MaskingError`, or one precise leaf.
+
+::
+
+    MaskingError
+    ├── RequestValidationError   a request broke the spec's rules; nothing was sent
+    ├── ResponseFormatError      the server answered something we cannot read
+    ├── TransportError           no answer: connection refused, reset or closed
+    │   └── RequestTimeout       no answer in time
+    └── APIError                 the server answered with an error status
+        ├── InvalidRequestError  400, 405, 409, 422
+        ├── AuthenticationError  401, 403
+        ├── NotFoundError        404
+        ├── RateLimitedError     429 (carries ``retry_after``)
+        └── ServerError          5xx
+
+No error ever carries credentials: messages are built from the method, the URL (which holds the
+auth id, an account name, never the token) and the server's own message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from masking_async.rules import Violation
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "InvalidRequestError",
+    "MaskingError",
+    "NotFoundError",
+    "RateLimitedError",
+    "RequestTimeout",
+    "RequestValidationError",
+    "ResponseFormatError",
+    "ServerError",
+    "TransportError",
+    "error_for_status",
+]
+
+
+class MaskingError(Exception):
+    """Base of every error this library raises on purpose."""
+
+
+class RequestValidationError(MaskingError, ValueError):
+    """A request broke one or more of the spec's rules and was not sent."""
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations = tuple(violations)
+        super().__init__("; ".join(str(v) for v in self.violations))
+
+
+class ResponseFormatError(MaskingError):
+    """The response body was not JSON or not the shape the spec describes."""
+
+    def __init__(self, message: str, *, method: str = "", url: str = "", status: int = 0) -> None:
+        self.method, self.url, self.status = method, url, status
+        super().__init__(f"{message} ({method} {url} -> {status})" if method else message)
+
+
+class TransportError(MaskingError):
+    """The request got no answer: whether the server acted on it is unknown."""
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        self.method, self.url = method, url
+        super().__init__(f"{message} ({method} {url})" if method else message)
+
+
+class RequestTimeout(TransportError):
+    """No answer within the configured timeout."""
+
+
+class APIError(MaskingError):
+    """The server answered with an error status and, usually, ``{"api_id", "error"}``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        api_id: str | None = None,
+        method: str = "",
+        url: str = "",
+    ) -> None:
+        self.message, self.status, self.api_id = message, status, api_id
+        self.method, self.url = method, url
+        super().__init__(f"{status} {message} ({method} {url}, api_id={api_id})")
+
+
+class InvalidRequestError(APIError):
+    """400, 405, 409 or 422: the server refused the request as it stands."""
+
+
+class AuthenticationError(APIError):
+    """401 or 403: wrong credentials, or not allowed."""
+
+
+class NotFoundError(APIError):
+    """404: no such session for this account."""
+
+
+class RateLimitedError(APIError):
+    """429: too many requests; ``retry_after`` is the server's hint in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class ServerError(APIError):
+    """5xx: the server failed; for a create, the session may or may not exist."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    405: InvalidRequestError,
+    409: InvalidRequestError,
+    422: InvalidRequestError,
+    429: RateLimitedError,
+}
+
+
+def error_for_status(status: int) -> type[APIError]:
+    """Pick the error class for an HTTP status (the one place that mapping lives)."""
+    if status >= 500:
+        return ServerError
+    return _BY_STATUS.get(status, APIError)

@@ -1,0 +1,429 @@
+"""The spec's argument rules, in one place for the client, the emulator and the batch engine.
+
+Every check works on wire values (what JSON carries: ``bool``, ``int``, ``str``) and returns the
+normalised parameters together with every :class:`Violation` found, so a caller can report all of
+them at once (the batch engine's dry run) or refuse on the first (the emulator's 400).
+
+Sources: ``session-api-reference.md`` wins; the legacy overview supplies the limits the newer pages
+omit (``session_expiry`` 60-86400, ``call_time_limit`` clamped into 60-86400, URLs of at most 1,000
+characters). ``ring_timeout`` has only a documented default (120), which we take as its maximum.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import attrs
+import phonenumbers
+
+__all__ = [
+    "CREATE_FIELDS",
+    "IMMUTABLE_ON_UPDATE",
+    "LIST_FILTERS",
+    "UPDATE_FIELDS",
+    "Violation",
+    "check_create",
+    "check_list_filters",
+    "check_update",
+    "coerce_text",
+    "format_timestamp",
+    "normalize_party",
+    "parse_filter_time",
+]
+
+
+@attrs.frozen
+class Violation:
+    """One broken rule: the field it concerns and the rule in plain words."""
+
+    field: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.rule}"
+
+
+class _Invalid(Exception):
+    """Raised by a field check; turned into a :class:`Violation` by the caller."""
+
+
+Check = Callable[[Any], Any]
+
+MAX_URL_LENGTH: Final = 1000
+SESSION_EXPIRY_RANGE: Final = (60, 86400)
+CALL_TIME_LIMIT_RANGE: Final = (60, 86400)
+_PIN = re.compile(r"[0-9]{4,15}")
+_SUBACCOUNT = re.compile(r"SA[A-Za-z0-9]{18}")
+
+
+# -- field checks: each takes a wire value and returns it normalised, or raises _Invalid --------
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("must be a boolean (true or false)")
+    return value
+
+
+def _integer(low: int, high: int) -> Check:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid("must be an integer")
+        if not low <= value <= high:
+            raise _Invalid(f"must be between {low} and {high}")
+        return value
+
+    return check
+
+
+def _clamped(low: int, high: int) -> Check:
+    """``call_time_limit``: the legacy API sets values outside the range to its nearest bound."""
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid("must be an integer")
+        return min(max(value, low), high)
+
+    return check
+
+
+def normalize_party(value: Any) -> str:
+    """Return a phone number in E.164 (``+`` and digits); the ``+`` may be missing on input."""
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid("must be a phone number in E.164 format")
+    text = value.strip()
+    digits = text[1:] if text.startswith("+") else text
+    if not digits.isdigit():
+        raise _Invalid("must be a phone number in E.164 format (digits, optional leading +)")
+    try:
+        parsed = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException as exc:
+        raise _Invalid("must be a phone number in E.164 format") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise _Invalid("must be a valid phone number (E.164)")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("must be a URL")
+    if len(value) > MAX_URL_LENGTH:
+        raise _Invalid(f"must be at most {MAX_URL_LENGTH} characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _Invalid("must be an http or https URL")
+    return value
+
+
+def _play_url(value: Any) -> str:
+    url = _url(value)
+    if not urlsplit(url).path.lower().endswith((".mp3", ".wav")):
+        raise _Invalid("must be the URL of an .mp3 or .wav file")
+    return url
+
+
+def _choice(*allowed: str) -> Check:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value.lower() not in {a.lower() for a in allowed}:
+            raise _Invalid("must be one of " + ", ".join(allowed))
+        return next(a for a in allowed if a.lower() == value.lower())
+
+    return check
+
+
+def _pin(value: Any) -> str:
+    # The spec's own cURL example sends PINs as JSON numbers; accept them as their digits.
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _PIN.fullmatch(value):
+        raise _Invalid("must be 4 to 15 digits")
+    return value
+
+
+def _subaccount(value: Any) -> str:
+    if not isinstance(value, str) or not _SUBACCOUNT.fullmatch(value):
+        raise _Invalid("must be a subaccount auth id (SA followed by 18 characters)")
+    return value
+
+
+_method = _choice("GET", "POST")
+
+#: Every create argument and its check, in the order of the spec.
+CREATE_FIELDS: Final[Mapping[str, Check]] = {
+    "first_party": normalize_party,
+    "second_party": normalize_party,
+    "geomatch": _boolean,
+    "subaccount": _subaccount,
+    "session_expiry": _integer(*SESSION_EXPIRY_RANGE),
+    "call_time_limit": _clamped(*CALL_TIME_LIMIT_RANGE),
+    "ring_timeout": _integer(1, 120),
+    "initiate_call_to_first_party": _boolean,
+    "callback_url": _url,
+    "callback_method": _method,
+    "record": _boolean,
+    "recording_callback_url": _url,
+    "record_file_format": _choice("mp3", "wav"),
+    "recording_callback_method": _method,
+    "first_party_play_url": _play_url,
+    "second_party_play_url": _play_url,
+    "is_pin_authentication_required": _boolean,
+    "generate_pin": _boolean,
+    "generate_pin_length": _integer(4, 15),
+    "first_party_pin": _pin,
+    "second_party_pin": _pin,
+    "pin_prompt_play": _play_url,
+    "pin_retry": _integer(0, 5),
+    "pin_retry_wait": _integer(5, 10),
+    "incorrect_pin_play": _play_url,
+    "unknown_caller_play": _play_url,
+    "force_pin_authentication": _boolean,
+    "create_session_with_single_party": _boolean,
+    "virtual_number_cooloff_period": _integer(0, 3600),
+}
+
+#: What an active session accepts on update (parties only for single-party sessions).
+UPDATE_FIELDS: Final[Mapping[str, Check]] = {
+    name: CREATE_FIELDS[name]
+    for name in (
+        "session_expiry",
+        "call_time_limit",
+        "ring_timeout",
+        "callback_url",
+        "callback_method",
+        "record",
+        "recording_callback_url",
+        "record_file_format",
+        "recording_callback_method",
+        "first_party_play_url",
+        "second_party_play_url",
+        "first_party",
+        "second_party",
+    )
+}
+
+#: The fields the spec says cannot change on an active session (parties are handled apart).
+IMMUTABLE_ON_UPDATE: Final = frozenset(
+    {
+        "initiate_call_to_first_party",
+        "is_pin_authentication_required",
+        "pin_prompt_play",
+        "pin_retry",
+        "pin_retry_wait",
+        "incorrect_pin_play",
+        "unknown_caller_play",
+        "geomatch",
+        "subaccount",
+    }
+)
+
+#: Sent by the official SDKs in update and expire bodies; tolerated, never applied.
+SDK_ECHO_FIELDS: Final = frozenset({"session_uuid"})
+
+_PIN_FIELDS: Final = ("first_party_pin", "second_party_pin")
+
+
+def _check_fields(
+    params: Mapping[str, Any], fields: Mapping[str, Check], violations: list[Violation]
+) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for name, value in params.items():
+        check = fields.get(name)
+        if check is None or value is None:
+            continue
+        try:
+            clean[name] = check(value)
+        except _Invalid as exc:
+            violations.append(Violation(name, str(exc)))
+    return clean
+
+
+def _unknown(params: Mapping[str, Any], known: Mapping[str, Check] | frozenset[str]) -> list[str]:
+    return [name for name in params if name not in known and name not in SDK_ECHO_FIELDS]
+
+
+def check_create(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violation]]:
+    """Check create arguments; return the normalised ones (``None`` dropped) and the violations."""
+    violations = [
+        Violation(name, "is not a known parameter") for name in _unknown(params, CREATE_FIELDS)
+    ]
+    clean = _check_fields(params, CREATE_FIELDS, violations)
+    bad = {v.field for v in violations}
+
+    single = clean.get("create_session_with_single_party", False)
+    required = ("first_party",) if single else ("first_party", "second_party")
+    for name in required:
+        if params.get(name) is None:
+            violations.append(Violation(name, "is required"))
+    if "first_party" in clean and clean.get("second_party") == clean["first_party"]:
+        violations.append(Violation("second_party", "must differ from first_party"))
+
+    pin_auth = clean.get("is_pin_authentication_required", False)
+    generate = clean.get("generate_pin", False)
+    if pin_auth:
+        for name in ("pin_prompt_play", "incorrect_pin_play"):
+            if params.get(name) is None:
+                violations.append(
+                    Violation(name, "is required when is_pin_authentication_required is true")
+                )
+        for name in _PIN_FIELDS:
+            if generate and params.get(name) is not None:
+                violations.append(Violation(name, "must not be given when generate_pin is true"))
+            elif not generate and params.get(name) is None:
+                violations.append(
+                    Violation(
+                        name,
+                        "is required when is_pin_authentication_required is true"
+                        " and generate_pin is false",
+                    )
+                )
+    else:
+        for name in ("generate_pin", "force_pin_authentication"):
+            if clean.get(name):
+                violations.append(
+                    Violation(name, "requires is_pin_authentication_required to be true")
+                )
+        for name in _PIN_FIELDS:
+            if params.get(name) is not None and name not in bad:
+                violations.append(
+                    Violation(name, "requires is_pin_authentication_required to be true")
+                )
+    if "generate_pin_length" in clean and not generate:
+        violations.append(Violation("generate_pin_length", "requires generate_pin to be true"))
+    pins = [clean.get(name) for name in _PIN_FIELDS]
+    if pins[0] is not None and pins[0] == pins[1]:
+        violations.append(Violation("second_party_pin", "must differ from first_party_pin"))
+    return clean, violations
+
+
+def check_update(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violation]]:
+    """Check update arguments that do not depend on the session (see the emulator for those)."""
+    violations: list[Violation] = []
+    for name in params:
+        if name in IMMUTABLE_ON_UPDATE:
+            violations.append(Violation(name, "cannot be updated on an active session"))
+        elif name not in UPDATE_FIELDS and name not in SDK_ECHO_FIELDS:
+            violations.append(Violation(name, "is not a parameter that can be updated"))
+    clean = _check_fields(params, UPDATE_FIELDS, violations)
+    if "first_party" in clean and clean.get("second_party") == clean["first_party"]:
+        violations.append(Violation("second_party", "must differ from first_party"))
+    if not clean and not violations:
+        violations.append(Violation("(body)", "at least one parameter to update is required"))
+    return clean, violations
+
+
+# -- list filters ------------------------------------------------------------------------------
+
+_TIME_FORMATS: Final = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
+_OPS: Final = ("", "__gt", "__gte", "__lt", "__lte")
+MAX_PAGE_SIZE: Final = 20
+
+
+def parse_filter_time(value: str) -> datetime:
+    """Parse a list filter time, ``YYYY-MM-DD HH:MM[:ss[.uuuuuu]]``, as UTC."""
+    text = value.strip()
+    for fmt in _TIME_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    raise _Invalid("must be a time as YYYY-MM-DD HH:MM[:ss[.uuuuuu]]")
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Format a time the way the API answers: ``2024-02-01 06:28:15 +0000 UTC``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def _non_negative(value: Any) -> int:
+    text = str(value).strip()
+    if not text.isdigit():
+        raise _Invalid("must be a non-negative integer")
+    return int(text)
+
+
+def _page_size(value: Any) -> int:
+    size = _non_negative(value)
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise _Invalid(f"must be between 1 and {MAX_PAGE_SIZE}")
+    return size
+
+
+def _filter_party(value: Any) -> str:
+    return normalize_party(str(value))
+
+
+def _filter_virtual_number(value: Any) -> str:
+    text = str(value).strip().removeprefix("+")
+    if not text.isdigit():
+        raise _Invalid("must be a phone number, with or without +")
+    return "+" + text
+
+
+#: Every list query parameter and its check (values arrive as query-string text).
+LIST_FILTERS: Final[Mapping[str, Check]] = {
+    "first_party": _filter_party,
+    "second_party": _filter_party,
+    "virtual_number": _filter_virtual_number,
+    "status": _choice("active", "expired", "all"),
+    "subaccount": _subaccount,
+    "limit": _page_size,
+    "offset": _non_negative,
+    **{f"created_time{op}": parse_filter_time for op in _OPS},
+    **{f"expiry_time{op}": parse_filter_time for op in _OPS},
+    **{f"duration{op}": _non_negative for op in _OPS},
+}
+
+
+def check_list_filters(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violation]]:
+    """Check list query parameters; times become aware datetimes, numbers ints."""
+    violations = [
+        Violation(name, "is not a known filter") for name in _unknown(params, LIST_FILTERS)
+    ]
+    return _check_fields(params, LIST_FILTERS, violations), violations
+
+
+# -- text input (CSV cells, command-line values) -----------------------------------------------
+
+_BOOL_FIELDS: Final = frozenset(name for name, check in CREATE_FIELDS.items() if check is _boolean)
+_INT_FIELDS: Final = frozenset(
+    {
+        "session_expiry",
+        "call_time_limit",
+        "ring_timeout",
+        "generate_pin_length",
+        "pin_retry",
+        "pin_retry_wait",
+        "virtual_number_cooloff_period",
+    }
+)
+_TRUE: Final = frozenset({"true", "1", "yes"})
+_FALSE: Final = frozenset({"false", "0", "no"})
+
+
+def coerce_text(params: Mapping[str, str]) -> tuple[dict[str, Any], list[Violation]]:
+    """Turn text cells into wire types: booleans and integers parsed, empty cells dropped."""
+    out: dict[str, Any] = {}
+    violations: list[Violation] = []
+    for name, raw in params.items():
+        text = raw.strip()
+        if not text:
+            continue
+        if name in _BOOL_FIELDS:
+            if text.lower() in _TRUE:
+                out[name] = True
+            elif text.lower() in _FALSE:
+                out[name] = False
+            else:
+                violations.append(Violation(name, "must be true or false"))
+        elif name in _INT_FIELDS:
+            try:
+                out[name] = int(text)
+            except ValueError:
+                violations.append(Violation(name, "must be an integer"))
+        else:
+            out[name] = text
+    return out, violations
