@@ -1,0 +1,1 @@
+"""pytest fixtures for the Masking API emulator (filled in as the emulator lands)."""
