@@ -27,6 +27,7 @@ __all__ = [
     "UPDATE_FIELDS",
     "Violation",
     "check_create",
+    "check_expire",
     "check_list_filters",
     "check_update",
     "coerce_text",
@@ -241,8 +242,9 @@ def _check_fields(
     return clean
 
 
-def _unknown(params: Mapping[str, Any], known: Mapping[str, Check] | frozenset[str]) -> list[str]:
-    return [name for name in params if name not in known and name not in SDK_ECHO_FIELDS]
+def _unknown(params: Mapping[str, Any], known: Mapping[str, Check]) -> list[str]:
+    """Names not in ``known``; ``session_uuid`` is tolerated only in update/expire bodies."""
+    return [name for name in params if name not in known]
 
 
 def check_create(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violation]]:
@@ -313,6 +315,16 @@ def check_update(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violat
     if not clean and not violations:
         violations.append(Violation("(body)", "at least one parameter to update is required"))
     return clean, violations
+
+
+def check_expire(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violation]]:
+    """Check an expire (DELETE) body: it carries nothing but, from the SDKs, ``session_uuid``."""
+    violations = [
+        Violation(name, "is not a known parameter")
+        for name in params
+        if name not in SDK_ECHO_FIELDS
+    ]
+    return {}, violations
 
 
 # -- list filters ------------------------------------------------------------------------------

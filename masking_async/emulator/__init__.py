@@ -1,1 +1,58 @@
-"""emulator part of masking_async."""
+"""A local emulator of the Masking Session API, for tests, demos, benchmarks and load tests.
+
+::
+
+    async with Emulator(EmulatorConfig(rate_limit=None), clock=ManualClock()) as emu:
+        ...  # talk to emu.base_url as DEFAULT_AUTH_ID / DEFAULT_AUTH_TOKEN
+        emu.clock.advance(3600)  # every hour-long session is now expired
+
+See ``docs/emulator.md`` for the behaviour it chooses where the spec is silent.
+"""
+
+from masking_async.emulator.clock import DEFAULT_START, Clock, ManualClock, SystemClock
+from masking_async.emulator.config import (
+    DEFAULT_AUTH_ID,
+    DEFAULT_AUTH_TOKEN,
+    OPERATIONS,
+    Account,
+    EmulatorConfig,
+    Faults,
+    PoolConfig,
+    RateLimit,
+    default_numbers,
+)
+from masking_async.emulator.listing import Page
+from masking_async.emulator.records import (
+    InvalidOperation,
+    SessionNotFound,
+    SessionRecord,
+    StoreError,
+)
+from masking_async.emulator.requestlog import RequestLog, RequestLogEntry
+from masking_async.emulator.server import Emulator
+from masking_async.emulator.store import Store
+
+__all__ = [
+    "DEFAULT_AUTH_ID",
+    "DEFAULT_AUTH_TOKEN",
+    "DEFAULT_START",
+    "OPERATIONS",
+    "Account",
+    "Clock",
+    "Emulator",
+    "EmulatorConfig",
+    "Faults",
+    "InvalidOperation",
+    "ManualClock",
+    "Page",
+    "PoolConfig",
+    "RateLimit",
+    "RequestLog",
+    "RequestLogEntry",
+    "SessionNotFound",
+    "SessionRecord",
+    "Store",
+    "StoreError",
+    "SystemClock",
+    "default_numbers",
+]

@@ -1,0 +1,276 @@
+"""The HTTP face of the emulator: routes, auth, the rate limit, faults and JSON errors.
+
+Every request passes one middleware, in this order: it is logged; a fault may be drawn (applied
+now, or after the operation when the phase is ``after``); credentials are checked against the
+path's auth id; the account's rate limit counts it; the handler runs. Whatever goes wrong comes
+back as ``{"api_id", "error"}`` with the right status, unknown routes (404) and methods (405)
+included, so clients never meet an HTML error page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+import attrs
+from aiohttp import hdrs, web
+
+from masking_async.emulator import render
+from masking_async.emulator.clock import Clock
+from masking_async.emulator.faults import FaultInjector, FaultKind
+from masking_async.emulator.limits import RateLimiter
+from masking_async.emulator.records import StoreError
+from masking_async.emulator.requestlog import RequestLog, RequestLogEntry
+from masking_async.emulator.store import Store
+from masking_async.rules import (
+    Violation,
+    check_create,
+    check_expire,
+    check_list_filters,
+    check_update,
+)
+
+__all__ = ["RUNTIME", "Runtime", "build_app"]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@attrs.define
+class Runtime:
+    """What the handlers share: the state, the limiter, the faults, the log and the clock."""
+
+    store: Store
+    clock: Clock
+    limiter: RateLimiter
+    faults: FaultInjector
+    log: RequestLog
+    #: Set when the emulator shuts down, so stalled answers stop waiting.
+    closing: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+
+RUNTIME: Final = web.AppKey("masking_emulator_runtime", Runtime)
+
+
+class _Refused(Exception):
+    """A request refused before any state changed: status, message and extra headers."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, dict(headers or {})
+
+
+def _json(
+    body: dict[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    return _json(render.error_body(message), status, headers)
+
+
+def _refuse(violations: list[Violation]) -> None:
+    if violations:
+        raise _Refused(400, "; ".join(str(v) for v in violations))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The JSON object in the body; an empty body is ``{}`` (DELETE may carry one or not)."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Refused(400, f"malformed JSON body: {exc}") from None
+    if not isinstance(body, dict):
+        raise _Refused(400, "the JSON body must be an object of parameters")
+    return body
+
+
+# -- handlers --------------------------------------------------------------------------------
+
+
+async def create(request: web.Request) -> web.Response:
+    clean, violations = check_create(await _body(request))
+    _refuse(violations)
+    record = request.app[RUNTIME].store.create(request.match_info["auth_id"], clean)
+    return _json(render.create_body(record), 201)
+
+
+async def retrieve(request: web.Request) -> web.Response:
+    info = request.match_info
+    record = request.app[RUNTIME].store.get(info["auth_id"], info["session_uuid"])
+    return _json(render.retrieve_body(record))
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    query = dict(request.query)
+    clean, violations = check_list_filters(query)
+    _refuse(violations)
+    auth_id = request.match_info["auth_id"]
+    page = request.app[RUNTIME].store.list(auth_id, clean)
+    return _json(render.list_body(auth_id, page, query))
+
+
+async def update(request: web.Request) -> web.Response:
+    clean, violations = check_update(await _body(request))
+    _refuse(violations)
+    info = request.match_info
+    record = request.app[RUNTIME].store.update(info["auth_id"], info["session_uuid"], clean)
+    return _json(render.update_body(record))
+
+
+async def expire(request: web.Request) -> web.Response:
+    _, violations = check_expire(await _body(request))
+    _refuse(violations)
+    info = request.match_info
+    record = request.app[RUNTIME].store.expire(info["auth_id"], info["session_uuid"])
+    return _json(render.expire_body(record))
+
+
+_OPERATIONS: Final[Mapping[Handler, str]] = {
+    create: "create",
+    retrieve: "get",
+    list_sessions: "list",
+    update: "update",
+    expire: "expire",
+}
+
+
+# -- the pipeline ----------------------------------------------------------------------------
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    """``Basic base64(login:password)`` decoded (aiohttp's ``BasicAuth`` is deprecated)."""
+    scheme, _, encoded = header.strip().partition(" ")
+    try:
+        login, sep, password = (
+            base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        )
+    except (ValueError, UnicodeDecodeError):
+        sep = ""
+    if scheme.lower() != "basic" or not sep:
+        raise _Refused(401, "malformed Authorization header: expected HTTP basic auth")
+    return login, password
+
+
+def _authenticate(request: web.Request, store: Store) -> None:
+    header = request.headers.get(hdrs.AUTHORIZATION)
+    if not header:
+        raise _Refused(401, "authentication required: HTTP basic auth with auth id and token")
+    login, password = _basic_credentials(header)
+    account = store.account(login)
+    if account is None or not hmac.compare_digest(password.encode(), account.auth_token.encode()):
+        raise _Refused(401, "authentication failed: unknown auth id or wrong auth token")
+    if login != request.match_info["auth_id"]:
+        raise _Refused(401, "the auth id in the path does not match the credentials")
+
+
+async def _pause(runtime: Runtime, seconds: float) -> None:
+    """Real time on purpose (client timeouts are real); cut short when the emulator stops."""
+    if seconds > 0:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(runtime.closing.wait(), seconds)
+
+
+async def _fault(
+    request: web.Request, runtime: Runtime, kind: FaultKind, entry: RequestLogEntry
+) -> web.StreamResponse | None:
+    """Apply a drawn fault: its answer, or ``None`` when the request goes on (after a stall)."""
+    entry.fault = kind
+    if kind == "error":
+        return _error(500, "internal server error (injected fault)")
+    if kind == "throttle":
+        return _error(429, "too many requests (injected fault)", {hdrs.RETRY_AFTER: "1"})
+    if kind == "drop":
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)  # never sent: the connection is gone
+    await _pause(runtime, runtime.faults.faults.stall_seconds)
+    return None
+
+
+async def _serve(
+    request: web.Request, handler: Handler, entry: RequestLogEntry
+) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    operation = _OPERATIONS.get(request.match_info.handler)
+    if operation is None:
+        return await handler(request)  # the router's own 404 / 405, turned to JSON outside
+    faults = runtime.faults
+    kind = faults.draw() if faults.applies(operation) else None
+    after = faults.faults.phase == "after"
+    delay = faults.delay() if faults.applies(operation) else 0.0
+    if kind is not None and not after:
+        response = await _fault(request, runtime, kind, entry)
+        if response is not None:
+            return response
+    try:
+        _authenticate(request, runtime.store)
+        wait = runtime.limiter.acquire(request.match_info["auth_id"])
+        if wait is not None:
+            entry.fault = "rate_limit"
+            raise _Refused(
+                429, "too many requests: rate limit exceeded", {hdrs.RETRY_AFTER: str(wait)}
+            )
+        response = await handler(request)
+    except _Refused as exc:
+        response = _error(exc.status, exc.message, exc.headers)
+    except StoreError as exc:
+        response = _error(exc.status, str(exc))
+    if kind is not None and after:
+        response = await _fault(request, runtime, kind, entry) or response
+    await _pause(runtime, delay)
+    return response
+
+
+@web.middleware
+async def _pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    entry = runtime.log.add(
+        RequestLogEntry(
+            at=runtime.clock.monotonic(),
+            auth_id=request.match_info.get("auth_id"),
+            method=request.method,
+            path=request.path,
+        )
+    )
+    try:
+        response = await _serve(request, handler, entry)
+    except web.HTTPException as exc:
+        headers = {"Allow": exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else None
+        message = "method not allowed" if exc.status == 405 else "not found"
+        response = _error(exc.status, f"{message}: {request.method} {request.path}", headers)
+    except Exception:
+        logger.exception("emulator failed on %s %s", request.method, request.path)
+        response = _error(500, "internal server error")
+    entry.status = 0 if entry.fault == "drop" else response.status
+    return response
+
+
+def build_app(runtime: Runtime) -> web.Application:
+    """The aiohttp application; every route answers with and without the trailing slash."""
+    app = web.Application(middlewares=[_pipeline])
+    app[RUNTIME] = runtime
+    collection = "/v1/Account/{auth_id}/Masking/Session"
+    member = collection + "/{session_uuid}"
+    routes: list[tuple[str, str, Handler]] = [
+        ("POST", collection, create),
+        ("GET", collection, list_sessions),
+        ("GET", member, retrieve),
+        ("POST", member, update),
+        ("DELETE", member, expire),
+    ]
+    for method, path, handler in routes:
+        for variant in (path, path + "/"):
+            app.router.add_route(method, variant, handler)
+    return app

@@ -1,0 +1,178 @@
+"""Session records as the API answers them today: the one place the wire's shape is written.
+
+Party numbers and ``session.virtual_number`` go out without ``+`` while the create's top-level
+``virtual_number`` keeps it; timestamps read ``2024-02-01 06:28:15 +0000 UTC``; amounts are the
+number 0, ``interaction`` is null and ``last_interaction_time`` is ``""`` (no calls are emulated).
+PIN sessions also carry the PIN fields, with the real API's ``"pin_ prompt_play"`` key and string
+``pin_retry_wait`` (see ``create-session-reference.txt``), so clients meet those quirks here too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from masking_async.emulator.listing import Page
+from masking_async.emulator.records import SessionRecord
+from masking_async.rules import format_timestamp
+
+__all__ = [
+    "collection_path",
+    "create_body",
+    "error_body",
+    "expire_body",
+    "list_body",
+    "retrieve_body",
+    "session_body",
+    "update_body",
+]
+
+#: What a session says about arguments that were never sent.
+_DEFAULTS: Final[Mapping[str, Any]] = {
+    "initiate_call_to_first_party": False,
+    "callback_url": "",
+    "callback_method": "POST",
+    "call_time_limit": 3600,
+    "ring_timeout": 120,
+    "record": False,
+    "record_file_format": "mp3",
+    "recording_callback_url": "",
+    "recording_callback_method": "POST",
+    "generate_pin": False,
+    "generate_pin_length": 4,
+    "pin_retry": 1,
+    "pin_retry_wait": 5,
+}
+_PIN_FIELDS: Final = (
+    "first_party_pin",
+    "second_party_pin",
+    "is_pin_authentication_required",
+    "generate_pin",
+    "generate_pin_length",
+)
+#: PIN settings sent back only when set, under the real API's names.
+_PIN_EXTRAS: Final = {
+    "pin_prompt_play": "pin_ prompt_play",
+    "pin_retry": "pin_retry",
+    "pin_retry_wait": "pin_retry_wait",
+    "incorrect_pin_play": "incorrect_pin_play",
+    "unknown_caller_play": "unknown_caller_play",
+    "force_pin_authentication": "force_pin_authentication",
+}
+_NO_CALLS: Final[Mapping[str, Any]] = {
+    "interaction": None,
+    "total_call_amount": 0,
+    "total_call_count": 0,
+    "total_call_billed_duration": 0,
+    "total_session_amount": 0,
+    "last_interaction_time": "",
+}
+
+
+def _bare(number: str | None) -> str | None:
+    return number[1:] if number is not None and number.startswith("+") else number
+
+
+def _time(epoch: float) -> str:
+    return format_timestamp(datetime.fromtimestamp(epoch, timezone.utc))
+
+
+def collection_path(auth_id: str) -> str:
+    return f"/v1/Account/{auth_id}/Masking/Session/"
+
+
+def session_body(record: SessionRecord, *, auth_id: str | None = None) -> dict[str, Any]:
+    """The session object; with ``auth_id``, its ``resource_uri`` too (list objects carry one)."""
+    options = {**_DEFAULTS, **(record.options or {})}
+    body: dict[str, Any] = {
+        "first_party": _bare(record.first_party),
+        "second_party": _bare(record.second_party),
+        "virtual_number": _bare(record.virtual_number),
+        "status": record.status,
+        "initiate_call_to_first_party": options["initiate_call_to_first_party"],
+    }
+    if options.get("is_pin_authentication_required"):
+        body.update({name: options.get(name) for name in _PIN_FIELDS})
+        for name, key in _PIN_EXTRAS.items():
+            if name in options:
+                body[key] = options[name]
+        body["pin_retry_wait"] = str(options["pin_retry_wait"])
+    body.update(
+        {
+            "session_uuid": record.uuid,
+            "callback_url": options["callback_url"],
+            "callback_method": options["callback_method"],
+            "created_time": _time(record.created),
+            "modified_time": _time(record.modified),
+            "expiry_time": _time(record.expiry),
+            "duration": record.duration,
+            "amount": 0,
+            "call_time_limit": options["call_time_limit"],
+            "ring_timeout": options["ring_timeout"],
+        }
+    )
+    for name in ("first_party_play_url", "second_party_play_url"):
+        if name in options:
+            body[name] = options[name]
+    body["record"] = options["record"]
+    if record.subaccount is not None:
+        body["subaccount"] = record.subaccount
+    for name in ("record_file_format", "recording_callback_url", "recording_callback_method"):
+        body[name] = options[name]
+    body.update(_NO_CALLS)
+    if auth_id is not None:
+        body["resource_uri"] = f"{collection_path(auth_id)}{record.uuid}/"
+    return body
+
+
+def _api_id() -> str:
+    return str(uuid.uuid4())
+
+
+def create_body(record: SessionRecord) -> dict[str, Any]:
+    return {
+        "api_id": _api_id(),
+        "session_uuid": record.uuid,
+        "virtual_number": record.virtual_number,
+        "message": "Session created",
+        "session": session_body(record),
+    }
+
+
+def retrieve_body(record: SessionRecord) -> dict[str, Any]:
+    return {"api_id": _api_id(), "response": session_body(record)}
+
+
+def update_body(record: SessionRecord) -> dict[str, Any]:
+    return {"api_id": _api_id(), "message": "Session updated", "session": session_body(record)}
+
+
+def expire_body(record: SessionRecord) -> dict[str, Any]:
+    return {"api_id": _api_id(), "message": "Session expired", "session_uuid": record.uuid}
+
+
+def _page_url(auth_id: str, limit: int, offset: int, query: Mapping[str, str]) -> str:
+    rest = {k: v for k, v in query.items() if k not in ("limit", "offset")}
+    return f"{collection_path(auth_id)}?" + urlencode({"limit": limit, "offset": offset, **rest})
+
+
+def list_body(auth_id: str, page: Page, query: Mapping[str, str]) -> dict[str, Any]:
+    """The list envelope; ``next``/``previous`` are relative URLs that keep the filters."""
+    limit, offset = page.limit, page.offset
+    following = offset + limit < page.total_count
+    meta = {
+        "limit": limit,
+        "next": _page_url(auth_id, limit, offset + limit, query) if following else None,
+        "offset": offset,
+        "previous": _page_url(auth_id, limit, max(offset - limit, 0), query) if offset else None,
+        "total_count": page.total_count,
+    }
+    objects = [session_body(record, auth_id=auth_id) for record in page.objects]
+    return {"api_id": _api_id(), "response": {"meta": meta, "objects": objects}}
+
+
+def error_body(message: str) -> dict[str, Any]:
+    return {"api_id": _api_id(), "error": message}

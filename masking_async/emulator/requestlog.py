@@ -1,0 +1,53 @@
+"""Every request the emulator saw, so tests can check what a client really sent.
+
+An entry is added when a request arrives (``status`` is ``None`` while it is being answered) and
+completed when its fate is known: the HTTP status, or 0 when the connection was closed without an
+answer. ``at`` is the emulator clock's monotonic reading at arrival, the same clock the rate limit
+counts on, so "never more than N in any window" can be checked from the log alone.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+import attrs
+
+__all__ = ["RequestLog", "RequestLogEntry"]
+
+
+@attrs.define(slots=True)
+class RequestLogEntry:
+    """One request: arrival time, account (from the path), method, path, answer, fault if any."""
+
+    at: float
+    auth_id: str | None
+    method: str
+    path: str
+    status: int | None = None
+    #: ``"error"``, ``"throttle"``, ``"drop"``, ``"stall"``, or ``"rate_limit"`` for a real 429.
+    fault: str | None = None
+
+
+class RequestLog:
+    """A bounded log (oldest entries fall off first); iterate it, ``len()`` it, ``clear()`` it."""
+
+    def __init__(self, maxlen: int) -> None:
+        self._entries: deque[RequestLogEntry] = deque(maxlen=maxlen)
+
+    def add(self, entry: RequestLogEntry) -> RequestLogEntry:
+        self._entries.append(entry)
+        return entry
+
+    def entries(self) -> list[RequestLogEntry]:
+        """A copy, safe to keep while requests keep arriving."""
+        return list(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __iter__(self) -> Iterator[RequestLogEntry]:
+        return iter(self.entries())
+
+    def __len__(self) -> int:
+        return len(self._entries)
