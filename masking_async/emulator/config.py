@@ -213,6 +213,10 @@ class PoolConfig:
     subaccount_numbers: dict[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_reserved)
 
 
+def _accounts(value: Iterable[Account]) -> tuple[Account, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class EmulatorConfig:
     """Everything an emulator is started with; ``port=0`` picks a free port."""
@@ -220,7 +224,7 @@ class EmulatorConfig:
     host: str = "127.0.0.1"
     port: int = 0
     accounts: tuple[Account, ...] = attrs.field(
-        default=(Account(DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN),), converter=tuple
+        default=(Account(DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN),), converter=_accounts
     )
     pool: PoolConfig = attrs.field(factory=PoolConfig)
     rate_limit: RateLimit | None = attrs.field(factory=RateLimit)
