@@ -1,0 +1,134 @@
+"""``masking-async emulator``: flags become the config, and the server runs until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from masking_async.cli import emulator as cli
+from masking_async.emulator import (
+    DEFAULT_AUTH_ID,
+    Account,
+    Emulator,
+    EmulatorConfig,
+    Faults,
+    ManualClock,
+    RateLimit,
+)
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    return parser.parse_args(["emulator", *argv])
+
+
+def test_defaults_are_localhost_8180_default_account_real_rate_limit():
+    """Without flags: 127.0.0.1:8180, the default account, 300 requests per 5 s, no faults."""
+    config = cli.build_config(_args())
+    assert (config.host, config.port) == ("127.0.0.1", 8180)
+    assert [a.auth_id for a in config.accounts] == [DEFAULT_AUTH_ID]
+    assert config.rate_limit == RateLimit(300, 5.0)
+    assert not config.faults.active
+
+
+def test_every_flag_reaches_the_config():
+    """Accounts, numbers, limit and each fault flag land in the EmulatorConfig."""
+    config = cli.build_config(
+        _args(
+            "--account", "MAAAAAAAAAAAAAAAAAA1:t1",
+            "--account", "SABBBBBBBBBBBBBBBBB2:t2",
+            "--number", "+12125550100",
+            "--subaccount-number", "SA" + "1" * 18 + ":+12125550101",
+            "--rate-limit", "off",
+            "--latency", "20ms", "--jitter", "5ms",
+            "--error-rate", "0.1", "--throttle-rate", "0.2",
+            "--drop-rate", "0.05", "--stall-rate", "0.05", "--stall-seconds", "2s",
+            "--fault-phase", "after", "--fault-operations", "create,update",
+            "--seed", "42",
+        )
+    )  # fmt: skip
+    assert config.accounts == (
+        Account("MAAAAAAAAAAAAAAAAAA1", "t1"),
+        Account("SABBBBBBBBBBBBBBBBB2", "t2"),
+    )
+    assert config.pool.numbers == ("+12125550100",)
+    assert config.pool.subaccount_numbers == {"SA" + "1" * 18: ("+12125550101",)}
+    assert config.rate_limit is None
+    assert config.faults == Faults(
+        latency=0.02,
+        jitter=0.005,
+        error_rate=0.1,
+        throttle_rate=0.2,
+        drop_rate=0.05,
+        stall_rate=0.05,
+        stall_seconds=2.0,
+        phase="after",
+        operations={"create", "update"},
+        seed=42,
+    )
+    assert config.seed == 42
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("--account", "nocolon"), ("--rate-limit", "fast"), ("--latency", "soon")],
+)
+def test_bad_flags_are_usage_errors(argv, capsys):
+    """A malformed flag value stops argparse with a message, not a traceback."""
+    with pytest.raises(SystemExit):
+        _args(*argv)
+    assert "error" in capsys.readouterr().err
+
+
+def test_bad_combination_exits_2(capsys):
+    """Fault rates adding past 1 are reported on stderr with exit status 2."""
+    assert cli.handle(_args("--error-rate", "0.9", "--drop-rate", "0.9")) == cli.EXIT_USAGE
+    assert "at most 1" in capsys.readouterr().err
+
+
+_SERVE = """
+import argparse
+from masking_async.cli import emulator
+parser = argparse.ArgumentParser()
+emulator.register(parser.add_subparsers())
+args = parser.parse_args(["emulator", "--port", "0"])
+raise SystemExit(args.handler(args))
+"""
+
+
+def test_serves_until_interrupted():
+    """The command prints its URL, answers HTTP there, and exits 0 on Ctrl-C."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _SERVE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            line = process.stdout.readline() if process.stdout else ""
+            url = line.split(" on ", 1)[1].split(" ", 1)[0]
+            assert url.startswith("http://127.0.0.1:")
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(url + "/v1/Account/x/Masking/Session/", timeout=5)
+            refused.value.close()
+            assert refused.value.code == 401
+        finally:
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=10) == 0
+
+
+async def test_fixture_is_manual_clock_without_rate_limit(masking_emulator):
+    """The masking_emulator fixture runs on a ManualClock with the rate limit off."""
+    assert isinstance(masking_emulator.clock, ManualClock)
+    assert masking_emulator.config.rate_limit is None
+    assert masking_emulator.base_url.startswith("http://127.0.0.1:")
+
+
+async def test_base_url_needs_a_running_emulator():
+    """Asking an emulator that is not running for its URL is a clear error."""
+    emulator = Emulator(EmulatorConfig())
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = emulator.base_url
