@@ -207,9 +207,10 @@ async def _serve(
     if operation is None:
         return await handler(request)  # the router's own 404 / 405, turned to JSON outside
     faults = runtime.faults
-    kind = faults.draw() if faults.applies(operation) else None
+    misbehaves = faults.applies(operation)
+    kind = faults.draw() if misbehaves else None
+    delay = faults.delay() if misbehaves else 0.0
     after = faults.faults.phase == "after"
-    delay = faults.delay() if faults.applies(operation) else 0.0
     if kind is not None and not after:
         response = await _fault(request, runtime, kind, entry)
         if response is not None:

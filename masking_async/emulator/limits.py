@@ -38,7 +38,3 @@ class RateLimiter:
             arrivals.append(now)
             return None
         return max(1, math.ceil(arrivals[0] + self.limit.per - now))
-
-    def reset(self) -> None:
-        """Forget every arrival (tests that reuse one emulator across phases)."""
-        self._arrivals.clear()

@@ -49,9 +49,6 @@ class NumberPool:
         self._groups = {key: tuple(numbers) for key, numbers in groups.items()}
         self._regions: dict[str, str | None] = {}
 
-    def __len__(self) -> int:
-        return sum(len(n) for (_, region), n in self._groups.items() if region is None)
-
     def region_of(self, number: str) -> str | None:
         """The country (ISO code) of an E.164 number; cached by its leading digits for speed."""
         prefix = number[:_REGION_PREFIX]

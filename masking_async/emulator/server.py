@@ -58,10 +58,6 @@ class Emulator:
         """The server root, e.g. ``http://127.0.0.1:8180``; API paths start with ``/v1/``."""
         return f"http://{self.config.host}:{self.port}"
 
-    @property
-    def limiter(self) -> RateLimiter:
-        return self._runtime.limiter
-
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
