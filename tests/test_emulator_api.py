@@ -300,6 +300,8 @@ async def test_shortening_expiry_into_the_past_expires_at_once(emulator_http):
     api.emulator.clock.advance(120)
     _, body, _ = await api.call("POST", uuid, json={"session_expiry": 60})
     assert body["session"]["status"] == "expired"
+    assert body["session"]["expiry_time"] == "2024-02-01 06:01:00 +0000 UTC"
+    assert body["session"]["modified_time"] == "2024-02-01 06:02:00 +0000 UTC"
 
 
 async def test_expired_session_cannot_be_updated(emulator_http):

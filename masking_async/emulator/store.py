@@ -89,7 +89,8 @@ class Store:
                 del state.cooloff[key]
 
     def _end(self, state: AccountState, record: SessionRecord, at: float) -> None:
-        record.ended = record.modified = at
+        record.ended = at
+        record.modified = max(record.modified, at)  # an update may have ended it retroactively
         for party in record.parties():
             state.busy.remove(party, record.virtual_number)
             if record.cooloff:
