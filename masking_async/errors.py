@@ -3,6 +3,7 @@
 ::
 
     MaskingError
+    ├── ConfigurationError       missing credentials, or a client used outside ``async with``
     ├── RequestValidationError   a request broke the spec's rules; nothing was sent
     ├── ResponseFormatError      the server answered something we cannot read
     ├── TransportError           no answer: connection refused, reset or closed
@@ -27,6 +28,7 @@ from masking_async.rules import Violation
 __all__ = [
     "APIError",
     "AuthenticationError",
+    "ConfigurationError",
     "InvalidRequestError",
     "MaskingError",
     "NotFoundError",
@@ -42,6 +44,10 @@ __all__ = [
 
 class MaskingError(Exception):
     """Base of every error this library raises on purpose."""
+
+
+class ConfigurationError(MaskingError):
+    """The client cannot work as set up: no credentials, or used when not open."""
 
 
 class RequestValidationError(MaskingError, ValueError):

@@ -1,1 +1,26 @@
-"""client part of masking_async."""
+"""The async client: :class:`MaskingClient` and the options it is tuned by."""
+
+from masking_async.client._client import CallTrace, MaskingClient
+from masking_async.client._options import (
+    DEFAULT_BASE_URL,
+    ClientOptions,
+    RateLimit,
+    RetryPolicy,
+    Timeouts,
+)
+from masking_async.client._ratelimit import AccountLimiter
+from masking_async.client._transport import AiohttpTransport, Response, Transport
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "AccountLimiter",
+    "AiohttpTransport",
+    "CallTrace",
+    "ClientOptions",
+    "MaskingClient",
+    "RateLimit",
+    "Response",
+    "RetryPolicy",
+    "Timeouts",
+    "Transport",
+]

@@ -1,0 +1,365 @@
+"""``MaskingClient``: every call of the session API, rate-limited, retried, never creating twice."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+from masking_async import rules
+from masking_async.client._options import BASE_URL_ENV, DEFAULT_BASE_URL, ClientOptions
+from masking_async.client._pagination import iter_pages
+from masking_async.client._ratelimit import AccountLimiter
+from masking_async.client._retry import RetryBudget, backoff, is_retryable
+from masking_async.client._transport import AiohttpTransport, Transport
+from masking_async.errors import (
+    ConfigurationError,
+    MaskingError,
+    RateLimitedError,
+    RequestValidationError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+    error_for_status,
+)
+from masking_async.models import CreateSessionRequest, Session, SessionPage, UpdateSessionRequest
+from masking_async.wire import make_converter, read_page, read_session
+
+__all__ = ["CallTrace", "MaskingClient"]
+
+log = logging.getLogger("masking_async.client")
+_NUMBER = re.compile(r"\+?\d{3,}(\d{4})")
+_FILTER_TIME = "%Y-%m-%d %H:%M:%S"
+_UNSET = object()
+
+
+@attrs.define
+class CallTrace:
+    """Filled in by the client for one call: how many attempts, and whether a create was adopted."""
+
+    attempts: int = 0
+    adopted: bool = False
+    last_status: int | None = None
+
+
+def _params(request: Any) -> dict[str, Any]:
+    if isinstance(request, (CreateSessionRequest, UpdateSessionRequest)):
+        return request.to_params()
+    return {k: v for k, v in dict(request).items() if v is not None}
+
+
+def _checked(
+    check: Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[rules.Violation]]],
+    params: Mapping[str, Any],
+) -> dict[str, Any]:
+    clean, violations = check(params)
+    if violations:
+        raise RequestValidationError(violations)
+    return clean
+
+
+def _query_value(name: str, value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime(_FILTER_TIME)
+    text = str(value)
+    # The API takes numbers with or without "+"; without, nothing can mistake it for a space.
+    return (
+        text.removeprefix("+")
+        if name in ("first_party", "second_party", "virtual_number")
+        else text
+    )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    try:
+        return max(0.0, float(headers.get("Retry-After", "")))
+    except ValueError:
+        return None
+
+
+class MaskingClient:
+    """An async client for the Masking Session API; use it as ``async with MaskingClient() as c``.
+
+    Credentials default to ``PLIVO_AUTH_ID`` / ``PLIVO_AUTH_TOKEN``, the server root to
+    ``MASKING_ASYNC_BASE_URL`` or the real API. Pass ``limiter`` to share one account's rate limit
+    between clients, ``transport`` to swap how bytes move (tests).
+    """
+
+    def __init__(
+        self,
+        auth_id: str | None = None,
+        auth_token: str | None = None,
+        *,
+        base_url: str | None = None,
+        options: ClientOptions | None = None,
+        transport: Transport | None = None,
+        limiter: AccountLimiter | None = None,
+    ) -> None:
+        auth_id = auth_id or os.environ.get("PLIVO_AUTH_ID")
+        auth_token = auth_token or os.environ.get("PLIVO_AUTH_TOKEN")
+        if not auth_id or not auth_token:
+            raise ConfigurationError(
+                "no credentials: pass auth_id and auth_token or set PLIVO_AUTH_ID and"
+                " PLIVO_AUTH_TOKEN"
+            )
+        self.auth_id = auth_id
+        self.options = options or ClientOptions()
+        self.base_url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        self._root = f"{self.base_url}/v1/Account/{auth_id}/Masking/Session/"
+        # The token lives only in this closure and the transport: no attribute to print.
+        self._make_transport: Callable[[], Transport] = lambda: AiohttpTransport(
+            auth_id, auth_token, self.options
+        )
+        self._transport = transport
+        self._limiter = limiter or AccountLimiter(self.options.rate_limit)
+        self._budget = RetryBudget(self.options.retry)
+        self._converter = make_converter()
+        self._rng = random.Random()
+        self._closed = False
+
+    @classmethod
+    def from_env(cls, *, options: ClientOptions | None = None) -> MaskingClient:
+        """A client configured entirely from the environment."""
+        return cls(options=options)
+
+    def __repr__(self) -> str:
+        return f"<MaskingClient auth_id={self.auth_id} base_url={self.base_url}>"
+
+    async def __aenter__(self) -> MaskingClient:
+        if self._transport is None:
+            self._transport = self._make_transport()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool; the client cannot be used afterwards."""
+        self._closed = True
+        if self._transport is not None:
+            await self._transport.aclose()
+
+    # -- the calls ---------------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        request: CreateSessionRequest | Mapping[str, Any],
+        *,
+        trace: CallTrace | None = None,
+    ) -> Session:
+        """Create a session. Never twice: an unanswered create is looked up before a re-send."""
+        params = _checked(rules.check_create, _params(request))
+        trace = trace if trace is not None else CallTrace()
+        policy = self.options.retry
+        unknown_since: datetime | None = None
+        self._budget.on_request()
+        attempt = 0
+        while True:
+            if unknown_since is not None and (found := await self._adopt(params, unknown_since)):
+                trace.adopted = True
+                return found
+            attempt += 1
+            trace.attempts = attempt
+            started = datetime.now(timezone.utc)
+            try:
+                body = await self._request("POST", self._root, json_body=params, trace=trace)
+                return read_session(self._converter, body)
+            except MaskingError as error:
+                if isinstance(error, (TransportError, ServerError)) and unknown_since is None:
+                    # The server may have made it: from now on, look before sending again.
+                    unknown_since = started - timedelta(seconds=self.options.adopt_window)
+                if not self._may_retry(error, attempt):
+                    if unknown_since is not None and (
+                        found := await self._adopt(params, unknown_since)
+                    ):
+                        trace.adopted = True
+                        return found
+                    raise
+                await backoff(policy, attempt, error, self._rng)
+
+    async def get_session(self, session_uuid: str, *, trace: CallTrace | None = None) -> Session:
+        body = await self._retrying("GET", self._session_url(session_uuid), trace=trace)
+        return read_session(self._converter, body)
+
+    async def update_session(
+        self,
+        session_uuid: str,
+        request: UpdateSessionRequest | Mapping[str, Any],
+        *,
+        trace: CallTrace | None = None,
+    ) -> Session:
+        """Change an active session; only the fields the spec allows (checked before sending)."""
+        params = _checked(rules.check_update, _params(request))
+        params.pop("session_uuid", None)
+        body = await self._retrying(
+            "POST", self._session_url(session_uuid), json_body=params, trace=trace
+        )
+        return read_session(self._converter, body)
+
+    async def expire_session(self, session_uuid: str, *, trace: CallTrace | None = None) -> None:
+        """Expire a session now (DELETE); expiring an expired session is not an error."""
+        await self._retrying(
+            "DELETE",
+            self._session_url(session_uuid),
+            json_body={"session_uuid": session_uuid},
+            trace=trace,
+        )
+
+    async def list_sessions(
+        self, filters: Mapping[str, Any] | None = None, *, limit: int = 20, offset: int = 0
+    ) -> SessionPage:
+        """One page of sessions (at most 20), newest first."""
+        query = {
+            name: _query_value(name, value)
+            for name, value in {**(filters or {}), "limit": limit, "offset": offset}.items()
+            if value is not None
+        }
+        _checked(rules.check_list_filters, query)
+        body = await self._retrying("GET", self._root, params=query)
+        return read_page(self._converter, body)
+
+    def iter_sessions(
+        self, filters: Mapping[str, Any] | None = None, *, concurrency: int = 8
+    ) -> AsyncIterator[Session]:
+        """Every matching session, each once, pages fetched ``concurrency`` at a time."""
+
+        async def fetch(window: Mapping[str, Any], offset: int) -> SessionPage:
+            return await self.list_sessions(window, offset=offset)
+
+        return iter_pages(
+            fetch, dict(filters or {}), concurrency=concurrency, now=datetime.now(timezone.utc)
+        )
+
+    async def find_created_session(
+        self, first_party: str, second_party: str | None, *, created_since: datetime
+    ) -> Session | None:
+        """The newest active session of these parties created since ``created_since``, if any."""
+        filters: dict[str, Any] = {
+            "first_party": first_party,
+            "status": "active",
+            "created_time__gte": created_since,
+        }
+        if second_party is not None:
+            filters["second_party"] = second_party
+        page = await self.list_sessions(filters)
+        for session in page.objects:  # newest first
+            if session.first_party == first_party and session.second_party == second_party:
+                return session
+        return None
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _session_url(self, session_uuid: str) -> str:
+        if not session_uuid or "/" in session_uuid:
+            raise RequestValidationError([rules.Violation("session_uuid", "must be a session id")])
+        return f"{self._root}{session_uuid}/"
+
+    async def _adopt(self, params: Mapping[str, Any], since: datetime) -> Session | None:
+        found = await self.find_created_session(
+            params["first_party"], params.get("second_party"), created_since=since
+        )
+        if found is not None:
+            log.info("adopted session %s made by an unanswered create", found.session_uuid)
+        return found
+
+    def _may_retry(self, error: MaskingError, attempt: int) -> bool:
+        return (
+            is_retryable(error)
+            and attempt < self.options.retry.attempts
+            and self._budget.try_spend()
+        )
+
+    async def _retrying(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        trace: CallTrace | None = None,
+    ) -> Any:
+        """A call that is safe to repeat (read, update, expire), retried by the policy."""
+        trace = trace if trace is not None else CallTrace()
+        self._budget.on_request()
+        attempt = 0
+        while True:
+            attempt += 1
+            trace.attempts = attempt
+            try:
+                return await self._request(
+                    method, url, params=params, json_body=json_body, trace=trace
+                )
+            except MaskingError as error:
+                if not self._may_retry(error, attempt):
+                    raise
+                log.warning(
+                    "retrying %s %s after %s", method, self._mask(url), type(error).__name__
+                )
+                await backoff(self.options.retry, attempt, error, self._rng)
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        trace: CallTrace,
+    ) -> Any:
+        if self._closed or self._transport is None:
+            raise ConfigurationError("the client is closed or was never opened (use async with)")
+        await self._limiter.acquire()
+        started = time.perf_counter()
+        response = await self._transport.send(method, url, params=params, json_body=json_body)
+        trace.last_status = response.status
+        log.debug(
+            "%s %s -> %d in %.1f ms",
+            method,
+            self._mask(url),
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+        try:
+            body = json.loads(response.body) if response.body.strip() else {}
+        except ValueError:
+            body = _UNSET
+        if response.status >= 400:
+            raise self._error(method, url, response.status, body, response.headers)
+        if body is _UNSET:
+            raise ResponseFormatError(
+                "answer is not JSON", method=method, url=url, status=response.status
+            )
+        return body
+
+    def _error(
+        self, method: str, url: str, status: int, body: Any, headers: Mapping[str, str]
+    ) -> MaskingError:
+        message = body.get("error") if isinstance(body, dict) else None
+        api_id = body.get("api_id") if isinstance(body, dict) else None
+        text = str(message) if message else f"HTTP {status}"
+        if status == 429:
+            retry_after = _retry_after(headers)
+            self._limiter.pause(min(retry_after or 1.0, self.options.retry.retry_after_cap))
+            return RateLimitedError(
+                text, retry_after=retry_after, status=status, api_id=api_id, method=method, url=url
+            )
+        return error_for_status(status)(text, status=status, api_id=api_id, method=method, url=url)
+
+    def _mask(self, text: str) -> str:
+        if not self.options.mask_numbers_in_logs:
+            return text
+        return _NUMBER.sub(lambda m: "***" + m.group(1), text)

@@ -1,0 +1,92 @@
+"""How bytes move: the one seam tests swap, and the one place aiohttp errors become ours."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
+
+import aiohttp
+import attrs
+
+from masking_async.client._options import ClientOptions
+from masking_async.errors import RequestTimeout, TransportError
+
+__all__ = ["AiohttpTransport", "Response", "Transport", "map_transport_errors"]
+
+
+@attrs.frozen
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Transport(Protocol):
+    """Sends one request and returns the answer; raises TransportError when there is none."""
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Response: ...
+
+    async def aclose(self) -> None: ...
+
+
+@contextlib.contextmanager
+def map_transport_errors(method: str, url: str) -> Iterator[None]:
+    """aiohttp and asyncio failures → our TransportError tree (no credentials in messages)."""
+    try:
+        yield
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise RequestTimeout("no answer in time", method=method, url=url) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise TransportError(type(exc).__name__, method=method, url=url) from exc
+
+
+class AiohttpTransport:
+    """One pooled ``aiohttp`` session per client: keep-alive, TLS verified, basic auth."""
+
+    def __init__(self, auth_id: str, auth_token: str, options: ClientOptions) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=options.max_connections, ssl=True),
+            timeout=aiohttp.ClientTimeout(
+                total=options.timeouts.total, connect=options.timeouts.connect
+            ),
+            auth=aiohttp.BasicAuth(auth_id, auth_token),
+            headers={"Accept": "application/json", "User-Agent": _user_agent()},
+            json_serialize=json.dumps,
+        )
+
+    def __repr__(self) -> str:
+        return "<AiohttpTransport>"
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Response:
+        with map_transport_errors(method, url):
+            async with self._session.request(method, url, params=params, json=json_body) as resp:
+                return Response(resp.status, dict(resp.headers), await resp.read())
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+def _user_agent() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"masking-async/{version('masking_async')}"
+    except PackageNotFoundError:
+        return "masking-async"

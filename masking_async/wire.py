@@ -1,0 +1,197 @@
+"""Reading the API's answers into :mod:`masking_async.models`: every quirk of the wire lives here.
+
+The API has answered in two shapes over time. The current one sends JSON types, party numbers
+without ``+`` and timestamps like ``2024-02-01 06:28:15 +0000 UTC``; the older one sends every
+value as a string (``"false"``, ``"null"``, ``"3600"``, ``"{}"``) and ``session_expiry`` instead of
+``duration``. One key is spelled ``"pin_ prompt_play"``. The hooks below accept all of it, keep
+unknown fields in ``Session.extra``, and turn anything unreadable into
+:class:`~masking_async.errors.ResponseFormatError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn
+
+from masking_async.errors import ResponseFormatError
+from masking_async.models import Interaction, PageMeta, Session, SessionPage
+
+__all__ = ["make_converter", "read_page", "read_session"]
+
+_NULLS: Final = frozenset({"", "null", "none", "{}", "[]"})
+_KEY_FIXES: Final = {"pin_ prompt_play": "pin_prompt_play"}
+_PARTY_FIELDS: Final = ("first_party", "second_party", "virtual_number")
+_SESSION_FIELDS: Final = frozenset(a.name for a in attrs.fields(Session)) - {"extra"}
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+_TIME_FORMATS: Final = (
+    "%Y-%m-%d %H:%M:%S.%f %z",
+    "%Y-%m-%d %H:%M:%S %z",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%d %H:%M:%S",
+)
+
+
+def _null(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip().lower() in _NULLS)
+
+
+def _bool(value: Any, _: Any) -> bool | None:
+    if _null(value):
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _int(value: Any, _: Any) -> int | None:
+    if _null(value):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not an integer: {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return int(value)  # ints, and numbers sent as strings
+
+
+def _decimal(value: Any, _: Any) -> Decimal | None:
+    if _null(value):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {value!r}") from None
+
+
+def _str(value: Any, _: Any) -> str | None:
+    if _null(value):
+        return None
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"not a string: {value!r}")
+
+
+def parse_time(value: Any, _: Any = None) -> datetime | None:
+    """``2024-02-01 06:28:15 +0000 UTC``, with or without fraction or zone; naive means UTC."""
+    if _null(value):
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a timestamp: {value!r}")
+    text = _FRACTION.sub(r"\1", value.strip().removesuffix(" UTC"))
+    for fmt in _TIME_FORMATS:
+        try:
+            moment = datetime.strptime(text, fmt)
+            break
+        except ValueError:
+            continue
+    else:
+        moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _party(value: Any) -> Any:
+    """Numbers come back without ``+``; give them the E.164 form the rest of the code uses."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and value.isdigit():
+        return "+" + value
+    return value
+
+
+def _interactions(value: Any) -> list[Any]:
+    if _null(value):
+        return []
+    if isinstance(value, Mapping):
+        return [value] if value else []
+    if isinstance(value, list):
+        return value
+    raise ValueError(f"not an interaction: {value!r}")
+
+
+def _prepare_session(data: Any) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a session must be an object, not {type(data).__name__}")
+    known: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for raw_key, value in data.items():
+        key = _KEY_FIXES.get(str(raw_key), str(raw_key))
+        (known if key in _SESSION_FIELDS else extra)[key] = value
+    if "duration" not in known and "session_expiry" in extra:
+        known["duration"] = extra["session_expiry"]
+    for name in _PARTY_FIELDS:
+        if name in known:
+            known[name] = _party(known[name])
+    known["interaction"] = _interactions(known.get("interaction"))
+    if "session_uuid" not in known:
+        raise ValueError("a session has no session_uuid")
+    known["extra"] = extra
+    return known
+
+
+def make_converter() -> cattrs.Converter:
+    """A converter for the API's answers; one per client, never a global one."""
+    converter = cattrs.Converter()
+    for kind, hook in (
+        (bool | None, _bool),
+        (int | None, _int),
+        (int, _int),
+        (str | None, _str),
+        (Decimal | None, _decimal),
+        (datetime | None, parse_time),
+    ):
+        converter.register_structure_hook(kind, hook)
+    session_fn = make_dict_structure_fn(Session, converter)
+    converter.register_structure_hook(
+        Session, lambda value, kind: session_fn(_prepare_session(value), kind)
+    )
+    converter.register_structure_hook(
+        Interaction, make_dict_structure_fn(Interaction, converter, _cattrs_forbid_extra_keys=False)
+    )
+    return converter
+
+
+def _structure(converter: cattrs.Converter, data: Any, kind: type[Any], where: str) -> Any:
+    try:
+        return converter.structure(data, kind)
+    except (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError) as exc:
+        detail = (
+            "; ".join(cattrs.transform_error(exc))
+            if isinstance(exc, cattrs.BaseValidationError)
+            else str(exc)
+        )
+        raise ResponseFormatError(f"unreadable {where}: {detail}") from None
+
+
+def read_session(converter: cattrs.Converter, body: Any) -> Session:
+    """The session in a create, retrieve or update answer (whichever envelope it comes in)."""
+    if not isinstance(body, Mapping):
+        raise ResponseFormatError("unreadable answer: not a JSON object")
+    data = body.get("session") or body.get("response")
+    if data is None and "session_uuid" in body:
+        data = body  # the oldest shape: the session at the top level
+    if isinstance(data, Mapping) and "virtual_number" not in data and "virtual_number" in body:
+        data = {**data, "virtual_number": body["virtual_number"]}
+    session: Session = _structure(converter, data, Session, "session")
+    return session
+
+
+def read_page(converter: cattrs.Converter, body: Any) -> SessionPage:
+    """A list answer: ``{api_id, response: {meta, objects}}``."""
+    response = body.get("response") if isinstance(body, Mapping) else None
+    if not isinstance(response, Mapping) or not isinstance(response.get("objects"), list):
+        raise ResponseFormatError("unreadable list answer: no response.objects")
+    meta: PageMeta = _structure(converter, response.get("meta"), PageMeta, "list meta")
+    objects = tuple(
+        _structure(converter, item, Session, "session in list") for item in response["objects"]
+    )
+    return SessionPage(meta=meta, objects=objects, api_id=body.get("api_id"))
