@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 import attrs
 
@@ -329,7 +330,7 @@ class MaskingClient:
         log.debug(
             "%s %s -> %d in %.1f ms",
             method,
-            self._mask(url),
+            self._mask(f"{url}?{urlencode(params)}" if params else url),
             response.status,
             (time.perf_counter() - started) * 1000,
         )

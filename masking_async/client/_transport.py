@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import Iterator, Mapping
@@ -59,8 +60,11 @@ class AiohttpTransport:
             timeout=aiohttp.ClientTimeout(
                 total=options.timeouts.total, connect=options.timeouts.connect
             ),
-            auth=aiohttp.BasicAuth(auth_id, auth_token),
-            headers={"Accept": "application/json", "User-Agent": _user_agent()},
+            headers={
+                "Accept": "application/json",
+                "User-Agent": _user_agent(),
+                "Authorization": _basic_auth(auth_id, auth_token),
+            },
             json_serialize=json.dumps,
         )
 
@@ -81,6 +85,10 @@ class AiohttpTransport:
 
     async def aclose(self) -> None:
         await self._session.close()
+
+
+def _basic_auth(auth_id: str, auth_token: str) -> str:
+    return "Basic " + base64.b64encode(f"{auth_id}:{auth_token}".encode()).decode("ascii")
 
 
 def _user_agent() -> str:
