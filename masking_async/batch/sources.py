@@ -121,7 +121,7 @@ def _csv_rows(path: Path) -> Iterator[Row]:
                         raise SourceError(
                             path, line, f"has {len(cells)} cells but the header has {len(names)}"
                         )
-                    yield Row(line, dict(zip(names, cells)))
+                    yield Row(line, dict(zip(names, cells, strict=True)))
                 line = reader.line_num + 1
         except csv.Error as exc:
             raise SourceError(path, line, f"malformed CSV: {exc}") from None

@@ -1,0 +1,83 @@
+"""From an input row to a task: which operation, on what, with which checked parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from masking_async import rules
+from masking_async.batch.sources import Row
+from masking_async.rules import Violation
+
+__all__ = ["OPS", "Task", "to_task"]
+
+OPS: Final = ("create", "update", "expire")
+#: Columns that steer the engine and are never sent to the API.
+CONTROL_COLUMNS: Final = ("op", "ref", "session_uuid")
+
+
+@attrs.frozen
+class Task:
+    """One row, ready to run; ``violations`` non-empty means it must never be sent."""
+
+    line: int
+    op: str
+    params: dict[str, Any]
+    raw: Mapping[str, Any]
+    ref: str | None = None
+    session_uuid: str | None = None
+    violations: tuple[Violation, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not self.violations
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def to_task(row: Row, default_op: str | None, *, text_cells: bool) -> Task:
+    """Check a row by the spec's rules; ``text_cells`` (CSV) means values need coercing first."""
+    fields = row.fields
+    op = (_text(fields.get("op")) or default_op or "").lower()
+    ref = _text(fields.get("ref"))
+    session_uuid = _text(fields.get("session_uuid"))
+    payload = {k: v for k, v in fields.items() if k not in CONTROL_COLUMNS}
+    violations: list[Violation] = []
+    if text_cells:
+        payload, violations = rules.coerce_text({k: str(v) for k, v in payload.items()})
+    else:
+        payload = {k: v for k, v in payload.items() if v is not None}
+
+    params: dict[str, Any] = {}
+    if op not in OPS:
+        violations.append(Violation("op", "must be one of create, update, expire"))
+    elif op == "create":
+        if session_uuid:
+            violations.append(Violation("session_uuid", "is not used by create"))
+        params, found = rules.check_create(payload)
+        violations += found
+    else:
+        if not session_uuid:
+            violations.append(Violation("session_uuid", f"is required for {op}"))
+        if op == "update":
+            params, found = rules.check_update(payload)
+            # An empty body only because a cell failed to parse is already explained.
+            violations += [v for v in found if v.field != "(body)" or not violations]
+        else:
+            violations += [Violation(name, "is not used by expire") for name in payload]
+    return Task(
+        line=row.line,
+        op=op or "?",
+        params=params,
+        raw=fields,
+        ref=ref,
+        session_uuid=session_uuid,
+        violations=tuple(violations),
+    )
