@@ -1,0 +1,155 @@
+"""Client throughput: MaskingClient against a bare aiohttp loop and the official plivo SDK.
+
+All three create sessions on the same emulator process (no rate limit, no latency), in one run,
+so the ratios compare like with like. Throughput against concurrency feeds the plot.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import aiohttp
+import anyio
+
+from _support import AUTH, emulator_process, row
+from masking_async import ClientOptions, MaskingClient, RateLimit, RetryPolicy
+from masking_async.phones import party_pairs
+
+MEASURE = ClientOptions(rate_limit=RateLimit.off(), retry=RetryPolicy.none(), max_connections=64)
+
+
+class Pairs:
+    """Distinct pairs across every run on one emulator, so no party is ever busy twice."""
+
+    def __init__(self) -> None:
+        self._stream: Iterator[tuple[str, str]] = party_pairs(10**6, countries=("US", "IN"))
+
+    def take(self, count: int) -> list[tuple[str, str]]:
+        return [next(self._stream) for _ in range(count)]
+
+
+async def _pool(jobs: list[Any], concurrency: int, work: Callable[[Any], Awaitable[None]]) -> float:
+    """Seconds for ``concurrency`` workers to run ``work`` over every job."""
+    send, receive = anyio.create_memory_object_stream[Any](len(jobs))
+    for job in jobs:
+        send.send_nowait(job)
+    send.close()
+
+    async def worker(stream: Any) -> None:
+        async with stream:
+            async for job in stream:
+                await work(job)
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        with receive:
+            for _ in range(concurrency):
+                group.start_soon(worker, receive.clone())
+    return time.perf_counter() - started
+
+
+async def client_rate(url: str, pairs: list[tuple[str, str]], concurrency: int) -> float:
+    async with MaskingClient(**AUTH, base_url=url, options=MEASURE) as client:
+
+        async def create(pair: tuple[str, str]) -> None:
+            await client.create_session({"first_party": pair[0], "second_party": pair[1]})
+
+        return len(pairs) / await _pool(pairs, concurrency, create)
+
+
+async def bare_rate(url: str, pairs: list[tuple[str, str]], concurrency: int) -> float:
+    """The same requests with nothing but aiohttp: the floor of what any client can cost."""
+    token = base64.b64encode(f"{AUTH['auth_id']}:{AUTH['auth_token']}".encode()).decode()
+    endpoint = f"{url}/v1/Account/{AUTH['auth_id']}/Masking/Session/"
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=64), headers={"Authorization": f"Basic {token}"}
+    ) as session:
+
+        async def create(pair: tuple[str, str]) -> None:
+            body = {"first_party": pair[0], "second_party": pair[1]}
+            async with session.post(endpoint, json=body) as answer:
+                await answer.json()
+
+        return len(pairs) / await _pool(pairs, concurrency, create)
+
+
+def sdk_client(url: str) -> Any:
+    """The official SDK pointed at the emulator (it has no base-URL option)."""
+    import plivo
+    import plivo.rest.client as rest
+
+    for name in (
+        "PLIVO_API_BASE_URI",
+        "API_VOICE_BASE_URI",
+        "API_VOICE_BASE_URI_FALLBACK_1",
+        "API_VOICE_BASE_URI_FALLBACK_2",
+    ):
+        setattr(rest, name, f"{url}/v1/Account")
+    return plivo.RestClient(AUTH["auth_id"], AUTH["auth_token"])
+
+
+def sdk_rate(url: str, pairs: list[tuple[str, str]], threads: int) -> float:
+    """The SDK sequentially (threads=1) or from a thread pool, one SDK client per thread."""
+    local = threading.local()
+
+    def create(pair: tuple[str, str]) -> None:
+        if not hasattr(local, "client"):
+            local.client = sdk_client(url)
+        local.client.masking_sessions.create_masking_session(
+            first_party=pair[0], second_party=pair[1]
+        )
+
+    started = time.perf_counter()
+    if threads == 1:
+        for pair in pairs:
+            create(pair)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(create, pairs))
+    return len(pairs) / (time.perf_counter() - started)
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    count = 300 if quick else 2000
+    rows = []
+    with emulator_process("--rate-limit", "off") as url:
+        pairs = Pairs()
+        anyio.run(client_rate, url, pairs.take(200), 32)  # warm both sides up
+        client = anyio.run(client_rate, url, pairs.take(count), 32)
+        bare = anyio.run(bare_rate, url, pairs.take(count), 32)
+        sequential = sdk_rate(url, pairs.take(count // 4), 1)
+        pooled = sdk_rate(url, pairs.take(count // 2), 16)
+        rows += [
+            row("client", "MaskingClient creates/s (32 in flight)", client, "req/s"),
+            row("client", "bare aiohttp creates/s (32 in flight)", bare, "req/s"),
+            row("client", "client / bare aiohttp", client / bare, "x"),
+            row("client", "plivo SDK sequential creates/s", sequential, "req/s"),
+            row("client", "client / SDK sequential", client / sequential, "x"),
+            row("client", "plivo SDK 16 threads creates/s", pooled, "req/s"),
+            row("client", "client / SDK 16 threads", client / pooled, "x"),
+        ]
+        for concurrency in (1, 2, 4, 8, 16, 32, 64):
+            rate = anyio.run(client_rate, url, pairs.take(count // 4), concurrency)
+            rows.append(
+                row(
+                    "client",
+                    f"creates/s at concurrency {concurrency}",
+                    rate,
+                    "req/s",
+                    series="throughput",
+                    x=concurrency,
+                )
+            )
+    return rows
+
+
+if __name__ == "__main__":
+    from run_all import format_table
+
+    print(format_table(run(quick="--quick" in sys.argv)))
