@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 import anyio
-
 from _support import AUTH, emulator_process, row
+
 from masking_async import ClientOptions, MaskingClient, RateLimit, RetryPolicy
 from masking_async.phones import party_pairs
 
