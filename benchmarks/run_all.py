@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(f"\nwrote {args.out} ({sum(timings.values()):.0f} s in all)", file=sys.stderr)
-    return 0
+    try:
+        import plots
+    except ImportError:  # matplotlib is a dev dependency; the table stands without the plots
+        return 0
+    return plots.main(args.out)
 
 
 if __name__ == "__main__":

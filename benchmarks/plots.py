@@ -1,0 +1,77 @@
+"""Plots for docs/benchmarks.md from benchmarks/results.json: ``python benchmarks/plots.py``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+HERE = Path(__file__).resolve().parent
+IMAGES = HERE.parent / "docs" / "img"
+
+
+def _series(rows: list[dict[str, Any]], prefix: str) -> dict[str, list[tuple[float, float]]]:
+    found: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for entry in rows:
+        if str(entry.get("series", "")).startswith(prefix):
+            found[entry["series"]].append((float(entry["x"]), float(entry["value"])))
+    return {name: sorted(points) for name, points in found.items()}
+
+
+def throughput(rows: list[dict[str, Any]], path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for points in _series(rows, "throughput").values():
+        axes.plot([x for x, _ in points], [y for _, y in points], marker="o")
+    axes.set_xscale("log", base=2)
+    axes.set_xlabel("requests in flight")
+    axes.set_ylabel("creates per second")
+    axes.set_title("MaskingClient throughput against the emulator (no limit)")
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def latency(rows: list[dict[str, Any]], path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for name, points in _series(rows, "latency:").items():
+        # HdrHistogram-style: the x axis is 1 / (1 - percentile), so the tail gets room.
+        axes.plot(
+            [1 / (1 - x / 100) for x, _ in points],
+            [y for _, y in points],
+            marker=".",
+            label=name.split(":", 1)[1],
+        )
+    ticks = [50.0, 90.0, 99.0, 99.9, 99.99]
+    axes.set_xscale("log")
+    axes.set_xticks([1 / (1 - p / 100) for p in ticks], [f"p{p:g}" for p in ticks])
+    axes.set_ylabel("latency from due time, ms")
+    axes.set_title("masking-async load: 200/s, 5 ms + 0-10 ms jitter")
+    axes.legend()
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(results: Path = HERE / "results.json") -> int:
+    rows = json.loads(results.read_text())["rows"]
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    throughput(rows, IMAGES / "throughput_vs_concurrency.png")
+    latency(rows, IMAGES / "latency_distribution.png")
+    print(
+        f"wrote {IMAGES}/throughput_vs_concurrency.png and latency_distribution.png",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
