@@ -17,7 +17,7 @@ async def list_all(url: str, concurrency: int) -> tuple[float, int]:
     async with MaskingClient(**AUTH, base_url=url, options=MEASURE) as client:
         started = time.perf_counter()
         count = 0
-        async for _ in client.iter_sessions({"status": "active"}, concurrency=concurrency):
+        async for _ in client.iter_sessions(concurrency=concurrency):
             count += 1
         return time.perf_counter() - started, count
 

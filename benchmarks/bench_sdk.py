@@ -6,35 +6,16 @@ overlaps some, and the engine keeps ``concurrency`` requests in flight on one th
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import anyio
-from _support import AUTH, emulator_process, row
-from bench_client import MEASURE, Pairs, sdk_rate
-
-from masking_async import MaskingClient
-from masking_async.batch import BatchOptions, run_batch
-
-
-async def engine_rate(url: str, pairs: list[tuple[str, str]], folder: Path) -> float:
-    source = folder / "pairs.csv"
-    with source.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["first_party", "second_party"])
-        writer.writerows(pairs)
-    options = BatchOptions(op="create", concurrency=32, progress=False, out=folder / "r.jsonl")
-    async with MaskingClient(**AUTH, base_url=url, options=MEASURE) as client:
-        started = time.perf_counter()
-        summary = await run_batch(source, client=client, options=options, report=lambda _: None)
-        elapsed = time.perf_counter() - started
-    assert summary.outcomes["ok"] == len(pairs), summary.format()
-    return len(pairs) / elapsed
+from _support import emulator_process, row
+from bench_batch import rows_per_second
+from bench_client import Pairs, sdk_rate
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -44,7 +25,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         tempfile.TemporaryDirectory() as folder,
     ):
         pairs = Pairs()
-        engine = anyio.run(engine_rate, url, pairs.take(count), Path(folder))
+        engine = anyio.run(rows_per_second, url, pairs.take(count), Path(folder), False)
         sequential = sdk_rate(url, pairs.take(count // 2), 1)
         pooled = sdk_rate(url, pairs.take(count), 16)
     return [

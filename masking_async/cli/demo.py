@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import anyio
+import attrs
 
 from masking_async.cli._common import rate_limit, run_until_signalled
 
@@ -102,10 +103,9 @@ def handle(args: argparse.Namespace) -> int:
                 created = await run_batch(
                     pairs,
                     client=client,
-                    options=BatchOptions(
+                    options=attrs.evolve(
+                        options,
                         op="create",
-                        concurrency=args.concurrency,
-                        progress=not args.no_progress,
                         out=workdir / "created.jsonl",
                         journal=workdir / "created.journal",
                     ),
@@ -125,12 +125,7 @@ def handle(args: argparse.Namespace) -> int:
                 updated = await run_batch(
                     updates,
                     client=client,
-                    options=BatchOptions(
-                        op="update",
-                        concurrency=args.concurrency,
-                        progress=not args.no_progress,
-                        out=workdir / "updated.jsonl",
-                    ),
+                    options=attrs.evolve(options, op="update", out=workdir / "updated.jsonl"),
                     stop=stop,
                 )
                 _say(updated.format())
@@ -139,11 +134,7 @@ def handle(args: argparse.Namespace) -> int:
                 expired = await expire_matching(
                     {"status": "active"},
                     client=client,
-                    options=BatchOptions(
-                        concurrency=options.concurrency,
-                        progress=options.progress,
-                        out=workdir / "expired.jsonl",
-                    ),
+                    options=attrs.evolve(options, out=workdir / "expired.jsonl"),
                     stop=stop,
                 )
                 _say(expired.format())
