@@ -30,6 +30,11 @@ _KEY_FIXES: Final = {"pin_ prompt_play": "pin_prompt_play"}
 _PARTY_FIELDS: Final = ("first_party", "second_party", "virtual_number")
 _SESSION_FIELDS: Final = frozenset(a.name for a in attrs.fields(Session)) - {"extra"}
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+#: The API's own format, in UTC: read without strptime, which costs ~10 µs a try.
+_UTC_TIME = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6})\d*)?"
+    r"(?: ?(?:\+0000|\+00:00|Z))?(?: UTC)?"
+)
 _TIME_FORMATS: Final = (
     "%Y-%m-%d %H:%M:%S.%f %z",
     "%Y-%m-%d %H:%M:%S %z",
@@ -87,6 +92,18 @@ def parse_time(value: Any, _: Any = None) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"not a timestamp: {value!r}")
+    if fast := _UTC_TIME.fullmatch(value.strip()):
+        year, month, day, hour, minute, second, fraction = fast.groups()
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int(fraction.ljust(6, "0")) if fraction else 0,
+            tzinfo=timezone.utc,
+        )
     text = _FRACTION.sub(r"\1", value.strip().removesuffix(" UTC"))
     for fmt in _TIME_FORMATS:
         try:

@@ -327,13 +327,14 @@ class MaskingClient:
         started = time.perf_counter()
         response = await self._transport.send(method, url, params=params, json_body=json_body)
         trace.last_status = response.status
-        log.debug(
-            "%s %s -> %d in %.1f ms",
-            method,
-            self._mask(f"{url}?{urlencode(params)}" if params else url),
-            response.status,
-            (time.perf_counter() - started) * 1000,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # masking costs a regex: only when it is shown
+            log.debug(
+                "%s %s -> %d in %.1f ms",
+                method,
+                self._mask(f"{url}?{urlencode(params)}" if params else url),
+                response.status,
+                (time.perf_counter() - started) * 1000,
+            )
         try:
             body = json.loads(response.body) if response.body.strip() else {}
         except ValueError:
