@@ -6,6 +6,7 @@
     ├── ConfigurationError       missing credentials, or a client used outside ``async with``
     ├── RequestValidationError   a request broke the spec's rules; nothing was sent
     ├── ResponseFormatError      the server answered something we cannot read
+    ├── OutcomeUnknownError      a create may have been applied and no lookup could tell
     ├── TransportError           no answer: connection refused, reset or closed
     │   └── RequestTimeout       no answer in time
     └── APIError                 the server answered with an error status
@@ -32,6 +33,7 @@ __all__ = [
     "InvalidRequestError",
     "MaskingError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "RateLimitedError",
     "RequestTimeout",
     "RequestValidationError",
@@ -64,6 +66,24 @@ class ResponseFormatError(MaskingError):
     def __init__(self, message: str, *, method: str = "", url: str = "", status: int = 0) -> None:
         self.method, self.url, self.status = method, url, status
         super().__init__(f"{message} ({method} {url} -> {status})" if method else message)
+
+
+class OutcomeUnknownError(MaskingError):
+    """A create may have made a session, and no conclusive lookup could say which.
+
+    ``session_uuid`` is set when the server named the session in an answer we could not read;
+    ``candidates`` lists the sessions that matched when more than one did (ambiguous).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        session_uuid: str | None = None,
+        candidates: tuple[str, ...] = (),
+    ) -> None:
+        self.session_uuid, self.candidates = session_uuid, candidates
+        super().__init__(message)
 
 
 class TransportError(MaskingError):

@@ -30,6 +30,7 @@ __all__ = [
     "check_create",
     "check_expire",
     "check_list_filters",
+    "check_session_uuid",
     "check_update",
     "coerce_text",
     "format_timestamp",
@@ -59,6 +60,8 @@ MAX_URL_LENGTH: Final = 1000
 SESSION_EXPIRY_RANGE: Final = (60, 86400)
 CALL_TIME_LIMIT_RANGE: Final = (60, 86400)
 _PIN = re.compile(r"[0-9]{4,15}")
+#: The API's session ids are UUIDs (8-4-4-4-12 hex digits); nothing else may reach a URL path.
+_SESSION_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _SUBACCOUNT = re.compile(r"SA[A-Za-z0-9]{18}")
 
 
@@ -91,6 +94,13 @@ def _clamped(low: int, high: int) -> Check:
         return min(max(value, low), high)
 
     return check
+
+
+def check_session_uuid(value: Any) -> list[Violation]:
+    """A session id as the API makes them; anything else would change the URL it is put in."""
+    if isinstance(value, str) and _SESSION_UUID.fullmatch(value):
+        return []
+    return [Violation("session_uuid", "must be a session id (a UUID such as 4189591e-d004-...)")]
 
 
 def normalize_party(value: Any) -> str:

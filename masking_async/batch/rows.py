@@ -14,8 +14,8 @@ from masking_async.rules import Violation
 __all__ = ["OPS", "Task", "to_task"]
 
 OPS: Final = ("create", "update", "expire")
-#: Columns that steer the engine and are never sent to the API.
-CONTROL_COLUMNS: Final = ("op", "ref", "session_uuid")
+#: Columns that steer the engine or explain an earlier outcome; never sent to the API.
+CONTROL_COLUMNS: Final = ("op", "ref", "session_uuid", "_error")
 
 
 @attrs.frozen
@@ -42,10 +42,15 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def to_task(row: Row, default_op: str | None, *, text_cells: bool) -> Task:
-    """Check a row by the spec's rules; ``text_cells`` (CSV) means values need coercing first."""
+def to_task(row: Row, command_op: str | None, *, text_cells: bool) -> Task:
+    """Check a row by the spec's rules; ``text_cells`` (CSV) means values need coercing first.
+
+    ``command_op`` is the command's operation (``create``, ``update``, ``expire``): a row whose
+    own ``op`` names another is invalid. ``None`` (``run``) takes each row's ``op``.
+    """
     fields = row.fields
-    op = (_text(fields.get("op")) or default_op or "").lower()
+    row_op = (_text(fields.get("op")) or "").lower()
+    op = command_op or row_op
     ref = _text(fields.get("ref"))
     session_uuid = _text(fields.get("session_uuid"))
     payload = {k: v for k, v in fields.items() if k not in CONTROL_COLUMNS}
@@ -56,6 +61,8 @@ def to_task(row: Row, default_op: str | None, *, text_cells: bool) -> Task:
         payload = {k: v for k, v in payload.items() if v is not None}
 
     params: dict[str, Any] = {}
+    if command_op and row_op and row_op != command_op:
+        violations.append(Violation("op", f"is {row_op!r}, but this command runs {command_op}"))
     if op not in OPS:
         violations.append(Violation("op", "must be one of create, update, expire"))
     elif op == "create":
@@ -66,6 +73,8 @@ def to_task(row: Row, default_op: str | None, *, text_cells: bool) -> Task:
     else:
         if not session_uuid:
             violations.append(Violation("session_uuid", f"is required for {op}"))
+        else:
+            violations += rules.check_session_uuid(session_uuid)
         if op == "update":
             params, found = rules.check_update(payload)
             # An empty body only because a cell failed to parse is already explained.

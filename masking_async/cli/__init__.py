@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from masking_async.errors import MaskingError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-_COMMANDS = ("demo", "batch", "listing", "load", "emulator")
+_COMMANDS = ("demo", "batch", "report", "listing", "load", "emulator")
 
 EXIT_USAGE = 2
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 
 from masking_async.cli._common import add_client_arguments, make_client, run_until_signalled
+from masking_async.emulator.config import parse_seconds
 from masking_async.rules import LIST_FILTERS
 
 _COMMANDS = {
@@ -28,7 +29,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 f"{summary.capitalize()}. FILE is CSV (with a header), a JSON array of objects or"
                 " JSON Lines; columns are the API's parameter names, plus optional op, ref and"
                 " session_uuid. Exit status: 0 all rows ok, 1 some failed or unprocessed,"
-                " 2 bad input or usage, 130 interrupted. See docs/batch.md."
+                " 2 bad input or usage, 3 credentials refused (stopped), 4 some rows unresolved"
+                " (run again with the journal), 5 journal write failed, 130 interrupted."
+                " See docs/batch.md."
             ),
         )
         parser.add_argument("file", type=Path, nargs="?" if command == "expire" else None)
@@ -40,6 +43,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser.add_argument("--dry-run", action="store_true", help="check every row, send nothing")
         parser.add_argument("--strict", action="store_true", help="refuse to start on invalid rows")
         parser.add_argument("--no-progress", action="store_true", help="no live progress output")
+        parser.add_argument(
+            "--retry-failed",
+            action="store_true",
+            help="with --journal: send again the rows an earlier run ended failed",
+        )
+        parser.add_argument(
+            "--deadline",
+            type=_seconds,
+            default=900.0,
+            metavar="DURATION",
+            help="how long a row retries 5xx, timeouts and lost answers (default: 15m)",
+        )
         if command == "expire":
             parser.add_argument(
                 "--where",
@@ -50,6 +65,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             )
         add_client_arguments(parser)
         parser.set_defaults(handler=handle, op=None if command == "run" else command)
+
+
+def _seconds(text: str) -> float:
+    try:
+        return parse_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _filters(pairs: list[str]) -> dict[str, str]:
@@ -79,6 +101,8 @@ def handle(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         strict=args.strict,
         progress=not args.no_progress,
+        retry_failed=args.retry_failed,
+        deadline=args.deadline,
     )
 
     async def main(stop: anyio.Event) -> int:

@@ -9,27 +9,29 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
 import attrs
 
 from masking_async import rules
+from masking_async.client._adoption import Lookup, create_lane, lookup_filters, pick
+from masking_async.client._claims import LaneLocks, RecentSessions
 from masking_async.client._options import BASE_URL_ENV, DEFAULT_BASE_URL, ClientOptions
 from masking_async.client._pagination import iter_pages
 from masking_async.client._ratelimit import AccountLimiter
-from masking_async.client._retry import RetryBudget, backoff, is_retryable
+from masking_async.client._retry import RetryBudget, backoff, is_retryable, maybe_applied
 from masking_async.client._transport import AiohttpTransport, Transport
 from masking_async.errors import (
     ConfigurationError,
     MaskingError,
+    OutcomeUnknownError,
     RateLimitedError,
     RequestValidationError,
     ResponseFormatError,
-    ServerError,
-    TransportError,
     error_for_status,
 )
 from masking_async.models import CreateSessionRequest, Session, SessionPage, UpdateSessionRequest
@@ -41,6 +43,20 @@ log = logging.getLogger("masking_async.client")
 _NUMBER = re.compile(r"\+?\d{3,}(\d{4})")
 _FILTER_TIME = "%Y-%m-%d %H:%M:%S"
 _UNSET = object()
+#: 429s in a row one request waits out before the last one is raised.
+_MAX_THROTTLED = 50
+
+
+def _named_session(body: Any) -> str | None:
+    """The ``session_uuid`` a create answer names, in any envelope, if it is one."""
+    if not isinstance(body, Mapping):
+        return None
+    for place in (body, body.get("session"), body.get("response")):
+        if isinstance(place, Mapping):
+            value = place.get("session_uuid")
+            if isinstance(value, str) and not rules.check_session_uuid(value):
+                return value
+    return None
 
 
 @attrs.define
@@ -125,6 +141,8 @@ class MaskingClient:
         self._budget = RetryBudget(self.options.retry)
         self._converter = make_converter()
         self._rng = random.Random()
+        self._returned = RecentSessions()
+        self._lanes = LaneLocks()
         self._closed = False
 
     @classmethod
@@ -162,35 +180,102 @@ class MaskingClient:
         *,
         trace: CallTrace | None = None,
     ) -> Session:
-        """Create a session. Never twice: an unanswered create is looked up before a re-send."""
+        """Create a session. Never twice: an unanswered create is looked up before a re-send.
+
+        Raises :class:`OutcomeUnknownError` when the session may exist and no conclusive lookup
+        could say which (see ``_adoption``); concurrent identical creates run one at a time.
+        """
         params = _checked(rules.check_create, _params(request))
         trace = trace if trace is not None else CallTrace()
-        policy = self.options.retry
-        unknown_since: datetime | None = None
         self._budget.on_request()
-        attempt = 0
-        while True:
-            if unknown_since is not None and (found := await self._adopt(params, unknown_since)):
-                trace.adopted = True
-                return found
-            attempt += 1
-            trace.attempts = attempt
-            started = datetime.now(timezone.utc)
-            try:
-                body = await self._request("POST", self._root, json_body=params, trace=trace)
-                return read_session(self._converter, body)
-            except MaskingError as error:
-                if isinstance(error, (TransportError, ServerError)) and unknown_since is None:
-                    # The server may have made it: from now on, look before sending again.
-                    unknown_since = started - timedelta(seconds=self.options.adopt_window)
-                if not self._may_retry(error, attempt):
-                    if unknown_since is not None and (
-                        found := await self._adopt(params, unknown_since)
-                    ):
-                        trace.adopted = True
-                        return found
-                    raise
-                await backoff(policy, attempt, error, self._rng)
+        async with self._lanes.hold(create_lane(params)):
+            attempt = 0
+            while True:
+                attempt += 1
+                trace.attempts = attempt
+                sent_at = time.time()
+                try:
+                    return await self.attempt_create(params, trace=trace)
+                except MaskingError as error:
+                    if maybe_applied(error):
+                        found = await self._conclude(params, sent_at, error)
+                        if found is not None:
+                            trace.adopted = True
+                            return found
+                    if not self._may_retry(error, attempt):
+                        raise
+                    await backoff(self.options.retry, attempt, error, self._rng)
+
+    async def attempt_create(
+        self, params: Mapping[str, Any], *, trace: CallTrace | None = None
+    ) -> Session:
+        """One create of checked ``params`` (a 429, never applied, is waited out and re-sent).
+
+        A 2xx whose session cannot be read is resolved through the ``session_uuid`` it names;
+        failing that it raises :class:`OutcomeUnknownError` carrying that id.
+        """
+        trace = trace if trace is not None else CallTrace()
+        body = await self._unthrottled("POST", self._root, json_body=dict(params), trace=trace)
+        try:
+            return self._returned.add(read_session(self._converter, body))
+        except ResponseFormatError:
+            named = _named_session(body)
+            if named is None:
+                raise
+        try:
+            return self._returned.add(await self.get_session(named))
+        except MaskingError as error:
+            raise OutcomeUnknownError(
+                f"session {named} was created but could not be read ({error})",
+                session_uuid=named,
+            ) from error
+
+    async def attempt_update(
+        self, session_uuid: str, params: Mapping[str, Any], *, trace: CallTrace | None = None
+    ) -> Session | None:
+        """One update of checked ``params``; ``None`` when the 2xx answer cannot be read (it was
+        still applied)."""
+        body = await self._unthrottled(
+            "POST",
+            self._session_url(session_uuid),
+            json_body=dict(params),
+            trace=trace or CallTrace(),
+        )
+        try:
+            return read_session(self._converter, body)
+        except ResponseFormatError:
+            return None
+
+    async def attempt_expire(self, session_uuid: str, *, trace: CallTrace | None = None) -> None:
+        """One expire (DELETE), a 429 waited out; safe to repeat."""
+        await self._unthrottled(
+            "DELETE",
+            self._session_url(session_uuid),
+            json_body={"session_uuid": session_uuid},
+            trace=trace or CallTrace(),
+        )
+
+    async def lookup_create(
+        self,
+        params: Mapping[str, Any],
+        *,
+        sent_at: float,
+        claimed: Callable[[str], bool] | None = None,
+    ) -> Lookup:
+        """Conclusively, did the create of ``params`` sent at ``sent_at`` (epoch s) make a session?
+
+        Waits until ``sent_at + timeout + settle`` first; sessions this client returned, or that
+        ``claimed`` says belong to someone else, are never candidates.
+        """
+        wait = sent_at + self.options.timeouts.total + self.options.adopt_settle - time.time()
+        if wait > 0:
+            await anyio.sleep(wait)
+        sessions = self.iter_sessions(lookup_filters(params, sent_at))
+        return await pick(
+            sessions,
+            params,
+            claimed=lambda uuid: uuid in self._returned or (claimed is not None and claimed(uuid)),
+        )
 
     async def get_session(self, session_uuid: str, *, trace: CallTrace | None = None) -> Session:
         body = await self._retrying("GET", self._session_url(session_uuid), trace=trace)
@@ -245,37 +330,47 @@ class MaskingClient:
             fetch, dict(filters or {}), concurrency=concurrency, now=datetime.now(timezone.utc)
         )
 
-    async def find_created_session(
-        self, first_party: str, second_party: str | None, *, created_since: datetime
-    ) -> Session | None:
-        """The newest active session of these parties created since ``created_since``, if any."""
-        filters: dict[str, Any] = {
-            "first_party": first_party,
-            "status": "active",
-            "created_time__gte": created_since,
-        }
-        if second_party is not None:
-            filters["second_party"] = second_party
-        page = await self.list_sessions(filters)
-        for session in page.objects:  # newest first
-            if session.first_party == first_party and session.second_party == second_party:
-                return session
-        return None
-
     # -- plumbing ----------------------------------------------------------------------------
 
     def _session_url(self, session_uuid: str) -> str:
-        if not session_uuid or "/" in session_uuid:
-            raise RequestValidationError([rules.Violation("session_uuid", "must be a session id")])
+        if violations := rules.check_session_uuid(session_uuid):
+            raise RequestValidationError(violations)
         return f"{self._root}{session_uuid}/"
 
-    async def _adopt(self, params: Mapping[str, Any], since: datetime) -> Session | None:
-        found = await self.find_created_session(
-            params["first_party"], params.get("second_party"), created_since=since
-        )
-        if found is not None:
-            log.info("adopted session %s made by an unanswered create", found.session_uuid)
-        return found
+    async def _unthrottled(
+        self, method: str, url: str, *, json_body: Any = None, trace: CallTrace
+    ) -> Any:
+        """One request, sent again after each 429 (never applied) until the server takes it."""
+        for _ in range(_MAX_THROTTLED):
+            try:
+                return await self._request(method, url, json_body=json_body, trace=trace)
+            except RateLimitedError:
+                continue  # the limiter holds every caller until Retry-After has passed
+        return await self._request(method, url, json_body=json_body, trace=trace)
+
+    async def _conclude(
+        self, params: Mapping[str, Any], sent_at: float, error: MaskingError
+    ) -> Session | None:
+        """After a maybe-applied create: the session it made, or ``None`` if surely none."""
+        named = error.session_uuid if isinstance(error, OutcomeUnknownError) else None
+        try:
+            if named is not None:
+                return self._returned.add(await self.get_session(named))
+            found = await self.lookup_create(params, sent_at=sent_at)
+        except MaskingError as failure:
+            raise OutcomeUnknownError(
+                f"a create got no answer ({error}) and the lookup failed ({failure})",
+                session_uuid=named,
+            ) from failure
+        if found.ambiguous:
+            raise OutcomeUnknownError(
+                f"a create got no answer ({error}) and {len(found.candidates)} sessions match",
+                candidates=found.candidates,
+            ) from error
+        if found.session is not None:
+            log.info("adopted session %s made by an unanswered create", found.session.session_uuid)
+            self._returned.add(found.session)
+        return found.session
 
     def _may_retry(self, error: MaskingError, attempt: int) -> bool:
         return (

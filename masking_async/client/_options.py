@@ -82,7 +82,8 @@ class ClientOptions:
     timeouts: Timeouts = attrs.field(factory=Timeouts)
     #: Pooled connections (keep-alive) shared by all calls of a client.
     max_connections: int = 100
-    #: How far before an unanswered create to look for the session it may have made.
-    adopt_window: float = 60.0
+    #: Seconds past the timeout before a lookup for an unanswered create is trusted: the time a
+    #: server may still need to finish a request its client gave up on (see ``_adoption``).
+    adopt_settle: float = 5.0
     #: Replace all but the last four digits of phone numbers in log lines.
     mask_numbers_in_logs: bool = True

@@ -7,14 +7,28 @@ import random
 import anyio
 
 from masking_async.client._options import RetryPolicy
-from masking_async.errors import MaskingError, RateLimitedError, ServerError, TransportError
+from masking_async.errors import (
+    MaskingError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+)
 
-__all__ = ["RetryBudget", "backoff", "is_retryable"]
+__all__ = ["RetryBudget", "backoff", "is_retryable", "maybe_applied"]
 
 
 def is_retryable(error: MaskingError) -> bool:
     """429, 5xx, lost connections and timeouts may pass; the rest will fail again."""
     return isinstance(error, (RateLimitedError, ServerError, TransportError))
+
+
+def maybe_applied(error: MaskingError) -> bool:
+    """Could the server have applied the request anyway? Then a create must be looked up."""
+    return isinstance(
+        error, (ServerError, TransportError, ResponseFormatError, OutcomeUnknownError)
+    ) and getattr(error, "maybe_sent", True)
 
 
 async def backoff(
