@@ -16,6 +16,7 @@ from masking_async.emulator import (
     Account,
     Emulator,
     EmulatorConfig,
+    FaultRule,
     Faults,
     ManualClock,
     RateLimit,
@@ -50,6 +51,8 @@ def test_every_flag_reaches_the_config():
             "--error-rate", "0.1", "--throttle-rate", "0.2",
             "--drop-rate", "0.05", "--stall-rate", "0.05", "--stall-seconds", "2s",
             "--fault-phase", "after", "--fault-operations", "create,update",
+            "--fault", "kind=error,operation=update,status=503,phase=after,count=2",
+            "--fault", "kind=stall,stall_seconds=1.5s,probability=0.25",
             "--seed", "42",
         )
     )  # fmt: skip
@@ -72,12 +75,23 @@ def test_every_flag_reaches_the_config():
         operations={"create", "update"},
         seed=42,
     )
+    assert config.fault_rules == (
+        FaultRule(kind="error", operation="update", status=503, phase="after", count=2),
+        FaultRule(kind="stall", stall_seconds=1.5, probability=0.25),
+    )
     assert config.seed == 42
 
 
 @pytest.mark.parametrize(
     "argv",
-    [("--account", "nocolon"), ("--rate-limit", "fast"), ("--latency", "soon")],
+    [
+        ("--account", "nocolon"),
+        ("--rate-limit", "fast"),
+        ("--latency", "soon"),
+        ("--fault", "kind=error,status=429"),
+        ("--fault", "kind=drop,colour=red"),
+        ("--fault", "error"),
+    ],
 )
 def test_bad_flags_are_usage_errors(argv, capsys):
     """A malformed flag value stops argparse with a message, not a traceback."""

@@ -13,6 +13,7 @@ from masking_async.emulator import (
     Account,
     Emulator,
     EmulatorConfig,
+    FaultRule,
     Faults,
     PoolConfig,
     RateLimit,
@@ -113,6 +114,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=lambda text: frozenset(name.strip() for name in text.split(",") if name.strip()),
         help="only these operations misbehave: create,get,list,update,expire",
     )
+    faults.add_argument(
+        "--fault",
+        action="append",
+        type=_typed(FaultRule.parse),
+        metavar="RULE",
+        help=(
+            "a fault rule (repeatable), e.g. kind=error,operation=update,status=503,"
+            "phase=after,probability=0.5,count=3; kinds: error, throttle, drop, stall"
+        ),
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -142,6 +153,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
             operations=args.fault_operations,
             seed=args.seed,
         ),
+        fault_rules=args.fault or (),
         seed=args.seed,
     )
 

@@ -23,7 +23,7 @@ from aiohttp import hdrs, web
 
 from masking_async.emulator import render
 from masking_async.emulator.clock import Clock
-from masking_async.emulator.faults import FaultInjector, FaultKind
+from masking_async.emulator.faults import FaultInjector, FaultRule
 from masking_async.emulator.limits import RateLimiter
 from masking_async.emulator.records import StoreError
 from masking_async.emulator.requestlog import RequestLog, RequestLogEntry
@@ -182,21 +182,48 @@ async def _pause(runtime: Runtime, seconds: float) -> None:
             await asyncio.wait_for(runtime.closing.wait(), seconds)
 
 
-async def _fault(
-    request: web.Request, runtime: Runtime, kind: FaultKind, entry: RequestLogEntry
+def _drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without an answer (the response returned is never sent)."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=500)
+
+
+async def _misbehave(
+    request: web.Request, runtime: Runtime, rule: FaultRule
 ) -> web.StreamResponse | None:
-    """Apply a drawn fault: its answer, or ``None`` when the request goes on (after a stall)."""
-    entry.fault = kind
-    if kind == "error":
-        return _error(500, "internal server error (injected fault)")
-    if kind == "throttle":
-        return _error(429, "too many requests (injected fault)", {hdrs.RETRY_AFTER: "1"})
-    if kind == "drop":
-        if request.transport is not None:
-            request.transport.close()
-        return web.Response(status=500)  # never sent: the connection is gone
-    await _pause(runtime, runtime.faults.faults.stall_seconds)
+    """The rule's answer, or ``None`` when the request goes on (a stall, once it has held)."""
+    if rule.kind == "error":
+        return _error(rule.status, f"injected fault: {rule.status}")
+    if rule.kind == "throttle":
+        return _error(
+            429,
+            "too many requests (injected fault)",
+            {hdrs.RETRY_AFTER: str(rule.retry_after)},
+        )
+    if rule.kind == "drop":
+        return _drop(request)
+    await _pause(runtime, rule.stall_seconds)
     return None
+
+
+async def _apply(
+    request: web.Request, handler: Handler, runtime: Runtime, entry: RequestLogEntry
+) -> web.StreamResponse:
+    """Credentials, the rate limit, then the operation; refusals become JSON errors."""
+    try:
+        _authenticate(request, runtime.store)
+        wait = runtime.limiter.acquire(request.match_info["auth_id"])
+        if wait is not None:
+            entry.fault = entry.fault or "rate_limit"
+            raise _Refused(
+                429, "too many requests: rate limit exceeded", {hdrs.RETRY_AFTER: str(wait)}
+            )
+        return await handler(request)
+    except _Refused as exc:
+        return _error(exc.status, exc.message, exc.headers)
+    except StoreError as exc:
+        return _error(exc.status, str(exc))
 
 
 async def _serve(
@@ -206,30 +233,20 @@ async def _serve(
     operation = _OPERATIONS.get(request.match_info.handler)
     if operation is None:
         return await handler(request)  # the router's own 404 / 405, turned to JSON outside
-    faults = runtime.faults
-    misbehaves = faults.applies(operation)
-    kind = faults.draw() if misbehaves else None
-    delay = faults.delay() if misbehaves else 0.0
-    after = faults.faults.phase == "after"
-    if kind is not None and not after:
-        response = await _fault(request, runtime, kind, entry)
-        if response is not None:
-            return response
-    try:
-        _authenticate(request, runtime.store)
-        wait = runtime.limiter.acquire(request.match_info["auth_id"])
-        if wait is not None:
-            entry.fault = "rate_limit"
-            raise _Refused(
-                429, "too many requests: rate limit exceeded", {hdrs.RETRY_AFTER: str(wait)}
-            )
-        response = await handler(request)
-    except _Refused as exc:
-        response = _error(exc.status, exc.message, exc.headers)
-    except StoreError as exc:
-        response = _error(exc.status, str(exc))
-    if kind is not None and after:
-        response = await _fault(request, runtime, kind, entry) or response
+    rule = runtime.faults.draw(operation)
+    delay = runtime.faults.delay()
+    if rule is not None:
+        entry.fault = rule.kind
+        # The whole request has arrived before the server misbehaves: a stalled request is
+        # then applied even if the client gives up meanwhile, as on a slow real server.
+        await request.read()
+        if rule.phase == "before":
+            early = await _misbehave(request, runtime, rule)
+            if early is not None:
+                return early
+    response = await _apply(request, handler, runtime, entry)
+    if rule is not None and rule.phase == "after":
+        response = await _misbehave(request, runtime, rule) or response
     await _pause(runtime, delay)
     return response
 
@@ -251,10 +268,19 @@ async def _pipeline(request: web.Request, handler: Handler) -> web.StreamRespons
         headers = {"Allow": exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else None
         message = "method not allowed" if exc.status == 405 else "not found"
         response = _error(exc.status, f"{message}: {request.method} {request.path}", headers)
+    except ConnectionError:
+        # The client left before its request had fully arrived: nothing was applied, and
+        # nothing failed on the emulator's side.
+        entry.client_gone = True
+        entry.status = 0
+        return web.Response(status=499)
     except Exception:
         logger.exception("emulator failed on %s %s", request.method, request.path)
         response = _error(500, "internal server error")
     entry.status = 0 if entry.fault == "drop" else response.status
+    entry.client_gone = entry.fault != "drop" and (
+        request.transport is None or request.transport.is_closing()
+    )
     return response
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 import phonenumbers
+
+if TYPE_CHECKING:
+    from masking_async.emulator.faults import FaultRule
 
 __all__ = [
     "DEFAULT_AUTH_ID",
@@ -229,7 +232,11 @@ class EmulatorConfig:
     pool: PoolConfig = attrs.field(factory=PoolConfig)
     rate_limit: RateLimit | None = attrs.field(factory=RateLimit)
     faults: Faults = attrs.field(factory=Faults)
-    #: Seed of session ids and generated PINs; ``None`` draws one from the OS.
+    #: Fault rules (``masking_async.emulator.FaultRule``) installed after those ``faults`` maps
+    #: to; more can be added and removed while the emulator runs.
+    fault_rules: tuple[FaultRule, ...] = attrs.field(default=(), converter=tuple)
+    #: Seed of session ids, generated PINs and (unless ``faults.seed`` is set) fault draws;
+    #: ``None`` draws one from the OS.
     seed: int | None = None
     #: How many requests the request log keeps (the oldest are dropped first).
     request_log_size: int = attrs.field(default=100_000, validator=_positive)

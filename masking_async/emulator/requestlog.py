@@ -27,6 +27,9 @@ class RequestLogEntry:
     status: int | None = None
     #: ``"error"``, ``"throttle"``, ``"drop"``, ``"stall"``, or ``"rate_limit"`` for a real 429.
     fault: str | None = None
+    #: The client had closed its connection before the answer was ready (the change, if the
+    #: request got that far, was still applied; ``status`` is what the emulator would answer).
+    client_gone: bool = False
 
 
 class RequestLog:

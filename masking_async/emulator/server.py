@@ -16,7 +16,7 @@ from aiohttp import web
 from masking_async.emulator.app import Runtime, build_app
 from masking_async.emulator.clock import Clock, SystemClock
 from masking_async.emulator.config import EmulatorConfig
-from masking_async.emulator.faults import FaultInjector
+from masking_async.emulator.faults import ActiveRule, FaultInjector, FaultRule
 from masking_async.emulator.limits import RateLimiter
 from masking_async.emulator.requestlog import RequestLog
 from masking_async.emulator.store import Store
@@ -41,7 +41,9 @@ class Emulator:
             store=self.store,
             clock=self.clock,
             limiter=RateLimiter(self.config.rate_limit, self.clock),
-            faults=FaultInjector(self.config.faults),
+            faults=FaultInjector(
+                self.config.faults, self.config.fault_rules, seed=self.config.seed
+            ),
             log=self.request_log,
         )
         self._runner: web.AppRunner | None = None
@@ -58,12 +60,35 @@ class Emulator:
         """The server root, e.g. ``http://127.0.0.1:8180``; API paths start with ``/v1/``."""
         return f"http://{self.config.host}:{self.port}"
 
+    # -- fault rules at runtime ---------------------------------------------------------------
+
+    def add_fault(self, rule: FaultRule) -> ActiveRule:
+        """Install a fault rule after the others; the returned rule carries its ``id``."""
+        return self._runtime.faults.add(rule)
+
+    def fault_rules(self) -> list[ActiveRule]:
+        """The installed rules in draw order, each with its ``id`` and ``hits`` so far."""
+        return self._runtime.faults.rules()
+
+    def remove_fault(self, rule_id: int) -> bool:
+        """Remove one rule; ``False`` when no rule has that id."""
+        return self._runtime.faults.remove(rule_id)
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule (latency and jitter from the config stay)."""
+        self._runtime.faults.clear()
+
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
         self._runtime.closing = asyncio.Event()
         runner = web.AppRunner(
-            build_app(self._runtime), access_log=None, shutdown_timeout=_SHUTDOWN_SECONDS
+            build_app(self._runtime),
+            access_log=None,
+            shutdown_timeout=_SHUTDOWN_SECONDS,
+            # A client that hangs up must not cancel its request: a stalled request is still
+            # applied, as on a real server that keeps working after the client gave up.
+            handler_cancellation=False,
         )
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port)
