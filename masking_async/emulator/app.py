@@ -36,11 +36,23 @@ from masking_async.rules import (
     check_update,
 )
 
-__all__ = ["RUNTIME", "Runtime", "build_app"]
+__all__ = ["MAX_BODY_BYTES", "PARSER_LIMIT", "RUNTIME", "Runtime", "build_app"]
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: What the emulator refuses, in its JSON envelope: a request target (path and query) longer
+#: than this is a 414, a header line longer than this a 431 (common front-end server limits).
+MAX_URL_LENGTH: Final = 8192
+MAX_HEADER_LENGTH: Final = 8192
+#: A body larger than this is a 413 (aiohttp's default ``client_max_size``).
+MAX_BODY_BYTES: Final = 1024**2
+#: The HTTP parser's own limits, raised far above the two above so that oversized lines reach
+#: the app and get a JSON answer; only beyond these does aiohttp answer its plain-text 400.
+PARSER_LIMIT: Final = 1024**2
+#: How much of a path an error message or the request log repeats.
+_SHOWN_PATH: Final = 200
 
 
 @attrs.define
@@ -133,8 +145,8 @@ async def expire(request: web.Request) -> web.Response:
     _, violations = check_expire(await _body(request))
     _refuse(violations)
     info = request.match_info
-    record = request.app[RUNTIME].store.expire(info["auth_id"], info["session_uuid"])
-    return _json(render.expire_body(record))
+    request.app[RUNTIME].store.expire(info["auth_id"], info["session_uuid"])
+    return _json(render.expire_body())
 
 
 _OPERATIONS: Final[Mapping[Handler, str]] = {
@@ -251,6 +263,30 @@ async def _serve(
     return response
 
 
+def _check_size(request: web.Request) -> None:
+    """Oversized request lines and headers, refused in the envelope (see the limits above)."""
+    if len(request.raw_path) > MAX_URL_LENGTH:
+        raise _Refused(414, f"request URI too long: at most {MAX_URL_LENGTH} characters")
+    for name, value in request.raw_headers:
+        if len(name) + len(value) > MAX_HEADER_LENGTH:
+            shown = name[:_SHOWN_PATH].decode("latin-1")
+            raise _Refused(
+                431, f"request header {shown!r} too large: at most {MAX_HEADER_LENGTH} bytes"
+            )
+
+
+def _http_message(request: web.Request, exc: web.HTTPException) -> str:
+    """The envelope's message for aiohttp's own refusals (routing, body size)."""
+    where = f"{request.method} {request.path[:_SHOWN_PATH]}"
+    if exc.status == 404:
+        return f"not found: {where}"
+    if exc.status == 405:
+        return f"method not allowed: {where}"
+    if exc.status == 413:
+        return f"request body too large: at most {MAX_BODY_BYTES} bytes"
+    return f"{exc.reason.lower()}: {where}"
+
+
 @web.middleware
 async def _pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
@@ -259,15 +295,17 @@ async def _pipeline(request: web.Request, handler: Handler) -> web.StreamRespons
             at=runtime.clock.monotonic(),
             auth_id=request.match_info.get("auth_id"),
             method=request.method,
-            path=request.path,
+            path=request.path[:_SHOWN_PATH],
         )
     )
     try:
+        _check_size(request)
         response = await _serve(request, handler, entry)
+    except _Refused as exc:
+        response = _error(exc.status, exc.message, exc.headers)
     except web.HTTPException as exc:
         headers = {"Allow": exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else None
-        message = "method not allowed" if exc.status == 405 else "not found"
-        response = _error(exc.status, f"{message}: {request.method} {request.path}", headers)
+        response = _error(exc.status, _http_message(request, exc), headers)
     except ConnectionError:
         # The client left before its request had fully arrived: nothing was applied, and
         # nothing failed on the emulator's side.
@@ -286,7 +324,7 @@ async def _pipeline(request: web.Request, handler: Handler) -> web.StreamRespons
 
 def build_app(runtime: Runtime) -> web.Application:
     """The aiohttp application; every route answers with and without the trailing slash."""
-    app = web.Application(middlewares=[_pipeline])
+    app = web.Application(middlewares=[_pipeline], client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = runtime
     collection = "/v1/Account/{auth_id}/Masking/Session"
     member = collection + "/{session_uuid}"

@@ -13,7 +13,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from masking_async.emulator.app import Runtime, build_app
+from masking_async.emulator.app import PARSER_LIMIT, Runtime, build_app
 from masking_async.emulator.clock import Clock, SystemClock
 from masking_async.emulator.config import EmulatorConfig
 from masking_async.emulator.faults import ActiveRule, FaultInjector, FaultRule
@@ -89,6 +89,8 @@ class Emulator:
             # A client that hangs up must not cancel its request: a stalled request is still
             # applied, as on a real server that keeps working after the client gave up.
             handler_cancellation=False,
+            max_line_size=PARSER_LIMIT,
+            max_field_size=PARSER_LIMIT,
         )
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port)

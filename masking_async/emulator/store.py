@@ -25,6 +25,7 @@ from masking_async.emulator.records import (
     InvalidOperation,
     SessionNotFound,
     SessionRecord,
+    instant,
 )
 
 __all__ = ["Store"]
@@ -71,7 +72,7 @@ class Store:
         state = self._accounts.get(auth_id)
         if state is None:
             raise SessionNotFound(f"account {auth_id} not found")
-        now = self.clock.now()
+        now = instant(self.clock.now())
         self._sweep(state, now)
         return state, now
 
@@ -89,8 +90,9 @@ class Store:
                 del state.cooloff[key]
 
     def _end(self, state: AccountState, record: SessionRecord, at: float) -> None:
+        """End a session at ``at``; ``modified`` stays the time of the last request that changed
+        it (natural expiry is no modification, as the reference's expired examples show)."""
         record.ended = at
-        record.modified = max(record.modified, at)  # an update may have ended it retroactively
         for party in record.parties():
             state.busy.remove(party, record.virtual_number)
             if record.cooloff:
@@ -159,12 +161,13 @@ class Store:
         if parties:
             self._move_parties(state, record, parties, now)
         if "session_expiry" in changes:
-            record.expiry = record.created + changes.pop("session_expiry")
+            # Counted from now, as the recorded answers show (expiry = modified + session_expiry).
+            record.expiry = instant(now + changes.pop("session_expiry"))
+            record.duration = int(record.expiry - record.created)
             heapq.heappush(state.expiry_heap, (record.expiry, record.uuid))
         if changes:
             record.options = {**(record.options or {}), **changes}
         record.modified = now
-        self._sweep(state, now)  # a shorter session_expiry may have ended it already
         return record
 
     def expire(self, auth_id: str, session_uuid: str) -> SessionRecord:
@@ -172,7 +175,7 @@ class Store:
         state, now = self._state(auth_id)
         record = self._find(state, session_uuid)
         if record.ended is None:
-            record.expiry = now
+            record.expiry = record.modified = now
             self._end(state, record, now)
         return record
 
