@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from masking_async.cli import emulator as cli
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
+    DEFAULT_AUTH_TOKEN,
     Account,
     Emulator,
     EmulatorConfig,
@@ -21,6 +25,7 @@ from masking_async.emulator import (
     ManualClock,
     RateLimit,
 )
+from masking_async.emulator.process import emulator_process
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -146,3 +151,46 @@ async def test_base_url_needs_a_running_emulator():
     emulator = Emulator(EmulatorConfig())
     with pytest.raises(RuntimeError, match="not running"):
         _ = emulator.base_url
+
+
+def _request(url: str, method: str = "GET", body: object = None, **headers: str) -> object:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_manual_clock_state_file_and_admin_token_from_the_command_line(tmp_path):
+    """--clock manual moves only over HTTP, --admin-token guards it, --state keeps sessions."""
+    state = tmp_path / "state.json"
+    token = {"Authorization": "Bearer t0ken"}
+    api = {"Authorization": "Basic " + base64.b64encode(b"%s:%s" % (
+        DEFAULT_AUTH_ID.encode(), DEFAULT_AUTH_TOKEN.encode())).decode(),
+        "Content-Type": "application/json"}  # fmt: skip
+    flags = ("--clock", "manual", "--state", str(state), "--admin-token", "t0ken")
+    with emulator_process(*flags) as url:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _request(url + "/emulator/clock")
+        refused.value.close()
+        assert refused.value.code == 401
+        start = _request(url + "/emulator/clock", **token)
+        moved = _request(url + "/emulator/clock", "POST", {"advance": 90}, **token)
+        assert moved["epoch"] == start["epoch"] + 90
+        pair = {"first_party": "+12125550199", "second_party": "+12125550198"}
+        made = _request(f"{url}/v1/Account/{DEFAULT_AUTH_ID}/Masking/Session/", "POST", pair, **api)
+    saved = json.loads(state.read_text())
+    sessions = saved["accounts"][DEFAULT_AUTH_ID]["sessions"]
+    assert [s["session_uuid"] for s in sessions] == [made["session_uuid"]]
+    with emulator_process(*flags) as url:
+        path = f"/v1/Account/{DEFAULT_AUTH_ID}/Masking/Session/{made['session_uuid']}/"
+        assert _request(url + path, **api)["response"]["status"] == "active"
+
+
+def test_a_corrupt_state_file_exits_2(tmp_path, capsys):
+    """A --state file that cannot be loaded is one line on stderr and exit status 2."""
+    state = tmp_path / "state.json"
+    state.write_text("[]")
+    assert cli.handle(_args("--port", "0", "--state", str(state))) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "state.json" in err
+    assert "Traceback" not in err

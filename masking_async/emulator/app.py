@@ -15,6 +15,7 @@ import contextlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
@@ -36,7 +37,17 @@ from masking_async.rules import (
     check_update,
 )
 
-__all__ = ["MAX_BODY_BYTES", "PARSER_LIMIT", "RUNTIME", "Runtime", "build_app"]
+__all__ = [
+    "CONTROL_PREFIX",
+    "MAX_BODY_BYTES",
+    "PARSER_LIMIT",
+    "RUNTIME",
+    "Handler",
+    "Refused",
+    "Runtime",
+    "build_app",
+    "json_error",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +75,19 @@ class Runtime:
     limiter: RateLimiter
     faults: FaultInjector
     log: RequestLog
+    #: The bearer token the control plane requires (``None``: open, as on a loopback-only port).
+    admin_token: str | None = None
     #: Set when the emulator shuts down, so stalled answers stop waiting.
     closing: asyncio.Event = attrs.field(factory=asyncio.Event)
 
 
 RUNTIME: Final = web.AppKey("masking_emulator_runtime", Runtime)
 
+#: Where the control plane lives, outside the API's ``/v1/`` namespace.
+CONTROL_PREFIX: Final = "/emulator"
 
-class _Refused(Exception):
+
+class Refused(Exception):
     """A request refused before any state changed: status, message and extra headers."""
 
     def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
@@ -85,13 +101,13 @@ def _json(
     return web.json_response(body, status=status, headers=headers)
 
 
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+def json_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
     return _json(render.error_body(message), status, headers)
 
 
 def _refuse(violations: list[Violation]) -> None:
     if violations:
-        raise _Refused(400, "; ".join(str(v) for v in violations))
+        raise Refused(400, "; ".join(str(v) for v in violations))
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -102,9 +118,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _Refused(400, f"malformed JSON body: {exc}") from None
+        raise Refused(400, f"malformed JSON body: {exc}") from None
     if not isinstance(body, dict):
-        raise _Refused(400, "the JSON body must be an object of parameters")
+        raise Refused(400, "the JSON body must be an object of parameters")
     return body
 
 
@@ -171,20 +187,20 @@ def _basic_credentials(header: str) -> tuple[str, str]:
     except (ValueError, UnicodeDecodeError):
         sep = ""
     if scheme.lower() != "basic" or not sep:
-        raise _Refused(401, "malformed Authorization header: expected HTTP basic auth")
+        raise Refused(401, "malformed Authorization header: expected HTTP basic auth")
     return login, password
 
 
 def _authenticate(request: web.Request, store: Store) -> None:
     header = request.headers.get(hdrs.AUTHORIZATION)
     if not header:
-        raise _Refused(401, "authentication required: HTTP basic auth with auth id and token")
+        raise Refused(401, "authentication required: HTTP basic auth with auth id and token")
     login, password = _basic_credentials(header)
     account = store.account(login)
     if account is None or not hmac.compare_digest(password.encode(), account.auth_token.encode()):
-        raise _Refused(401, "authentication failed: unknown auth id or wrong auth token")
+        raise Refused(401, "authentication failed: unknown auth id or wrong auth token")
     if login != request.match_info["auth_id"]:
-        raise _Refused(401, "the auth id in the path does not match the credentials")
+        raise Refused(401, "the auth id in the path does not match the credentials")
 
 
 async def _pause(runtime: Runtime, seconds: float) -> None:
@@ -206,9 +222,9 @@ async def _misbehave(
 ) -> web.StreamResponse | None:
     """The rule's answer, or ``None`` when the request goes on (a stall, once it has held)."""
     if rule.kind == "error":
-        return _error(rule.status, f"injected fault: {rule.status}")
+        return json_error(rule.status, f"injected fault: {rule.status}")
     if rule.kind == "throttle":
-        return _error(
+        return json_error(
             429,
             "too many requests (injected fault)",
             {hdrs.RETRY_AFTER: str(rule.retry_after)},
@@ -228,14 +244,14 @@ async def _apply(
         wait = runtime.limiter.acquire(request.match_info["auth_id"])
         if wait is not None:
             entry.fault = entry.fault or "rate_limit"
-            raise _Refused(
+            raise Refused(
                 429, "too many requests: rate limit exceeded", {hdrs.RETRY_AFTER: str(wait)}
             )
         return await handler(request)
-    except _Refused as exc:
-        return _error(exc.status, exc.message, exc.headers)
+    except Refused as exc:
+        return json_error(exc.status, exc.message, exc.headers)
     except StoreError as exc:
-        return _error(exc.status, str(exc))
+        return json_error(exc.status, str(exc))
 
 
 async def _serve(
@@ -266,11 +282,11 @@ async def _serve(
 def _check_size(request: web.Request) -> None:
     """Oversized request lines and headers, refused in the envelope (see the limits above)."""
     if len(request.raw_path) > MAX_URL_LENGTH:
-        raise _Refused(414, f"request URI too long: at most {MAX_URL_LENGTH} characters")
+        raise Refused(414, f"request URI too long: at most {MAX_URL_LENGTH} characters")
     for name, value in request.raw_headers:
         if len(name) + len(value) > MAX_HEADER_LENGTH:
             shown = name[:_SHOWN_PATH].decode("latin-1")
-            raise _Refused(
+            raise Refused(
                 431, f"request header {shown!r} too large: at most {MAX_HEADER_LENGTH} bytes"
             )
 
@@ -287,9 +303,40 @@ def _http_message(request: web.Request, exc: web.HTTPException) -> str:
     return f"{exc.reason.lower()}: {where}"
 
 
+def _check_admin(request: web.Request, runtime: Runtime) -> None:
+    if runtime.admin_token is None:
+        return
+    scheme, _, token = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), runtime.admin_token.encode()
+    ):
+        raise Refused(401, "the control plane needs 'Authorization: Bearer <admin token>'")
+
+
+async def _control(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A control-plane request: admin token, no faults, no rate limit, not in the request log."""
+    try:
+        _check_admin(request, request.app[RUNTIME])
+        return await handler(request)
+    except Refused as exc:
+        return json_error(exc.status, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        headers = {"Allow": exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else None
+        return json_error(exc.status, _http_message(request, exc), headers)
+    except Exception:
+        logger.exception("emulator control failed on %s %s", request.method, request.path)
+        return json_error(500, "internal server error")
+
+
+def _is_control(path: str) -> bool:
+    return path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
+
+
 @web.middleware
 async def _pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
+    if _is_control(request.path):
+        return await _control(request, handler)
     entry = runtime.log.add(
         RequestLogEntry(
             at=runtime.clock.monotonic(),
@@ -298,14 +345,15 @@ async def _pipeline(request: web.Request, handler: Handler) -> web.StreamRespons
             path=request.path[:_SHOWN_PATH],
         )
     )
+    started = time.perf_counter()
     try:
         _check_size(request)
         response = await _serve(request, handler, entry)
-    except _Refused as exc:
-        response = _error(exc.status, exc.message, exc.headers)
+    except Refused as exc:
+        response = json_error(exc.status, exc.message, exc.headers)
     except web.HTTPException as exc:
         headers = {"Allow": exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else None
-        response = _error(exc.status, _http_message(request, exc), headers)
+        response = json_error(exc.status, _http_message(request, exc), headers)
     except ConnectionError:
         # The client left before its request had fully arrived: nothing was applied, and
         # nothing failed on the emulator's side.
@@ -314,8 +362,9 @@ async def _pipeline(request: web.Request, handler: Handler) -> web.StreamRespons
         return web.Response(status=499)
     except Exception:
         logger.exception("emulator failed on %s %s", request.method, request.path)
-        response = _error(500, "internal server error")
+        response = json_error(500, "internal server error")
     entry.status = 0 if entry.fault == "drop" else response.status
+    entry.elapsed = time.perf_counter() - started
     entry.client_gone = entry.fault != "drop" and (
         request.transport is None or request.transport.is_closing()
     )

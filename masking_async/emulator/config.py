@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
@@ -216,6 +217,10 @@ class PoolConfig:
     subaccount_numbers: dict[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_reserved)
 
 
+def _optional_path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
 def _accounts(value: Iterable[Account]) -> tuple[Account, ...]:
     return tuple(value)
 
@@ -240,6 +245,10 @@ class EmulatorConfig:
     seed: int | None = None
     #: How many requests the request log keeps (the oldest are dropped first).
     request_log_size: int = attrs.field(default=100_000, validator=_positive)
+    #: The bearer token the control plane (``/emulator/...``) requires; ``None``: none needed.
+    admin_token: str | None = attrs.field(default=None, repr=False)
+    #: Where the state is loaded from on start (if the file exists) and saved to on stop.
+    state_file: Path | None = attrs.field(default=None, converter=_optional_path)
 
     @accounts.validator
     def _check_accounts(
