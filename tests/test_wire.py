@@ -119,14 +119,28 @@ def test_old_all_strings_shape() -> None:
         [],
         {"api_id": "x"},
         {"session": {"first_party": "1"}},
-        {"session": {"session_uuid": "u", "record": "maybe"}},
-        {"session": {"session_uuid": "u", "created_time": "yesterday"}},
+        {"session": {"session_uuid": ["u"]}},
+        {"session": {"session_uuid": None}},
     ],
 )
 def test_unreadable_answers_are_a_clear_error(body: Any) -> None:
-    """Anything that is not a session is a ResponseFormatError, never a crash."""
+    """An answer with no session, or none with a session_uuid, is a ResponseFormatError."""
     with pytest.raises(ResponseFormatError, match="unreadable"):
         read_session(CONVERTER, body)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("record", "maybe"), ("created_time", "yesterday"), ("interaction", 42)],
+)
+def test_a_partly_unreadable_session_still_reads(field: str, value: Any) -> None:
+    """A 2xx session with an unreadable field is read; the field is unset, kept and named."""
+    session = read_session(
+        CONVERTER, {"session": {"session_uuid": "u", "duration": 60, field: value}}
+    )
+    assert (session.session_uuid, session.duration) == ("u", 60)
+    assert session.unreadable == (field,)
+    assert session.extra[field] == value
 
 
 def test_unreadable_page() -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from masking_async.emulator import (
@@ -13,13 +16,18 @@ from masking_async.emulator import (
     Account,
     Emulator,
     EmulatorConfig,
+    FaultRule,
     Faults,
+    ManualClock,
     PoolConfig,
     RateLimit,
 )
 from masking_async.emulator.config import parse_account, parse_seconds
+from masking_async.emulator.snapshot import SnapshotError
 
 EXIT_USAGE = 2
+#: Where --admin-token is read from when not given (keeps it out of the process list).
+ADMIN_TOKEN_ENV = "MASKING_EMULATOR_ADMIN_TOKEN"
 T = TypeVar("T")
 
 
@@ -82,6 +90,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="per-account limit, e.g. 300/5s (default) or off",
     )
     parser.add_argument("--seed", type=int, help="seed of session ids, PINs and faults")
+    parser.add_argument(
+        "--clock",
+        choices=("system", "manual"),
+        default="system",
+        help="manual: time stands still (from the moment of start) until advanced over"
+        " POST /emulator/clock",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="load the state from FILE on start (if it exists) and save it there on shutdown",
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get(ADMIN_TOKEN_ENV),
+        metavar="TOKEN",
+        help=f"require 'Authorization: Bearer TOKEN' on /emulator/ (default: ${ADMIN_TOKEN_ENV})",
+    )
     faults = parser.add_argument_group("faults (seeded by --seed)")
     seconds = _typed(parse_seconds)
     faults.add_argument(
@@ -113,6 +140,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=lambda text: frozenset(name.strip() for name in text.split(",") if name.strip()),
         help="only these operations misbehave: create,get,list,update,expire",
     )
+    faults.add_argument(
+        "--fault",
+        action="append",
+        type=_typed(FaultRule.parse),
+        metavar="RULE",
+        help=(
+            "a fault rule (repeatable), e.g. kind=error,operation=update,status=503,"
+            "phase=after,probability=0.5,count=3; kinds: error, throttle, drop, stall"
+        ),
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -142,21 +179,30 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
             operations=args.fault_operations,
             seed=args.seed,
         ),
+        fault_rules=args.fault or (),
         seed=args.seed,
+        admin_token=args.admin_token,
+        state_file=args.state,
     )
 
 
 def handle(args: argparse.Namespace) -> int:
     try:
         config = build_config(args)
-        emulator = Emulator(config)
+        clock = ManualClock(float(int(time.time()))) if args.clock == "manual" else None
+        emulator = Emulator(config, clock=clock)
     except ValueError as exc:
         print(f"masking-async emulator: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     accounts = ", ".join(account.auth_id for account in config.accounts)
     limit = config.rate_limit or "off"
-    emulator.run(
-        ready=f"Masking API emulator on {{base_url}} (accounts: {accounts}; rate limit: {limit});"
-        " Ctrl-C stops it"
-    )
+    try:
+        emulator.run(
+            ready=f"Masking API emulator on {{base_url}} (accounts: {accounts}; rate limit:"
+            f" {limit}; clock: {args.clock}); control plane under {{base_url}}/emulator/;"
+            " Ctrl-C stops it"
+        )
+    except (SnapshotError, OSError) as exc:
+        print(f"masking-async emulator: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return 0

@@ -21,6 +21,7 @@ from masking_async.emulator.config import (
     RateLimit,
     default_numbers,
 )
+from masking_async.emulator.faults import ActiveRule, FaultKind, FaultPhase, FaultRule
 from masking_async.emulator.listing import Page
 from masking_async.emulator.records import (
     InvalidOperation,
@@ -38,9 +39,13 @@ __all__ = [
     "DEFAULT_START",
     "OPERATIONS",
     "Account",
+    "ActiveRule",
     "Clock",
     "Emulator",
     "EmulatorConfig",
+    "FaultKind",
+    "FaultPhase",
+    "FaultRule",
     "Faults",
     "InvalidOperation",
     "ManualClock",

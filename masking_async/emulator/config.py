@@ -11,10 +11,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 import phonenumbers
+
+if TYPE_CHECKING:
+    from masking_async.emulator.faults import FaultRule
 
 __all__ = [
     "DEFAULT_AUTH_ID",
@@ -213,6 +217,10 @@ class PoolConfig:
     subaccount_numbers: dict[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_reserved)
 
 
+def _optional_path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
 def _accounts(value: Iterable[Account]) -> tuple[Account, ...]:
     return tuple(value)
 
@@ -229,10 +237,18 @@ class EmulatorConfig:
     pool: PoolConfig = attrs.field(factory=PoolConfig)
     rate_limit: RateLimit | None = attrs.field(factory=RateLimit)
     faults: Faults = attrs.field(factory=Faults)
-    #: Seed of session ids and generated PINs; ``None`` draws one from the OS.
+    #: Fault rules (``masking_async.emulator.FaultRule``) installed after those ``faults`` maps
+    #: to; more can be added and removed while the emulator runs.
+    fault_rules: tuple[FaultRule, ...] = attrs.field(default=(), converter=tuple)
+    #: Seed of session ids, generated PINs and (unless ``faults.seed`` is set) fault draws;
+    #: ``None`` draws one from the OS.
     seed: int | None = None
     #: How many requests the request log keeps (the oldest are dropped first).
     request_log_size: int = attrs.field(default=100_000, validator=_positive)
+    #: The bearer token the control plane (``/emulator/...``) requires; ``None``: none needed.
+    admin_token: str | None = attrs.field(default=None, repr=False)
+    #: Where the state is loaded from on start (if the file exists) and saved to on stop.
+    state_file: Path | None = attrs.field(default=None, converter=_optional_path)
 
     @accounts.validator
     def _check_accounts(

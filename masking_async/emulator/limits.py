@@ -25,6 +25,13 @@ class RateLimiter:
         self._clock = clock
         self._arrivals: dict[str, deque[float]] = {}
 
+    def reset(self, key: str | None = None) -> None:
+        """Forget the arrivals of one account, or of all."""
+        if key is None:
+            self._arrivals.clear()
+        else:
+            self._arrivals.pop(key, None)
+
     def acquire(self, key: str) -> int | None:
         """Count a request and return ``None``, or refuse it: the whole seconds to wait (>= 1)."""
         if self.limit is None:

@@ -6,9 +6,10 @@ window by binary search, so an unfiltered page of a huge account costs a slice, 
 filters the index cannot answer (status, number, duration...) walk the window.
 
 The spec's window: without a ``created_time`` filter, the last 7 days of the clock; with only an
-upper bound, the 7 days before it; a range wider than 30 days is refused. ``created_time`` and
-``expiry_time`` given exactly match to the second. An ``expiry_time`` range wider than 30 days is
-refused too, but it has no default window.
+upper bound, the 7 days before it; a range wider than 30 days is refused. An ``expiry_time``
+range wider than 30 days is refused too; a one-sided one covers 7 days from its bound. An exact
+``created_time`` or ``expiry_time`` matches the span of its written precision (minute, second or
+microsecond), so the microsecond time a session shows matches it, and ``__lte`` agrees.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Final
 import attrs
 
 from masking_async.emulator.records import AccountState, InvalidOperation, SessionRecord
+from masking_async.rules import TimeSpan
 
 __all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "Page", "query"]
 
@@ -51,19 +53,21 @@ class Page:
 
 
 def _bounds(filters: Mapping[str, Any], field: str) -> list[Bound]:
-    """The filters on one time or number field as (operator, value); exact means a 1 s range."""
+    """The filters on one time or number field as (operator, value).
+
+    An exact time is the span its precision covers (:class:`~masking_async.rules.TimeSpan`); a
+    bare datetime, as Python callers may pass, is that one microsecond.
+    """
     bounds: list[Bound] = []
     for key, value in filters.items():
         name, _, op = key.partition("__")
         if name != field:
             continue
+        if isinstance(value, TimeSpan):
+            bounds += [("gte", value.start.timestamp()), ("lt", value.end.timestamp())]
+            continue
         number = value.timestamp() if isinstance(value, datetime) else float(value)
-        if op:
-            bounds.append((op, number))
-        elif isinstance(value, datetime):
-            bounds += [("gte", number), ("lt", number + 1)]
-        else:
-            bounds += [("gte", number), ("lte", number)]
+        bounds += [(op, number)] if op else [("gte", number), ("lte", number)]
     return bounds
 
 
@@ -88,6 +92,19 @@ def _created_bounds(filters: Mapping[str, Any], now: float) -> list[Bound]:
         uppers = _uppers(bounds)
         bounds.append(("gte", (min(uppers) if uppers else now) - DEFAULT_WINDOW))
     _check_span("created_time", bounds, now)
+    return bounds
+
+
+def _expiry_bounds(filters: Mapping[str, Any]) -> list[Bound]:
+    """The spec's 7-day default window, here for expiry_time: a one-sided range gets the 7 days
+    after its lower bound or before its upper bound; no expiry filter, no window."""
+    bounds = _bounds(filters, "expiry_time")
+    lowers, uppers = _lowers(bounds), _uppers(bounds)
+    if lowers and not uppers:
+        bounds.append(("lte", max(lowers) + DEFAULT_WINDOW))
+    elif uppers and not lowers:
+        bounds.append(("gte", min(uppers) - DEFAULT_WINDOW))
+    _check_span("expiry_time", bounds, None)
     return bounds
 
 
@@ -129,8 +146,8 @@ def _predicates(filters: Mapping[str, Any]) -> list[Predicate]:
     status = filters.get("status", "all")
     if status != "all":
         tests.append(_equals("active", status == "active"))
-    for field, attribute in (("expiry_time", "expiry"), ("duration", "duration")):
-        tests += [_compares(attribute, op, value) for op, value in _bounds(filters, field)]
+    tests += [_compares("expiry", op, value) for op, value in _expiry_bounds(filters)]
+    tests += [_compares("duration", op, value) for op, value in _bounds(filters, "duration")]
     return tests
 
 
@@ -150,7 +167,6 @@ def query(state: AccountState, filters: Mapping[str, Any], now: float) -> Page:
     """Run a list query over one account's sessions."""
     limit = filters.get("limit", DEFAULT_LIMIT)
     offset = filters.get("offset", 0)
-    _check_span("expiry_time", _bounds(filters, "expiry_time"), None)
     candidates = _candidates(state, filters, now)
     tests = _predicates(filters)
     if not tests:

@@ -18,7 +18,17 @@ __all__ = [
     "SessionNotFound",
     "SessionRecord",
     "StoreError",
+    "instant",
 ]
+
+
+def instant(epoch: float) -> float:
+    """``epoch`` on the microsecond grid the API shows: the same float a filter time parses to.
+
+    ``datetime(..., microsecond).timestamp()`` is the integer microseconds divided by 10**6, so a
+    stored time built the same way compares equal to the filter that spells it out.
+    """
+    return round(epoch * 1_000_000) / 1_000_000
 
 
 class StoreError(Exception):
@@ -40,15 +50,18 @@ class InvalidOperation(StoreError):
 class SessionRecord:
     """One session. Slots, epoch-second floats and shared number strings keep it small.
 
-    ``expiry`` is ``created + session_expiry`` until the session is expired by DELETE, which sets
-    it to that moment; ``duration`` is always ``expiry - created``. ``ended`` is when the session
-    stopped being active (``None`` while active). ``options`` holds every other create argument
-    that was sent (and generated PINs), or ``None`` when there were none.
+    Times are epoch seconds on the microsecond grid (:func:`instant`). ``expiry`` is ``created +
+    session_expiry``; an update of ``session_expiry`` moves it to ``update time + session_expiry``
+    and ``duration`` to ``expiry - created`` (whole seconds, truncated), as the recorded answers of
+    the real API show; DELETE sets ``expiry`` to that moment and leaves ``duration`` alone.
+    ``ended`` is when the session stopped being active (``None`` while active). ``options`` holds
+    every other create argument sent (and generated PINs), or ``None`` when there were none.
     """
 
     __slots__ = (
         "cooloff",
         "created",
+        "duration",
         "ended",
         "expiry",
         "first_party",
@@ -81,7 +94,8 @@ class SessionRecord:
         self.virtual_number = virtual_number
         self.created = created
         self.modified = created
-        self.expiry = created + session_expiry
+        self.expiry = instant(created + session_expiry)
+        self.duration = session_expiry
         self.ended: float | None = None
         self.subaccount = subaccount
         self.single_party = single_party
@@ -95,10 +109,6 @@ class SessionRecord:
     @property
     def status(self) -> str:
         return "active" if self.ended is None else "expired"
-
-    @property
-    def duration(self) -> int:
-        return round(self.expiry - self.created)
 
     def parties(self) -> Iterable[str]:
         yield self.first_party

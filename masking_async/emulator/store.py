@@ -25,6 +25,7 @@ from masking_async.emulator.records import (
     InvalidOperation,
     SessionNotFound,
     SessionRecord,
+    instant,
 )
 
 __all__ = ["Store"]
@@ -58,6 +59,7 @@ class Store:
     ) -> None:
         self.clock = clock
         self.pool = NumberPool(pool)
+        self._configured = {a.auth_id: a for a in accounts}
         self._accounts = {a.auth_id: AccountState(a, self.pool) for a in accounts}
         self._random = random.Random(seed)
 
@@ -66,12 +68,47 @@ class Store:
     def account(self, auth_id: str) -> AccountState | None:
         return self._accounts.get(auth_id)
 
+    def auth_ids(self) -> list[str]:
+        return list(self._accounts)
+
+    def reset(self, auth_id: str | None = None) -> None:
+        """Forget every session (and cool-off) of one account, or of all accounts."""
+        for account in self._configured.values():
+            if auth_id is None or account.auth_id == auth_id:
+                self._accounts[account.auth_id] = AccountState(account, self.pool)
+        if auth_id is not None and auth_id not in self._configured:
+            raise SessionNotFound(f"account {auth_id} not found")
+
+    def records(self, auth_id: str) -> list[SessionRecord]:
+        """Every session of an account, oldest first, brought up to date (for snapshots)."""
+        state, _ = self._state(auth_id)
+        return sorted(state.sessions.values(), key=lambda record: record.created)
+
+    def cooloffs(self, auth_id: str) -> dict[str, float]:
+        """Cool-offs still running: ``"party number"`` -> when each ends."""
+        state, _ = self._state(auth_id)
+        return dict(state.cooloff)
+
+    def restore(
+        self, auth_id: str, records: Iterable[SessionRecord], cooloffs: Mapping[str, float]
+    ) -> None:
+        """Replace an account's state with these sessions and cool-offs (a loaded snapshot)."""
+        self.reset(auth_id)
+        state = self._accounts[auth_id]
+        for record in sorted(records, key=lambda record: record.created):
+            if record.uuid in state.sessions:
+                raise InvalidOperation(f"session {record.uuid} appears twice")
+            self._insert(state, record)
+        for key, until in cooloffs.items():
+            state.cooloff[key] = until
+            heapq.heappush(state.cooloff_heap, (until, key))
+
     def _state(self, auth_id: str) -> tuple[AccountState, float]:
         """The account, brought up to date: sessions past their expiry are expired first."""
         state = self._accounts.get(auth_id)
         if state is None:
             raise SessionNotFound(f"account {auth_id} not found")
-        now = self.clock.now()
+        now = instant(self.clock.now())
         self._sweep(state, now)
         return state, now
 
@@ -89,8 +126,9 @@ class Store:
                 del state.cooloff[key]
 
     def _end(self, state: AccountState, record: SessionRecord, at: float) -> None:
+        """End a session at ``at``; ``modified`` stays the time of the last request that changed
+        it (natural expiry is no modification, as the reference's expired examples show)."""
         record.ended = at
-        record.modified = max(record.modified, at)  # an update may have ended it retroactively
         for party in record.parties():
             state.busy.remove(party, record.virtual_number)
             if record.cooloff:
@@ -133,12 +171,7 @@ class Store:
             cooloff=params.get("virtual_number_cooloff_period", 0),
             options=options,
         )
-        state.sessions[record.uuid] = record
-        state.ordered.append(record)
-        for party in record.parties():
-            state.by_party.add(party, record)
-            state.busy.add(party, number)
-        heapq.heappush(state.expiry_heap, (record.expiry, record.uuid))
+        self._insert(state, record)
         return record
 
     def get(self, auth_id: str, session_uuid: str) -> SessionRecord:
@@ -159,12 +192,13 @@ class Store:
         if parties:
             self._move_parties(state, record, parties, now)
         if "session_expiry" in changes:
-            record.expiry = record.created + changes.pop("session_expiry")
+            # Counted from now, as the recorded answers show (expiry = modified + session_expiry).
+            record.expiry = instant(now + changes.pop("session_expiry"))
+            record.duration = int(record.expiry - record.created)
             heapq.heappush(state.expiry_heap, (record.expiry, record.uuid))
         if changes:
             record.options = {**(record.options or {}), **changes}
         record.modified = now
-        self._sweep(state, now)  # a shorter session_expiry may have ended it already
         return record
 
     def expire(self, auth_id: str, session_uuid: str) -> SessionRecord:
@@ -172,7 +206,7 @@ class Store:
         state, now = self._state(auth_id)
         record = self._find(state, session_uuid)
         if record.ended is None:
-            record.expiry = now
+            record.expiry = record.modified = now
             self._end(state, record, now)
         return record
 
@@ -182,6 +216,18 @@ class Store:
         return query(state, filters, now)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert(state: AccountState, record: SessionRecord) -> None:
+        """Add a new session to every index (it is the newest one of its account)."""
+        state.sessions[record.uuid] = record
+        state.ordered.append(record)
+        for party in record.parties():
+            state.by_party.add(party, record)
+            if record.ended is None:
+                state.busy.add(party, record.virtual_number)
+        if record.ended is None:
+            heapq.heappush(state.expiry_heap, (record.expiry, record.uuid))
 
     @staticmethod
     def _find(state: AccountState, session_uuid: str) -> SessionRecord:
