@@ -8,6 +8,7 @@ from masking_async.client._options import (
     RetryPolicy,
     Timeouts,
 )
+from masking_async.client._limiter import Limiter, LimiterStats
 from masking_async.client._ratelimit import AccountLimiter
 from masking_async.client._transport import AiohttpTransport, Response, Transport
 
@@ -17,6 +18,8 @@ __all__ = [
     "AiohttpTransport",
     "CallTrace",
     "ClientOptions",
+    "Limiter",
+    "LimiterStats",
     "MaskingClient",
     "RateLimit",
     "Response",
