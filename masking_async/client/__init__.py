@@ -1,6 +1,16 @@
 """The async client: :class:`MaskingClient` and the options it is tuned by."""
 
 from masking_async.client._client import CallTrace, MaskingClient
+from masking_async.client._events import (
+    Event,
+    Hook,
+    RequestAnswered,
+    RequestFailed,
+    RequestRetried,
+    RequestSent,
+    RequestThrottled,
+)
+from masking_async.client._limiter import Limiter, LimiterStats
 from masking_async.client._options import (
     DEFAULT_BASE_URL,
     ClientOptions,
@@ -8,7 +18,6 @@ from masking_async.client._options import (
     RetryPolicy,
     Timeouts,
 )
-from masking_async.client._limiter import Limiter, LimiterStats
 from masking_async.client._ratelimit import AccountLimiter
 from masking_async.client._transport import AiohttpTransport, Response, Transport
 
@@ -18,10 +27,17 @@ __all__ = [
     "AiohttpTransport",
     "CallTrace",
     "ClientOptions",
+    "Event",
+    "Hook",
     "Limiter",
     "LimiterStats",
     "MaskingClient",
     "RateLimit",
+    "RequestAnswered",
+    "RequestFailed",
+    "RequestRetried",
+    "RequestSent",
+    "RequestThrottled",
     "Response",
     "RetryPolicy",
     "Timeouts",
