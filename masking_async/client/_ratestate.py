@@ -22,11 +22,15 @@ The mode is a small state machine; each row is one allowed transition, anything 
     recovering  throttled   paused      (the same)
     paused      throttled   paused      the pause is extended; no second decrease for one pause
     paused      resume      recovering  the pause has passed; the quiet period starts
-    recovering  climb       recovering  ``quiet`` seconds without a 429: rate += increase * ceiling
+    recovering  climb       recovering  ``quiet`` seconds without a 429: rate += increase * ceiling,
+                                        but for ``HOLD_PERIODS`` quiet periods after the pause not
+                                        above ``HOLD_SHARE`` of the rate that was refused
     recovering  reach       steady      the rate is back at the ceiling
     any         close       closed      nothing more is let through
 
-With no limit (``requests=None``) only the pause applies: ``resume`` is followed at once by
+The hold is what keeps the average near a lower real limit: without it the climb would probe
+past the limit every few windows, and each probe costs a pause. With no limit
+(``requests=None``) only the pause applies: ``resume`` is followed at once by
 ``reach``.
 """
 
@@ -49,6 +53,10 @@ CATCH_UP: Final = 0.05
 DEFAULT_PAUSE: Final = 1.0
 #: The rate never drops below this share of the ceiling: a 429 must not stop a job outright.
 FLOOR_SHARE: Final = 0.02
+#: After a 429 the climb stops at this share of the rate that was refused ...
+HOLD_SHARE: Final = 0.97
+#: ... for this many quiet periods after the pause, then probes on (the limit may have risen).
+HOLD_PERIODS: Final = 10
 
 
 class Mode(enum.Enum):
@@ -104,6 +112,8 @@ class RateState:
         self.paused_until = 0.0
         self._slot = now  # the pacer's next send time
         self._climb_at = math.inf
+        self._hold_until = 0.0
+        self._refused_rate = math.inf  # the rate sent just before the last 429
         self.throttled_count = 0
         self.acquired = 0
 
@@ -113,17 +123,22 @@ class RateState:
     def advance(self, now: float) -> None:
         """Apply what time alone does: the end of a pause, the climbs of quiet periods."""
         if self.mode is Mode.PAUSED and now >= self.paused_until:
-            self._move(Event.RESUME)
-            self._climb_at = self.paused_until + self.limit.quiet_period
-        if self.mode is Mode.RECOVERING and now >= self._climb_at:
             quiet = self.limit.quiet_period
-            steps = math.floor((now - self._climb_at) / quiet) + 1
+            self._move(Event.RESUME)
+            self._climb_at = self.paused_until + quiet
+            self._hold_until = self.paused_until + HOLD_PERIODS * quiet
+        # Bounded: each turn climbs one step (at most 1 / increase of them), is one of the
+        # HOLD_PERIODS turns at the hold level, or reaches the ceiling and ends the loop.
+        while self.mode is Mode.RECOVERING and (self.rate >= self.top or now >= self._climb_at):
+            if self.rate >= self.top:
+                self._move(Event.REACH)
+                continue
             self._move(Event.CLIMB)
-            self.rate = min(self.top, self.rate + steps * self.limit.increase * self.limit.ceiling)
-            self._climb_at += steps * quiet
-        if self.mode is Mode.RECOVERING and self.rate >= self.top:
-            self._move(Event.REACH)
-            self.rate = self.top
+            step = self.rate + self.limit.increase * self.limit.ceiling
+            if self._climb_at < self._hold_until:
+                step = min(step, max(self.rate, HOLD_SHARE * self._refused_rate))
+            self.rate = min(self.top, step)
+            self._climb_at += self.limit.quiet_period
 
     def next_send(self, now: float) -> float:
         """The earliest time the next request may be sent (``<= now``: at once)."""
@@ -159,9 +174,9 @@ class RateState:
         pause = DEFAULT_PAUSE if retry_after is None else max(0.0, retry_after)
         self.paused_until = max(self.paused_until, now + pause)
         if first and self.limit.requests is not None:
-            just_sent = self.sent_in_window(now) / self.limit.per
-            floor = FLOOR_SHARE * self.top
-            self.rate = max(floor, self.limit.decrease * min(self.rate, just_sent))
+            just_sent = min(self.rate, self.sent_in_window(now) / self.limit.per)
+            self._refused_rate = just_sent
+            self.rate = max(FLOOR_SHARE * self.top, self.limit.decrease * just_sent)
         # Requests resume evenly at the new rate from the end of the pause, not in a burst.
         self._slot = max(self._slot, self.paused_until)
 
