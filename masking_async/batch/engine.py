@@ -39,14 +39,14 @@ from masking_async.batch.summary import Summary
 from masking_async.client import CallTrace
 from masking_async.client._adoption import Lookup, create_lane
 from masking_async.client._options import RetryPolicy
-from masking_async.client._retry import backoff
+from masking_async.client._retry import backoff, maybe_applied
 from masking_async.errors import (
     APIError,
     AuthenticationError,
     MaskingError,
     OutcomeUnknownError,
+    PoolTimeout,
     RateLimitedError,
-    RequestValidationError,
 )
 from masking_async.models import Session
 
@@ -142,15 +142,9 @@ def _report_to_stderr(text: str) -> None:
 
 def _classify(error: MaskingError) -> Event:
     """What an error says about whether the server applied the request."""
-    if isinstance(error, (RateLimitedError, AuthenticationError)):
+    if isinstance(error, (RateLimitedError, AuthenticationError, PoolTimeout)):
         return "not_applied"
-    if isinstance(error, (APIError, RequestValidationError)) and not (
-        isinstance(error, APIError) and error.status >= 500
-    ):
-        return "refused"
-    if not getattr(error, "maybe_sent", True):
-        return "not_applied"
-    return "lost"
+    return "lost" if maybe_applied(error) else "refused"
 
 
 def _outputs(base: Path, out: Path | None, suffix: str) -> dict[str, Path]:
