@@ -68,7 +68,7 @@ async def test_429s_spend_neither_attempts_nor_budget() -> None:
     retry = RetryPolicy(attempts=2, wait=False, budget_floor=1, budget_ratio=0.0)
     trace = CallTrace()
     async with _client(transport, retry, []) as client:
-        await client.expire_session("abc", trace=trace)
+        await client.expire_session("4189591e-d004-4801-abdf-8893c15e5dcd", trace=trace)
     assert (trace.attempts, trace.throttled, transport.sent) == (8, 6, 8)
 
 

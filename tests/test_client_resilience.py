@@ -9,7 +9,14 @@ from typing import Any
 import anyio
 import pytest
 
-from masking_async import CallTrace, ClientOptions, MaskingClient, RateLimit, RetryPolicy
+from masking_async import (
+    CallTrace,
+    ClientOptions,
+    MaskingClient,
+    RateLimit,
+    RetryPolicy,
+    Timeouts,
+)
 from masking_async.client import Response
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
@@ -110,7 +117,10 @@ async def test_creates_under_faults_make_each_session_once(
         EmulatorConfig(rate_limit=None, faults=faults), clock=SystemClock()
     )
     options = ClientOptions(
-        rate_limit=RateLimit.off(), retry=RetryPolicy(attempts=12, wait=False, budget_floor=500)
+        rate_limit=RateLimit.off(),
+        retry=RetryPolicy(attempts=12, wait=False, budget_floor=500),
+        timeouts=Timeouts(total=1.0, connect=1.0),
+        adopt_settle=0.1,
     )
     traces = [CallTrace() for _ in range(40)]
     made: list[str] = []
