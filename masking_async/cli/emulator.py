@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from masking_async.cli._errors import UsageError
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -19,7 +19,6 @@ from masking_async.emulator import (
 )
 from masking_async.emulator.config import parse_account, parse_seconds
 
-EXIT_USAGE = 2
 T = TypeVar("T")
 
 
@@ -52,8 +51,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             f" it accepts {DEFAULT_AUTH_ID}:{DEFAULT_AUTH_TOKEN}. See docs/emulator.md."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8180, help="port; 0 picks a free one")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
+    parser.add_argument(
+        "--port", type=int, default=8180, help="port to listen on; 0 picks a free one"
+    )
     parser.add_argument(
         "--account",
         action="append",
@@ -79,9 +80,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_typed(RateLimit.parse),
         default=RateLimit(),
         metavar="N/WINDOW",
-        help="per-account limit, e.g. 300/5s (default) or off",
+        help="per-account limit, e.g. 300/5s (the real API's) or off",
     )
-    parser.add_argument("--seed", type=int, help="seed of session ids, PINs and faults")
+    parser.add_argument(
+        "--seed", type=int, help="seed of session ids, PINs and faults (default: from the OS)"
+    )
     faults = parser.add_argument_group("faults (seeded by --seed)")
     seconds = _typed(parse_seconds)
     faults.add_argument(
@@ -111,7 +114,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     faults.add_argument(
         "--fault-operations",
         type=lambda text: frozenset(name.strip() for name in text.split(",") if name.strip()),
-        help="only these operations misbehave: create,get,list,update,expire",
+        help="only these operations misbehave: create,get,list,update,expire (default: all)",
     )
     parser.set_defaults(handler=handle)
 
@@ -151,12 +154,17 @@ def handle(args: argparse.Namespace) -> int:
         config = build_config(args)
         emulator = Emulator(config)
     except ValueError as exc:
-        print(f"masking-async emulator: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(exc)) from None
     accounts = ", ".join(account.auth_id for account in config.accounts)
     limit = config.rate_limit or "off"
-    emulator.run(
-        ready=f"Masking API emulator on {{base_url}} (accounts: {accounts}; rate limit: {limit});"
-        " Ctrl-C stops it"
-    )
+    try:
+        emulator.run(
+            ready=f"Masking API emulator on {{base_url}} (accounts: {accounts}; rate limit:"
+            f" {limit}); Ctrl-C stops it"
+        )
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).split(": ")[-1]
+        raise UsageError(
+            f"--port {config.port}: cannot listen on {config.host}:{config.port}: {reason}"
+        ) from None
     return 0
