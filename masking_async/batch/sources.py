@@ -53,6 +53,7 @@ FORMATS: Final[dict[str, Format]] = {
     ".ndjson": "jsonl",
 }
 #: The largest cell, JSON Lines line or JSON object accepted; no API value comes near it.
+#: (A JSON object is measured by the chunks it was read in: refused past 128 KiB + 2 chunks.)
 MAX_FIELD_BYTES: Final = 128 * 1024
 #: Containers allowed inside one record; API parameters are flat, so 4 is generous.
 MAX_DEPTH: Final = 4
@@ -64,7 +65,7 @@ _CONTROL_COLUMNS: Final = frozenset({"op", "ref", "session_uuid"})
 _SESSION_ATTRIBUTES: Final = frozenset(a.name for a in attrs.fields(Session))
 #: Columns only ``list`` output has: a file with all of them holds sessions as they are.
 _LIST_SIGNATURE: Final = frozenset({"status", "virtual_number", "created_time"})
-_CHUNK: Final = 64 * 1024
+_CHUNK: Final = 8 * 1024
 _BOM: Final = b"\xef\xbb\xbf"
 
 
@@ -250,6 +251,8 @@ class _JSONRecords:
     start_line: int = 1
     start_byte: int = 0
     fed: int = 0
+    chunk_start: int = 0
+    seen_text: bool = False
     on_line: int = 0
     done: list[Row] = attrs.field(factory=list)
 
@@ -273,14 +276,13 @@ class _JSONRecords:
             for chunk in iter(lambda: handle.readline(_CHUNK), b""):
                 if self.fed == 0 and chunk.startswith(_BOM):
                     chunk = chunk[len(_BOM) :]
-                self.fed += len(chunk)
+                self.chunk_start, self.fed = self.fed, self.fed + len(chunk)
+                self.seen_text = self.seen_text or bool(chunk.strip())
                 self._send(parser, chunk, events)
+                if self.stack:
+                    self._check_size()
                 yield from self.done
                 self.done.clear()
-                if self.stack and self.fed - self.start_byte > MAX_FIELD_BYTES:
-                    raise self._error(
-                        f"object is larger than {MAX_FIELD_BYTES} bytes", self.start_line
-                    )
                 if chunk.endswith(b"\n"):
                     if not self.array and self.stack:
                         raise self._error(
@@ -301,7 +303,7 @@ class _JSONRecords:
         self._take(events)
 
     def _close(self, parser: Any, events: list[tuple[str, Any]]) -> None:
-        if self.array and self.fed == 0:
+        if self.array and not self.seen_text:
             raise self._error("is empty; expected a JSON array of objects")
         try:
             parser.close()
@@ -339,7 +341,7 @@ class _JSONRecords:
             if self.depth == base:
                 if event != "start_map":
                     raise self._not_object()
-                self.start_line, self.start_byte = self.line, self.fed
+                self.start_line, self.start_byte = self.line, self.chunk_start
             elif self.depth - base >= MAX_DEPTH:
                 raise self._error(f"values are nested deeper than {MAX_DEPTH} levels")
             container: Any = {} if event == "start_map" else []
@@ -372,7 +374,12 @@ class _JSONRecords:
         else:
             parent.append(value)
 
+    def _check_size(self) -> None:
+        if self.fed - self.start_byte > MAX_FIELD_BYTES + 2 * _CHUNK:
+            raise self._error(f"object is larger than {MAX_FIELD_BYTES} bytes", self.start_line)
+
     def _finish(self, fields: dict[str, Any]) -> None:
+        self._check_size()
         self.on_line += 1
         if not self.array and self.on_line > 1:
             raise self._error("holds more than one JSON object (JSON Lines: one per line)")

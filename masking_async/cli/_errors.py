@@ -17,7 +17,16 @@ from masking_async.errors import APIError, AuthenticationError, MaskingError, Tr
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio brings along
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "UsageError", "explain"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "UsageError",
+    "explain",
+    "os_reason",
+    "unnamed_os_error",
+]
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -35,12 +44,17 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def _os_line(exc: OSError) -> str:
-    reason = exc.strerror or str(exc)
+def os_reason(exc: OSError) -> str:
+    """The reason of an OSError in words, lower case: ``no space left on the device``."""
     if exc.errno == errno.ENOSPC:
-        reason = "no space left on the device"
+        return "no space left on the device"
+    reason = exc.strerror or str(exc)
+    return reason[0].lower() + reason[1:]
+
+
+def _os_line(exc: OSError) -> str:
     where = f"{exc.filename}: " if exc.filename else ""
-    return f"{where}{reason[0].lower() + reason[1:]}"
+    return where + os_reason(exc)
 
 
 def _one(exc: BaseException) -> tuple[int, str] | None:
@@ -52,6 +66,14 @@ def _one(exc: BaseException) -> tuple[int, str] | None:
         return EXIT_USAGE, str(exc)
     if isinstance(exc, OSError):
         return EXIT_USAGE, _os_line(exc)
+    return None
+
+
+def unnamed_os_error(exc: BaseException) -> OSError | None:
+    """An OSError without a file name among ``exc``'s leaves (a full disk found at close)."""
+    for leaf in _leaves(exc):
+        if isinstance(leaf, OSError) and not leaf.filename:
+            return leaf
     return None
 
 

@@ -19,7 +19,13 @@ from typing import Any
 import anyio
 
 from masking_async.cli._common import add_client_arguments, make_client, run_until_signalled
-from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
+from masking_async.cli._errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    os_reason,
+    unnamed_os_error,
+)
 from masking_async.cli._filters import check_filters, where_pairs
 from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
 
@@ -163,7 +169,14 @@ def _run_file(args: argparse.Namespace, path: Path, **changes: Any) -> int:
         print(summary.format(), file=sys.stderr)
         return int(summary.exit_status)
 
-    status = run_until_signalled(main)
+    try:
+        status = run_until_signalled(main)
+    except BaseException as exc:
+        lost = unnamed_os_error(exc)
+        if lost is None:
+            raise
+        results = options.out or path.with_name(f"{path.stem}.results.jsonl")
+        raise UsageError(f"cannot write {results} or beside it: {os_reason(lost)}") from None
     return EXIT_INTERRUPTED if status is None else status
 
 
