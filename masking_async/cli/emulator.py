@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from masking_async.cli._errors import UsageError
+from masking_async.cli._errors import EXIT_USAGE
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -154,7 +155,7 @@ def handle(args: argparse.Namespace) -> int:
         config = build_config(args)
         emulator = Emulator(config)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        return _usage(str(exc))
     accounts = ", ".join(account.auth_id for account in config.accounts)
     limit = config.rate_limit or "off"
     try:
@@ -164,7 +165,12 @@ def handle(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         reason = (exc.strerror or str(exc)).split(": ")[-1]
-        raise UsageError(
+        return _usage(
             f"--port {config.port}: cannot listen on {config.host}:{config.port}: {reason}"
-        ) from None
+        )
     return 0
+
+
+def _usage(line: str) -> int:
+    print(f"masking-async emulator: error: {line}", file=sys.stderr)
+    return EXIT_USAGE
