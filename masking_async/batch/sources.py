@@ -264,9 +264,15 @@ class _JSONRecords:
     def _error(self, message: str, line: int | None = None) -> SourceError:
         return SourceError(self.path, line or self.line, message)
 
+    def _record_error(self, message: str, line: int | None = None) -> SourceError:
+        """An error in the record being read; in an array its ordinal too (records share lines)."""
+        if self.array:
+            message = f"record {self.record + 1}: {message}"
+        return self._error(message, line)
+
     def _not_object(self) -> SourceError:
         if self.array:
-            return self._error("each element of the array must be a JSON object")
+            return self._record_error("each element of the array must be a JSON object")
         return self._error("each line must be a JSON object")
 
     def rows(self) -> Iterator[Row]:
@@ -343,7 +349,7 @@ class _JSONRecords:
                     raise self._not_object()
                 self.start_line, self.start_byte = self.line, self.chunk_start
             elif self.depth - base >= MAX_DEPTH:
-                raise self._error(f"values are nested deeper than {MAX_DEPTH} levels")
+                raise self._record_error(f"values are nested deeper than {MAX_DEPTH} levels")
             container: Any = {} if event == "start_map" else []
             if self.stack:
                 self._attach(container)
@@ -376,7 +382,9 @@ class _JSONRecords:
 
     def _check_size(self) -> None:
         if self.fed - self.start_byte > MAX_FIELD_BYTES + 2 * _CHUNK:
-            raise self._error(f"object is larger than {MAX_FIELD_BYTES} bytes", self.start_line)
+            raise self._record_error(
+                f"object is larger than {MAX_FIELD_BYTES} bytes", self.start_line
+            )
 
     def _finish(self, fields: dict[str, Any]) -> None:
         self._check_size()
