@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 
 from masking_async.cli import main
 from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
+from masking_async.emulator.process import emulator_process
 
 NOWHERE = "http://127.0.0.1:9"  # nothing listens: a case that sent a request would fail loudly
 
@@ -195,3 +198,36 @@ def test_a_usage_error_from_the_installed_command(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "argument --rate: rate limit 'fast'" in done.stderr
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
+    """Ctrl-C asks rows in flight to finish; a second Ctrl-C cancels them: exit 130 either way."""
+    (tmp_path / "p.csv").write_text(PAIR)
+    with emulator_process("--stall-rate", "1", "--stall-seconds", "600") as url:
+        env = {
+            **os.environ,
+            "PLIVO_AUTH_ID": DEFAULT_AUTH_ID,
+            "PLIVO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
+            "MASKING_ASYNC_BASE_URL": url,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "masking_async", "create", "p.csv", "--timeout", "600"],
+            cwd=tmp_path,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stderr is not None
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "p.results.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the results file opens once the row is about to be sent
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        first = process.stderr.readline()
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=60)
+        err = first + rest
+    assert process.returncode == 130, err
+    assert "stopping; press Ctrl-C again" in err
+    assert "stopped at once" in err
+    assert "Traceback" not in err

@@ -110,6 +110,12 @@ def run_until_signalled(work: Callable[[anyio.Event], Awaitable[T]]) -> T | None
                 with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                     async for _ in signals:
                         if stop.is_set():
+                            print(
+                                "masking-async: stopped at once; requests in flight may or may"
+                                " not have been applied (a --journal run reconciles them)",
+                                file=sys.stderr,
+                                flush=True,
+                            )
                             group.cancel_scope.cancel()
                             return
                         print(
