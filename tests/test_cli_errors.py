@@ -231,3 +231,37 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     assert "stopping; press Ctrl-C again" in err
     assert "stopped at once" in err
     assert "Traceback" not in err
+
+
+def test_a_full_disk_is_one_line_naming_the_output(tmp_path: Path) -> None:
+    """Results or a list written to a full disk (/dev/full): exit 2 and the file named."""
+    (tmp_path / "p.csv").write_text(PAIR)
+    (tmp_path / "r.jsonl").symlink_to("/dev/full")
+    (tmp_path / "all.csv").symlink_to("/dev/full")
+    with emulator_process("--rate-limit", "off") as url:
+        env = {
+            **os.environ,
+            "PLIVO_AUTH_ID": DEFAULT_AUTH_ID,
+            "PLIVO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
+            "MASKING_ASYNC_BASE_URL": url,
+        }
+        runs = [
+            subprocess.run(
+                [sys.executable, "-m", "masking_async", *argv],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            for argv in (
+                ["create", "p.csv", "--out", "r.jsonl", "--no-progress"],
+                ["list", "--out", "all.csv"],
+            )
+        ]
+    for done, name in zip(runs, ("r.jsonl", "all.csv"), strict=True):
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert f"cannot write {name}" in done.stderr
+        assert "no space left on the device" in done.stderr

@@ -8,8 +8,10 @@ does not recognise is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import sys
+from collections.abc import Iterator
 from typing import Final
 
 from masking_async.errors import APIError, AuthenticationError, MaskingError, TransportError
@@ -25,7 +27,7 @@ __all__ = [
     "UsageError",
     "explain",
     "os_reason",
-    "unnamed_os_error",
+    "writing",
 ]
 
 EXIT_OK: Final = 0
@@ -69,12 +71,16 @@ def _one(exc: BaseException) -> tuple[int, str] | None:
     return None
 
 
-def unnamed_os_error(exc: BaseException) -> OSError | None:
-    """An OSError without a file name among ``exc``'s leaves (a full disk found at close)."""
-    for leaf in _leaves(exc):
-        if isinstance(leaf, OSError) and not leaf.filename:
-            return leaf
-    return None
+@contextlib.contextmanager
+def writing(what: str) -> Iterator[None]:
+    """Name ``what`` in an OSError that names no file (a full disk is found at flush or close)."""
+    try:
+        yield
+    except BaseException as exc:
+        for leaf in _leaves(exc):
+            if isinstance(leaf, OSError) and not leaf.filename:
+                raise UsageError(f"cannot write {what}: {os_reason(leaf)}") from None
+        raise
 
 
 def explain(exc: BaseException) -> tuple[int, str] | None:

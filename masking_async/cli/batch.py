@@ -23,8 +23,7 @@ from masking_async.cli._errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     UsageError,
-    os_reason,
-    unnamed_os_error,
+    writing,
 )
 from masking_async.cli._filters import check_filters, where_pairs
 from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
@@ -169,14 +168,9 @@ def _run_file(args: argparse.Namespace, path: Path, **changes: Any) -> int:
         print(summary.format(), file=sys.stderr)
         return int(summary.exit_status)
 
-    try:
+    results = options.out or path.with_name(f"{path.stem}.results.jsonl")
+    with writing(f"{results} or the files beside it"):
         status = run_until_signalled(main)
-    except BaseException as exc:
-        lost = unnamed_os_error(exc)
-        if lost is None:
-            raise
-        results = options.out or path.with_name(f"{path.stem}.results.jsonl")
-        raise UsageError(f"cannot write {results} or beside it: {os_reason(lost)}") from None
     return EXIT_INTERRUPTED if status is None else status
 
 
@@ -255,4 +249,5 @@ def _list_to(
                         return None
         return writer.count
 
-    return run_until_signalled(main)
+    with writing(str(writer.path or "stdout")):
+        return run_until_signalled(main)

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 
 from masking_async.cli._common import add_client_arguments, make_client, run_until_signalled
-from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_OK
+from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_OK, writing
 from masking_async.cli._filters import FILTER_NAMES, TIME_HELP, check_filters
 from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
 
@@ -75,5 +75,6 @@ def handle(args: argparse.Namespace) -> int:
         print(plural(writer.count, "session"), file=sys.stderr)
         return EXIT_OK
 
-    status = run_until_signalled(main)
+    with writing(str(out or "stdout")):
+        status = run_until_signalled(main)
     return EXIT_INTERRUPTED if status is None else status
