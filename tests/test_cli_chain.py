@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import run_cli
 
 from masking_async.batch.sources import first_columns, read_rows, unused_columns
-from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from masking_async.emulator.process import emulator_process
 from masking_async.phones import party_pairs
 
-COMMAND = [sys.executable, "-m", "masking_async"]
 LIST_COLUMNS = ["session_uuid", "status", "first_party", "second_party", "virtual_number"]
 
 
@@ -25,24 +21,6 @@ LIST_COLUMNS = ["session_uuid", "status", "first_party", "second_party", "virtua
 def server() -> Iterator[str]:
     with emulator_process("--rate-limit", "off") as url:
         yield url
-
-
-def _cli(url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PLIVO_AUTH_ID": DEFAULT_AUTH_ID,
-        "PLIVO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
-        "MASKING_ASYNC_BASE_URL": url,
-    }
-    return subprocess.run(
-        [*COMMAND, *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _pairs(path: Path, count: int, start: int, extra: str = "") -> None:
@@ -59,16 +37,16 @@ def _lines(text: str) -> list[dict[str, Any]]:
 def test_times_that_list_prints_are_accepted_as_filters(server: str, tmp_path: Path) -> None:
     """A created_time exactly as `list` printed it is taken back by --created-time--gte."""
     _pairs(tmp_path / "p.csv", 2, start=200)
-    assert _cli(server, tmp_path, "create", "p.csv", "--no-progress").returncode == 0
-    listed = _cli(server, tmp_path, "list")
+    assert run_cli(server, tmp_path, "create", "p.csv", "--no-progress").returncode == 0
+    listed = run_cli(server, tmp_path, "list")
     assert listed.returncode == 0, listed.stderr
     sessions = _lines(listed.stdout)
     printed = sessions[0]["created_time"]
     assert printed.endswith("+00:00")
-    again = _cli(server, tmp_path, "list", "--created-time--gte", printed)
+    again = run_cli(server, tmp_path, "list", "--created-time--gte", printed)
     assert again.returncode == 0, again.stderr
     assert sessions[0]["session_uuid"] in {s["session_uuid"] for s in _lines(again.stdout)}
-    where = _cli(
+    where = run_cli(
         server,
         tmp_path,
         "expire",
@@ -85,7 +63,7 @@ def test_a_failed_file_with_its_reason_column_runs_again_as_it_is(
 ) -> None:
     """The reason column a failed file carries is dropped on reading: the rows run as before."""
     _pairs(tmp_path / "failed.csv", 2, start=220, extra="error=no virtual number available")
-    done = _cli(server, tmp_path, "create", "failed.csv", "--out", "r.jsonl", "--no-progress")
+    done = run_cli(server, tmp_path, "create", "failed.csv", "--out", "r.jsonl", "--no-progress")
     assert done.returncode == 0, done.stderr
     assert [r["outcome"] for r in _lines((tmp_path / "r.jsonl").read_text())] == ["ok", "ok"]
     (tmp_path / "failed.jsonl").write_text(
@@ -101,8 +79,8 @@ def test_list_output_names_the_columns_expire_and_update_set_aside(
 ) -> None:
     """The attributes `list` writes are what expire (all) and update (not its own) set aside."""
     _pairs(tmp_path / "p.csv", 1, start=240)
-    assert _cli(server, tmp_path, "create", "p.csv", "--no-progress").returncode == 0
-    assert _cli(server, tmp_path, "list", "--out", "active.csv").returncode == 0
+    assert run_cli(server, tmp_path, "create", "p.csv", "--no-progress").returncode == 0
+    assert run_cli(server, tmp_path, "list", "--out", "active.csv").returncode == 0
     columns = first_columns(tmp_path / "active.csv", "csv")
     assert columns[: len(LIST_COLUMNS)] == LIST_COLUMNS
     assert set(unused_columns("expire", columns)) == set(columns) - {"session_uuid"}
@@ -118,21 +96,22 @@ def test_list_output_names_the_columns_expire_and_update_set_aside(
 def test_list_output_feeds_expire_and_update(server: str, tmp_path: Path) -> None:
     """`list --out active.csv` then `update active.csv` and `expire active.csv` succeed."""
     _pairs(tmp_path / "p.csv", 3, start=260)
-    assert _cli(server, tmp_path, "create", "p.csv", "--no-progress").returncode == 0
+    assert run_cli(server, tmp_path, "create", "p.csv", "--no-progress").returncode == 0
     assert (
-        _cli(server, tmp_path, "list", "--status", "active", "--out", "active.csv").returncode == 0
+        run_cli(server, tmp_path, "list", "--status", "active", "--out", "active.csv").returncode
+        == 0
     )
     rows = (tmp_path / "active.csv").read_text().splitlines()
     (tmp_path / "longer.csv").write_text(
         "\n".join([rows[0] + ",session_expiry", *(row + ",7200" for row in rows[1:])]) + "\n"
     )
-    updated = _cli(server, tmp_path, "update", "longer.csv", "--no-progress")
+    updated = run_cli(server, tmp_path, "update", "longer.csv", "--no-progress")
     assert updated.returncode == 0, updated.stderr
     assert "are not used by update; ignored" in updated.stderr
-    expired = _cli(server, tmp_path, "expire", "active.csv", "--no-progress")
+    expired = run_cli(server, tmp_path, "expire", "active.csv", "--no-progress")
     assert expired.returncode == 0, expired.stderr
     assert "are not used by expire; ignored" in expired.stderr
-    statuses = {s["status"] for s in _lines(_cli(server, tmp_path, "list").stdout)}
+    statuses = {s["status"] for s in _lines(run_cli(server, tmp_path, "list").stdout)}
     assert statuses == {"expired"}
 
 
@@ -148,6 +127,6 @@ def test_a_json_array_on_one_line_gives_each_record_its_ordinal(
         (1, 2),
         (1, 3),
     ]
-    done = _cli(server, tmp_path, "create", "one.json", "--out", "r.jsonl", "--no-progress")
+    done = run_cli(server, tmp_path, "create", "one.json", "--out", "r.jsonl", "--no-progress")
     assert done.returncode == 0, done.stderr
-    assert len(_lines(_cli(server, tmp_path, "list").stdout)) == 3
+    assert len(_lines(run_cli(server, tmp_path, "list").stdout)) == 3

@@ -7,12 +7,12 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli_support import COMMAND, cli_env, run_cli
 
 from masking_async.cli import main
 from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
@@ -22,6 +22,7 @@ NOWHERE = "http://127.0.0.1:9"  # nothing listens: a case that sent a request wo
 
 PAIR = "ref,first_party,second_party\nA,+14155552671,+14155552672\n"
 Files = dict[str, bytes]
+CliMain = Callable[[list[str]], tuple[int, str]]
 
 
 def _deep(levels: int) -> bytes:
@@ -96,9 +97,9 @@ CORPUS: list[tuple[list[str], Files, str]] = [
 
 
 @pytest.fixture
-def run_cli(
+def cli_main(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[[list[str]], tuple[int, str]]:
+) -> CliMain:
     """``main(argv)`` in a scratch folder against a server that nothing listens on."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PLIVO_AUTH_ID", DEFAULT_AUTH_ID)
@@ -123,7 +124,7 @@ def test_the_corpus_is_large_enough() -> None:
 @pytest.mark.parametrize(("argv", "files", "names"), CORPUS, ids=lambda v: str(v)[:40])
 def test_bad_input_is_one_line_and_exit_2(
     tmp_path: Path,
-    run_cli: Callable[[list[str]], tuple[int, str]],
+    cli_main: CliMain,
     argv: list[str],
     files: Files,
     names: str,
@@ -134,7 +135,7 @@ def test_bad_input_is_one_line_and_exit_2(
     """
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
-    status, err = run_cli(argv)
+    status, err = cli_main(argv)
     assert status == 2, err
     *reports, last = err.strip().splitlines()
     assert names in last
@@ -143,43 +144,43 @@ def test_bad_input_is_one_line_and_exit_2(
     assert "Traceback" not in err
 
 
-def test_a_folder_and_a_fifo_are_refused(
-    tmp_path: Path, run_cli: Callable[[list[str]], tuple[int, str]]
-) -> None:
+def test_a_folder_and_a_fifo_are_refused(tmp_path: Path, cli_main: CliMain) -> None:
     """A folder or a FIFO nobody writes is refused at once instead of hanging."""
     (tmp_path / "rows.csv").mkdir()
     os.mkfifo(tmp_path / "pipe.csv")
-    assert run_cli(["create", "rows.csv"]) == (
+    assert cli_main(["create", "rows.csv"]) == (
         2,
         "masking-async create: error: rows.csv: is a folder, not a file\n",
     )
-    status, err = run_cli(["create", "pipe.csv"])
+    status, err = cli_main(["create", "pipe.csv"])
     assert status == 2
     assert "pipe.csv: is not a regular file" in err
-    status, err = run_cli(["list", "--out", "rows.csv"])
+    status, err = cli_main(["list", "--out", "rows.csv"])
     assert status == 2
     assert "--out rows.csv: is a folder" in err
 
 
 def test_missing_credentials_are_one_line(
-    tmp_path: Path, run_cli: Callable[[list[str]], tuple[int, str]], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    cli_main: CliMain,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """No auth id anywhere: exit 2 and a line saying what to set."""
     monkeypatch.delenv("PLIVO_AUTH_ID")
     (tmp_path / "p.csv").write_text(PAIR)
-    status, err = run_cli(["create", "p.csv"])
+    status, err = cli_main(["create", "p.csv"])
     assert status == 2
     assert "PLIVO_AUTH_ID" in err
     assert len(err.strip().splitlines()) == 1
 
 
-def test_port_in_use_is_one_line(run_cli: Callable[[list[str]], tuple[int, str]]) -> None:
+def test_port_in_use_is_one_line(cli_main: CliMain) -> None:
     """`emulator --port` on a port already taken: exit 2 naming the port, no traceback."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        status, err = run_cli(["emulator", "--port", str(port)])
+        status, err = cli_main(["emulator", "--port", str(port)])
     assert status == 2
     assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in err
     assert len(err.strip().splitlines()) == 1
@@ -188,7 +189,7 @@ def test_port_in_use_is_one_line(run_cli: Callable[[list[str]], tuple[int, str]]
 def test_a_usage_error_from_the_installed_command(tmp_path: Path) -> None:
     """Through a real process: `--rate fast` is one line on stderr and exit status 2."""
     done = subprocess.run(
-        [sys.executable, "-m", "masking_async", "create", "p.csv", "--rate", "fast"],
+        [*COMMAND, "create", "p.csv", "--rate", "fast"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -204,16 +205,10 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     """Ctrl-C asks rows in flight to finish; a second Ctrl-C cancels them: exit 130 either way."""
     (tmp_path / "p.csv").write_text(PAIR)
     with emulator_process("--stall-rate", "1", "--stall-seconds", "600") as url:
-        env = {
-            **os.environ,
-            "PLIVO_AUTH_ID": DEFAULT_AUTH_ID,
-            "PLIVO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
-            "MASKING_ASYNC_BASE_URL": url,
-        }
         process = subprocess.Popen(
-            [sys.executable, "-m", "masking_async", "create", "p.csv", "--timeout", "600"],
+            [*COMMAND, "create", "p.csv", "--timeout", "600"],
             cwd=tmp_path,
-            env=env,
+            env=cli_env(url),
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -239,26 +234,9 @@ def test_a_full_disk_is_one_line_naming_the_output(tmp_path: Path) -> None:
     (tmp_path / "r.jsonl").symlink_to("/dev/full")
     (tmp_path / "all.csv").symlink_to("/dev/full")
     with emulator_process("--rate-limit", "off") as url:
-        env = {
-            **os.environ,
-            "PLIVO_AUTH_ID": DEFAULT_AUTH_ID,
-            "PLIVO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
-            "MASKING_ASYNC_BASE_URL": url,
-        }
         runs = [
-            subprocess.run(
-                [sys.executable, "-m", "masking_async", *argv],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            for argv in (
-                ["create", "p.csv", "--out", "r.jsonl", "--no-progress"],
-                ["list", "--out", "all.csv"],
-            )
+            run_cli(url, tmp_path, "create", "p.csv", "--out", "r.jsonl", "--no-progress"),
+            run_cli(url, tmp_path, "list", "--out", "all.csv"),
         ]
     for done, name in zip(runs, ("r.jsonl", "all.csv"), strict=True):
         assert done.returncode == 2, done.stderr

@@ -7,17 +7,14 @@ import json
 import os
 import pty
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import COMMAND, cli_env, run_cli
 
-from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from masking_async.emulator.process import emulator_process
 from masking_async.phones import party_pairs
-
-COMMAND = [sys.executable, "-m", "masking_async"]
 
 
 @pytest.fixture
@@ -26,26 +23,8 @@ def server() -> Iterator[str]:
         yield url
 
 
-def _env(url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PLIVO_AUTH_ID": DEFAULT_AUTH_ID,
-        "PLIVO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
-        "MASKING_ASYNC_BASE_URL": url,
-    }
-
-
 def _cli(url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*COMMAND, *args, *(["--no-progress"] if args[0] != "list" else [])],
-        env=_env(url),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return run_cli(url, cwd, *args, *(["--no-progress"] if args[0] != "list" else []))
 
 
 def _make(url: str, cwd: Path, count: int, start: int) -> list[str]:
@@ -116,7 +95,7 @@ def _on_terminal(url: str, cwd: Path, answer: str, *args: str) -> tuple[int, str
     try:
         process = subprocess.Popen(
             [*COMMAND, *args, "--no-progress"],
-            env=_env(url),
+            env=cli_env(url),
             cwd=cwd,
             stdin=follower,
             stdout=subprocess.PIPE,

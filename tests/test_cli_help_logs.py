@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import COMMAND, run_cli
 
 from masking_async.cli import build_parser
-from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from masking_async.emulator.process import emulator_process
 from masking_async.phones import party_pairs
-
-COMMAND = [sys.executable, "-m", "masking_async"]
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -63,36 +59,18 @@ def server() -> Iterator[str]:
         yield url
 
 
-def _run(url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PLIVO_AUTH_ID": DEFAULT_AUTH_ID,
-        "PLIVO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
-        "MASKING_ASYNC_BASE_URL": url,
-    }
-    return subprocess.run(
-        [*COMMAND, *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_logs_mask_phone_numbers_but_not_session_ids(server: str, tmp_path: Path) -> None:
     """-vv logs every request: parties show only 4 digits, session ids stay whole."""
     first, second = next(iter(party_pairs(1, countries=("US",), start=70)))
     (tmp_path / "p.csv").write_text(f"first_party,second_party\n{first},{second}\n")
-    made = _run(server, tmp_path, "create", "p.csv", "--out", "r.jsonl", "--no-progress")
+    made = run_cli(server, tmp_path, "create", "p.csv", "--out", "r.jsonl", "--no-progress")
     assert made.returncode == 0, made.stderr
     uuid = json.loads((tmp_path / "r.jsonl").read_text())["session_uuid"]
     (tmp_path / "u.csv").write_text(f"session_uuid,ring_timeout\n{uuid},30\n")
-    updated = _run(server, tmp_path, "-vv", "update", "u.csv", "--no-progress")
+    updated = run_cli(server, tmp_path, "-vv", "update", "u.csv", "--no-progress")
     assert updated.returncode == 0, updated.stderr
     assert f"/Session/{uuid}/" in updated.stderr
-    listed = _run(server, tmp_path, "list", "--first-party", first, "-vv")
+    listed = run_cli(server, tmp_path, "list", "--first-party", first, "-vv")
     assert listed.returncode == 0, listed.stderr
     assert f"first_party=***{first[-4:]}" in listed.stderr
     assert first.removeprefix("+") not in listed.stderr
@@ -100,7 +78,7 @@ def test_logs_mask_phone_numbers_but_not_session_ids(server: str, tmp_path: Path
 
 def test_log_format_json_gives_one_object_per_line(server: str, tmp_path: Path) -> None:
     """--log-format json: every log line on stderr is a JSON object with level and message."""
-    listed = _run(server, tmp_path, "list", "-vv", "--log-format", "json")
+    listed = run_cli(server, tmp_path, "list", "-vv", "--log-format", "json")
     assert listed.returncode == 0, listed.stderr
     *logs, count = listed.stderr.strip().splitlines()
     assert count == "0 sessions"
@@ -113,7 +91,7 @@ def test_log_format_json_gives_one_object_per_line(server: str, tmp_path: Path) 
 def test_timeout_bounds_each_request(tmp_path: Path) -> None:
     """--timeout: a server that never answers is given up on, one line, exit 1, not a hang."""
     with emulator_process("--stall-rate", "1", "--stall-seconds", "60") as url:
-        done = _run(url, tmp_path, "list", "--timeout", "200ms")
+        done = run_cli(url, tmp_path, "list", "--timeout", "200ms")
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("masking-async list: error: ")
     assert "Traceback" not in done.stderr
