@@ -46,6 +46,8 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     (["create", "p.csv", "--out", "r.txt"], {"p.csv": PAIR.encode()}, "--out r.txt"),
     (["create", "p.csv", "--out", "no/r.jsonl"], {"p.csv": PAIR.encode()}, "folder no"),
     (["create", "p.csv", "--journal", "no/j"], {"p.csv": PAIR.encode()}, "--journal"),
+    (["create", "p.csv", "--journal", "p.csv"], {"p.csv": PAIR.encode()}, "not a usable journal"),
+    (["create", "p.csv", "--journal", "."], {"p.csv": PAIR.encode()}, "not a usable journal"),
     (["expire", "--where", "bogus=1"], {}, "--where bogus"),
     (["expire", "--where", "status"], {}, "--where 'status'"),
     (["expire", "--where", "status=sleeping"], {}, "--where status"),
