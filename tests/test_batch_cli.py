@@ -130,7 +130,9 @@ def test_update_expire_and_op_column(server: str, tmp_path: Path) -> None:
     by_id = {s["session_uuid"]: s for s in _sessions(server)}
     assert by_id[made[0]]["ring_timeout"] == 30
     assert by_id[made[1]]["status"] == "expired"
-    done = _cli(server, "expire", "--where", "status=active", "--out", str(tmp_path / "e.jsonl"))
+    done = _cli(
+        server, "expire", "--where", "status=active", "--yes", "--out", str(tmp_path / "e.jsonl")
+    )
     assert done.returncode == 0, done.stderr
     assert len(_results(tmp_path / "e.jsonl")) == 3  # four made, one expired by the run
     assert all(s["status"] == "expired" for s in _sessions(server))

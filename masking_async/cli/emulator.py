@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from masking_async.cli._errors import EXIT_USAGE
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -25,7 +26,6 @@ from masking_async.emulator import (
 from masking_async.emulator.config import parse_account, parse_seconds
 from masking_async.emulator.snapshot import SnapshotError
 
-EXIT_USAGE = 2
 #: Where --admin-token is read from when not given (keeps it out of the process list).
 ADMIN_TOKEN_ENV = "MASKING_EMULATOR_ADMIN_TOKEN"
 T = TypeVar("T")
@@ -60,8 +60,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             f" it accepts {DEFAULT_AUTH_ID}:{DEFAULT_AUTH_TOKEN}. See docs/emulator.md."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8180, help="port; 0 picks a free one")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
+    parser.add_argument(
+        "--port", type=int, default=8180, help="port to listen on; 0 picks a free one"
+    )
     parser.add_argument(
         "--account",
         action="append",
@@ -87,9 +89,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_typed(RateLimit.parse),
         default=RateLimit(),
         metavar="N/WINDOW",
-        help="per-account limit, e.g. 300/5s (default) or off",
+        help="per-account limit, e.g. 300/5s (the real API's) or off",
     )
-    parser.add_argument("--seed", type=int, help="seed of session ids, PINs and faults")
+    parser.add_argument(
+        "--seed", type=int, help="seed of session ids, PINs and faults (default: from the OS)"
+    )
     parser.add_argument(
         "--clock",
         choices=("system", "manual"),
@@ -138,7 +142,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     faults.add_argument(
         "--fault-operations",
         type=lambda text: frozenset(name.strip() for name in text.split(",") if name.strip()),
-        help="only these operations misbehave: create,get,list,update,expire",
+        help="only these operations misbehave: create,get,list,update,expire (default: all)",
     )
     faults.add_argument(
         "--fault",
@@ -192,8 +196,7 @@ def handle(args: argparse.Namespace) -> int:
         clock = ManualClock(float(int(time.time()))) if args.clock == "manual" else None
         emulator = Emulator(config, clock=clock)
     except ValueError as exc:
-        print(f"masking-async emulator: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage(str(exc))
     accounts = ", ".join(account.auth_id for account in config.accounts)
     limit = config.rate_limit or "off"
     try:
@@ -202,7 +205,16 @@ def handle(args: argparse.Namespace) -> int:
             f" {limit}; clock: {args.clock}); control plane under {{base_url}}/emulator/;"
             " Ctrl-C stops it"
         )
-    except (SnapshotError, OSError) as exc:
-        print(f"masking-async emulator: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except SnapshotError as exc:
+        return _usage(str(exc))
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).split(": ")[-1]
+        return _usage(
+            f"--port {config.port}: cannot listen on {config.host}:{config.port}: {reason}"
+        )
     return 0
+
+
+def _usage(line: str) -> int:
+    print(f"masking-async emulator: error: {line}", file=sys.stderr)
+    return EXIT_USAGE

@@ -58,7 +58,8 @@ from masking_async.wire import make_converter, read_page, read_session
 __all__ = ["CallTrace", "MaskingClient"]
 
 log = logging.getLogger("masking_async.client")
-_NUMBER = re.compile(r"\+?\d{3,}(\d{4})")
+#: A phone number standing alone (not a run of digits inside a session id or another token).
+_NUMBER = re.compile(r"(?<![0-9A-Za-z-])(?:\+|%2B)?\d{3,}(\d{4})(?![0-9A-Za-z-])")
 _FILTER_TIME = "%Y-%m-%d %H:%M:%S"
 _UNSET = object()
 
