@@ -37,7 +37,9 @@ from masking_async.phones import party_pairs
 from masking_async.rules import normalize_party
 
 ROWS = 6
-TIMEOUT = 0.6  # the client's; stalls are 0.1 s longer (they time out) and shorter than TIMEOUT + settle
+TIMEOUT = (
+    0.6  # the client's; stalls are 0.1 s longer (they time out) and shorter than TIMEOUT + settle
+)
 OPTIONS = ClientOptions(
     rate_limit=RateLimit.off(),
     retry=RetryPolicy(initial=0.01, maximum=0.05),

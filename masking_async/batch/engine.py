@@ -161,10 +161,11 @@ def _outputs(base: Path, out: Path | None, suffix: str) -> dict[str, Path]:
 def _refuse_overlap(outputs: Mapping[str, Path], protected: Mapping[str, Path | None]) -> None:
     """No output may be the input or the journal: writing it would destroy what we read."""
     for role, path in protected.items():
-        if path is None or not path.exists():
+        if path is None:
             continue
         for name, output in outputs.items():
-            if output.resolve() == path.resolve() or (output.exists() and output.samefile(path)):
+            same = output.exists() and path.exists() and output.samefile(path)
+            if same or output.resolve() == path.resolve():
                 raise BatchUsageError(
                     f"the {name} file {output} is the {role}: writing it would destroy it;"
                     " choose another --out"
@@ -485,9 +486,9 @@ class _Run:
         failures = 0
         self._current[id(item)] = entry
         while True:
-            self._current[id(item)] = entry
             late = time.monotonic() > deadline
             if entry.state == "unknown":
+                self._current[id(item)] = entry
                 if stop.is_set() or self.halt.is_set() or late:
                     self._finish(item, entry, "unresolved", error=entry.error, started=started)
                     return
@@ -503,7 +504,7 @@ class _Run:
                     continue
                 if found.session is not None:
                     entry = self._applied(entry, "adopted", found.session)
-                    await self.journal.commit(entry)
+                    await self._commit(item, entry)
                     self._finish(item, entry, "ok", started=started)
                     return
                 if found.ambiguous:
@@ -512,7 +513,7 @@ class _Run:
                         candidates=found.candidates,
                         error=f"{len(found.candidates)} sessions match this create; none adopted",
                     )
-                    await self.journal.commit(entry)
+                    await self._commit(item, entry)
                     self._finish(item, entry, "unresolved", started=started)
                     return
                 entry = attrs.evolve(entry, state=advance("unknown", "absent"))
@@ -527,7 +528,7 @@ class _Run:
                 attempts=entry.attempts + 1,
                 candidates=(),
             )
-            await self.journal.commit(entry)
+            await self._commit(item, entry)
             try:
                 session = await self._send(task, trace)
             except MaskingError as error:
@@ -542,7 +543,7 @@ class _Run:
                     error=message or type(error).__name__,
                     session_uuid=named or entry.session_uuid,
                 )
-                await self.journal.commit(entry)
+                await self._commit(item, entry)
                 if event == "refused":
                     self._finish(item, entry, "failed", started=started)
                     return
@@ -555,9 +556,14 @@ class _Run:
                     await backoff(self.options.retry, failures, error, self.rng)
                 continue
             entry = self._applied(entry, "applied", session)
-            await self.journal.commit(entry)
+            await self._commit(item, entry)
             self._finish(item, entry, "ok", started=started)
             return
+
+    async def _commit(self, item: _Item, entry: JournalEntry) -> None:
+        """Store ``entry``; only once it is on disk is it where the row stands."""
+        await self.journal.commit(entry)
+        self._current[id(item)] = entry
 
     def _applied(self, entry: JournalEntry, event: Event, session: Session | None) -> JournalEntry:
         return attrs.evolve(

@@ -83,6 +83,14 @@ def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 
         metavar="SECONDS",
         help="longest wait for one answer before it counts as lost and is retried",
     )
+    group.add_argument(
+        "--settle",
+        type=positive_seconds,
+        default=ClientOptions().adopt_settle,
+        metavar="SECONDS",
+        help="after a create's answer is lost, how long past --timeout to wait before looking"
+        " for the session it may have made (the server's time to finish; see docs/batch.md)",
+    )
 
 
 def make_client(args: argparse.Namespace) -> MaskingClient:
@@ -90,6 +98,7 @@ def make_client(args: argparse.Namespace) -> MaskingClient:
         rate_limit=args.rate,
         max_connections=max(args.concurrency, 10),
         timeouts=Timeouts(total=args.timeout, connect=min(args.timeout, Timeouts().connect)),
+        adopt_settle=args.settle,
     )
     return MaskingClient(args.auth_id, args.auth_token, base_url=args.base_url, options=options)
 

@@ -238,7 +238,8 @@ class MaskingClient:
                         if found is not None:
                             trace.adopted = True
                             return found
-                    if not self._may_retry(error, attempt, trace):
+                    # 429s never reach here (attempt_create waits them out): no trace.
+                    if not self._may_retry(error, attempt):
                         raise
                     await self._backoff("POST", self._root, error, attempt)
 
