@@ -37,6 +37,7 @@ from masking_async import (
     RequestSent,
 )
 from masking_async.batch import BatchOptions, run_batch
+from masking_async.client._ratestate import most_in_window
 
 LIMIT, PER = 300, 5.0
 REAL, ASKED = 100, 200  # per second: what the server allows, what the client is told
@@ -58,15 +59,6 @@ async def _creates(client: MaskingClient, pairs: Iterator[tuple[str, str]], unti
             group.start_soon(worker)
 
 
-def _max_in_window(times: list[float], per: float) -> int:
-    best, start = 0, 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= per:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 async def ceiling(url: str, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     events: list[Event] = []
     options = ClientOptions(rate_limit=RateLimit(LIMIT, PER))
@@ -82,7 +74,7 @@ async def ceiling(url: str, pairs: list[tuple[str, str]]) -> list[dict[str, Any]
     return [
         row("rate", f"achieved req/s at the documented limit ({name})", achieved, "req/s"),
         row("rate", "achieved / allowed at the documented limit", achieved / allowed, "x"),
-        row("rate", f"most sends in any {PER:g} s window", _max_in_window(sent, PER), ""),
+        row("rate", f"most sends in any {PER:g} s window", most_in_window(sent, PER), ""),
         row("rate", "429 answers at the documented limit", refused, ""),
     ]
 

@@ -16,18 +16,9 @@ from masking_async.client._ratestate import (
     Event,
     Mode,
     RateState,
+    most_in_window,
     next_mode,
 )
-
-
-def max_in_window(times: list[float], per: float) -> int:
-    """The most sends any half-open window (t - per, t] holds."""
-    best, start = 0, 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= per:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 @pytest.mark.parametrize("mode", list(Mode))
@@ -94,7 +85,7 @@ def test_steady_state_reaches_99_percent_of_the_ceiling() -> None:
     """Ten windows of back-to-back demand: >= 0.99 of requests/per, no window over the limit."""
     limit = RateLimit(300, 5.0)
     times = _greedy(RateState(limit, 0.0), 3000)
-    assert max_in_window(times, limit.per) <= 300
+    assert most_in_window(times, limit.per) <= 300
     achieved = (len(times) - 1) / (times[-1] - times[0])
     assert achieved / limit.ceiling >= 0.99
 
@@ -129,7 +120,7 @@ def test_ceiling_and_pause_hold_for_any_schedule(
             state.throttled(now, retry_after if has_header else None)
             pauses.append((now, state.paused_until))
         assert FLOOR_SHARE * state.top - 1e-9 <= state.rate <= state.top + 1e-9
-    assert max_in_window(sends, per) <= requests
+    assert most_in_window(sends, per) <= requests
     for began, until in pauses:
         assert not any(began < moment < until for moment in sends)
 

@@ -39,13 +39,22 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
+from collections.abc import Sequence
 from typing import Final
 
 from masking_async.client._limiter import LimiterStats
 from masking_async.client._options import RateLimit
 from masking_async.errors import ConfigurationError
 
-__all__ = ["CATCH_UP", "DEFAULT_PAUSE", "Event", "Mode", "RateState", "next_mode"]
+__all__ = [
+    "CATCH_UP",
+    "DEFAULT_PAUSE",
+    "Event",
+    "Mode",
+    "RateState",
+    "most_in_window",
+    "next_mode",
+]
 
 #: Seconds of sending a late pacer may make up at once (wake-ups are a few ms late under load).
 CATCH_UP: Final = 0.05
@@ -95,6 +104,19 @@ def next_mode(mode: Mode, event: Event) -> Mode:
     except KeyError:
         message = f"rate limiter: {event.value} is not allowed when {mode.value}"
         raise ConfigurationError(message) from None
+
+
+def most_in_window(times: Sequence[float], per: float) -> int:
+    """The most of ``times`` (sorted) any window ``(t - per, t]`` holds: the ceiling, as a check.
+
+    Tests and benchmarks measure with it what the ring guarantees.
+    """
+    best, start = 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= per:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 class RateState:
