@@ -48,9 +48,9 @@ def test_state_walks_steady_paused_recovering_steady_closed() -> None:
     state.advance(3.0)
     assert state.mode is Mode.RECOVERING
     state.advance(4.0)
-    assert state.rate == pytest.approx(0.97 * 99)  # one step, stopped at the hold level
+    assert state.rate == pytest.approx(0.95 * 99)  # one step, stopped at the hold level
     state.advance(12.5)
-    assert state.rate == pytest.approx(0.97 * 99)  # held for ten quiet periods after the pause
+    assert state.rate == pytest.approx(0.95 * 99)  # held for ten quiet periods after the pause
     state.advance(14.0)
     assert state.mode is Mode.STEADY
     assert state.rate == 100

@@ -63,7 +63,7 @@ DEFAULT_PAUSE: Final = 1.0
 #: The rate never drops below this share of the ceiling: a 429 must not stop a job outright.
 FLOOR_SHARE: Final = 0.02
 #: After a 429 the climb stops at this share of the rate that was refused ...
-HOLD_SHARE: Final = 0.97
+HOLD_SHARE: Final = 0.95
 #: ... for this many quiet periods after the pause, then probes on (the limit may have risen).
 HOLD_PERIODS: Final = 10
 
