@@ -170,7 +170,11 @@ class RateState:
         earliest = max(now, self.paused_until)
         if self.limit.requests is not None:
             if len(self._ring) == self.limit.requests:
-                earliest = max(earliest, self._ring[0] + self.limit.per + self.limit.margin)
+                oldest, span = self._ring[0], self.limit.per + self.limit.margin
+                freed = oldest + span
+                if freed - oldest < span:  # rounding: measured back, the window must be whole
+                    freed = math.nextafter(freed, math.inf)
+                earliest = max(earliest, freed)
             earliest = max(earliest, self._slot)
         return earliest
 
