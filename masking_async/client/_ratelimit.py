@@ -29,7 +29,7 @@ class AccountLimiter:
     """A hard ceiling, a pause on 429 that holds everyone, and AIMD adaptation below the ceiling.
 
     Pass one to several clients (``limiter=``) to share an account's limit between them. ``clock``
-    must be the event loop's clock (``time.monotonic`` for asyncio and trio).
+    is any monotonic clock in seconds (waits are slept as durations); tests may pass their own.
     """
 
     def __init__(
