@@ -120,6 +120,7 @@ async def test_accountlimiter_is_a_limiter_and_a_shared_one_is_not_closed() -> N
     assert shared.stats().acquired == 1
     await shared.aclose()
     assert shared.stats().mode == "closed"
+    assert str(shared.stats()) == "rate 9.8/s of 10/s (closed), 0 x 429"
 
 
 def test_the_hooks_example_in_the_docs_runs(capsys: pytest.CaptureFixture[str]) -> None:

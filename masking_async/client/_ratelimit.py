@@ -28,9 +28,9 @@ __all__ = ["AccountLimiter"]
 class AccountLimiter:
     """A hard ceiling, a pause on 429 that holds everyone, and AIMD adaptation below the ceiling.
 
-    Pass one to several clients (``limiter=``) to share an account's limit between them. ``clock`` and
-    ``sleep`` are the time it runs on; tests pass a virtual one (with the emulator's clock behind
-    it) so that a minute of sending takes no real time and no scheduling jitter.
+    Pass one to several clients (``limiter=``) to share an account's limit between them.
+    ``clock`` and ``sleep`` are the time it runs on; tests pass a virtual one (with the emulator's
+    clock behind it) so that a minute of sending takes no real time and no scheduling jitter.
     """
 
     def __init__(
@@ -53,7 +53,7 @@ class AccountLimiter:
         asked = self._clock()
         async with self._turn:
             # A 429 while we sleep moves the pause later: look again after every wake-up.
-            while (wait := self._state.next_send(now := self._clock()) - now) > 0:  # noqa: ASYNC110
+            while (wait := self._state.next_send(now := self._clock()) - now) > 0:
                 await self._sleep(wait)
             self._state.sent(now)
         self._total_wait += now - asked
