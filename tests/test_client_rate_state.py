@@ -6,7 +6,7 @@ import math
 from collections import deque
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from masking_async import ConfigurationError, RateLimit
@@ -16,18 +16,9 @@ from masking_async.client._ratestate import (
     Event,
     Mode,
     RateState,
+    most_in_window,
     next_mode,
 )
-
-
-def max_in_window(times: list[float], per: float) -> int:
-    """The most sends any half-open window (t - per, t] holds."""
-    best, start = 0, 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= per:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 @pytest.mark.parametrize("mode", list(Mode))
@@ -57,9 +48,9 @@ def test_state_walks_steady_paused_recovering_steady_closed() -> None:
     state.advance(3.0)
     assert state.mode is Mode.RECOVERING
     state.advance(4.0)
-    assert state.rate == pytest.approx(0.97 * 99)  # one step, stopped at the hold level
+    assert state.rate == pytest.approx(0.95 * 99)  # one step, stopped at the hold level
     state.advance(12.5)
-    assert state.rate == pytest.approx(0.97 * 99)  # held for ten quiet periods after the pause
+    assert state.rate == pytest.approx(0.95 * 99)  # held for ten quiet periods after the pause
     state.advance(14.0)
     assert state.mode is Mode.STEADY
     assert state.rate == 100
@@ -94,12 +85,13 @@ def test_steady_state_reaches_99_percent_of_the_ceiling() -> None:
     """Ten windows of back-to-back demand: >= 0.99 of requests/per, no window over the limit."""
     limit = RateLimit(300, 5.0)
     times = _greedy(RateState(limit, 0.0), 3000)
-    assert max_in_window(times, limit.per) <= 300
+    assert most_in_window(times, limit.per) <= 300
     achieved = (len(times) - 1) / (times[-1] - times[0])
     assert achieved / limit.ceiling >= 0.99
 
 
 @settings(max_examples=200, deadline=None)
+@example(requests=1, per=1.3596015647419608, steps=[(0.0, None, False)] * 4)  # float rounding
 @given(
     requests=st.integers(1, 40),
     per=st.floats(0.1, 5.0),
@@ -129,7 +121,7 @@ def test_ceiling_and_pause_hold_for_any_schedule(
             state.throttled(now, retry_after if has_header else None)
             pauses.append((now, state.paused_until))
         assert FLOOR_SHARE * state.top - 1e-9 <= state.rate <= state.top + 1e-9
-    assert max_in_window(sends, per) <= requests
+    assert most_in_window(sends, per) <= requests
     for began, until in pauses:
         assert not any(began < moment < until for moment in sends)
 
