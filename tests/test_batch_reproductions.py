@@ -14,10 +14,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
-
 from cli_support import COMMAND, cli_env
+
 from masking_async import ClientOptions, MaskingClient, RateLimit, RetryPolicy, Timeouts
 from masking_async.batch import BatchOptions, run_batch
 from masking_async.client import AiohttpTransport, Response
@@ -147,7 +146,8 @@ def test_1_one_line_json_array_runs_every_row(server: str, tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     results = _results(tmp_path / "pairs.results.jsonl")
     assert sorted(int(r["key"]) for r in results) == list(range(1, 51))
-    assert {r["outcome"] for r in results} == {"ok"} and len(_sessions(server)) == 50
+    assert {r["outcome"] for r in results} == {"ok"}
+    assert len(_sessions(server)) == 50
 
 
 # -- 2: a lost create whose lookup failed is never re-sent blindly ----------------------------
@@ -156,7 +156,7 @@ def test_1_one_line_json_array_runs_every_row(server: str, tmp_path: Path) -> No
 def test_2_lost_create_with_failing_lookup_stays_unresolved_then_is_found(
     server: str, tmp_path: Path
 ) -> None:
-    """Answer lost and every lookup failing: unresolved (exit 4); the resume adopts, never re-sends."""
+    """Answer lost, every lookup failing: unresolved (exit 4); the resume adopts, never re-sends."""
     source, journal = tmp_path / "pairs.csv", tmp_path / "j"
     _csv(source, 1, start=1100)
     _fault(server, kind="drop", operation="create", phase="after", count=1)
@@ -171,7 +171,8 @@ def test_2_lost_create_with_failing_lookup_stays_unresolved_then_is_found(
     second = _cli(server, "create", str(source), "--journal", str(journal), *QUICK)
     assert second.returncode == 0, second.stderr
     (result,) = _results(tmp_path / "pairs.results.jsonl")
-    assert result["adopted"] and len(_sessions(server)) == 1
+    assert result["adopted"]
+    assert len(_sessions(server)) == 1
     assert not (tmp_path / "pairs.results.unresolved.csv").exists()
     assert sum(e["method"] == "POST" for e in _log(server)) == 1
 
@@ -193,7 +194,8 @@ async def test_3a_a_create_that_never_arrived_adopts_no_older_session(tmp_path: 
         source.write_text(f"first_party,second_party,session_expiry\n{a},{b},600\n")
         emulator.add_fault(FaultRule(kind="drop", operation="create", phase="before", count=1))
         summary = await _run_api(emulator, source)
-        assert summary.exit_status == 0 and summary.adopted == 0
+        assert summary.exit_status == 0
+        assert summary.adopted == 0
         (result,) = _results(tmp_path / "pairs.results.jsonl")
         assert result["session_uuid"] != older.session_uuid
         assert len(emulator.store.account(DEFAULT_AUTH_ID).sessions) == 2  # type: ignore[union-attr]
@@ -210,7 +212,8 @@ async def test_3b_a_lost_create_never_adopts_another_rows_session(tmp_path: Path
         assert summary.exit_status == 0
         results = _results(tmp_path / "pairs.results.jsonl")
         sessions = emulator.store.account(DEFAULT_AUTH_ID).sessions  # type: ignore[union-attr]
-        assert {r["session_uuid"] for r in results} == set(sessions) and len(sessions) == 2
+        assert {r["session_uuid"] for r in results} == set(sessions)
+        assert len(sessions) == 2
 
 
 # -- 4: lookups see every status ---------------------------------------------------------------
@@ -232,7 +235,8 @@ async def test_4_a_session_expired_before_the_resume_is_still_found(tmp_path: Pa
         ) as client:
             await client.expire_session(made)  # as the 60 s would have
         second = await _run_api(emulator, source, journal)
-        assert second.exit_status == 0 and second.adopted == 1
+        assert second.exit_status == 0
+        assert second.adopted == 1
         assert len(emulator.store.account(DEFAULT_AUTH_ID).sessions) == 1  # type: ignore[union-attr]
 
 
@@ -248,7 +252,8 @@ async def test_5_lookup_waits_for_a_server_still_working_on_the_create(tmp_path:
             FaultRule(kind="stall", operation="create", phase="before", stall_seconds=0.7)
         )  # > the 0.5 s timeout, < timeout + settle
         summary = await _run_api(emulator, source)
-        assert summary.exit_status == 0 and summary.adopted == 3
+        assert summary.exit_status == 0
+        assert summary.adopted == 3
         assert len(emulator.store.account(DEFAULT_AUTH_ID).sessions) == 3  # type: ignore[union-attr]
 
 
@@ -318,7 +323,8 @@ def test_7_a_second_run_on_a_busy_journal_exits_2_at_once(server: str, tmp_path:
             "--out",
             str(tmp_path / "o.jsonl"),
         )
-        assert second.returncode == 2 and "another run is using this journal" in second.stderr
+        assert second.returncode == 2
+        assert "another run is using this journal" in second.stderr
     finally:
         _, stderr = first.communicate(timeout=60)
     assert first.returncode == 0, stderr
@@ -362,7 +368,8 @@ async def test_8_a_journal_write_error_stops_the_run_and_accounts_for_every_row(
                 on_result=block_after_first,
             )
         blocker[0].close()
-        assert summary.exit_status == 5 and summary.halted == "journal"
+        assert summary.exit_status == 5
+        assert summary.halted == "journal"
         assert summary.done + summary.unprocessed == 40
         made = len(emulator.store.account(DEFAULT_AUTH_ID).sessions)  # type: ignore[union-attr]
         assert made <= summary.outcomes["ok"] + summary.outcomes["unresolved"]
@@ -435,11 +442,13 @@ def test_10_an_output_over_the_input_is_refused(server: str, tmp_path: Path) -> 
     _csv(source, 3, start=2000)
     before = source.read_text()
     same = _cli(server, "create", str(source), "--out", str(source), *QUICK)
-    assert same.returncode == 2 and "would destroy" in same.stderr
+    assert same.returncode == 2
+    assert "would destroy" in same.stderr
     failed = tmp_path / "X.failed.csv"
     failed.write_text(before)
     again = _cli(server, "create", str(failed), "--out", str(source), *QUICK)
-    assert again.returncode == 2 and "would destroy" in again.stderr
+    assert again.returncode == 2
+    assert "would destroy" in again.stderr
     journal = _cli(
         server,
         "create",
@@ -450,7 +459,8 @@ def test_10_an_output_over_the_input_is_refused(server: str, tmp_path: Path) -> 
         str(tmp_path / "j.jsonl"),
         *QUICK,
     )
-    assert journal.returncode == 2 and "is the journal" in journal.stderr
+    assert journal.returncode == 2
+    assert "is the journal" in journal.stderr
     assert source.read_text() == before == failed.read_text()
     assert _sessions(server) == []
 
@@ -467,7 +477,8 @@ def test_11_create_refuses_a_row_whose_op_is_expire(server: str, tmp_path: Path)
     source = tmp_path / "mixed.csv"
     source.write_text(f"op,session_uuid\nexpire,{uuid}\n")
     done = _cli(server, "create", str(source), *QUICK)
-    assert done.returncode == 1 and "op: is 'expire', but this command runs create" in done.stderr
+    assert done.returncode == 1
+    assert "op: is 'expire', but this command runs create" in done.stderr
     assert [s["status"] for s in _sessions(server)] == ["active"]
 
 
@@ -487,8 +498,10 @@ def test_12_a_session_id_that_is_not_an_id_is_refused(
     source = tmp_path / "u.jsonl"
     source.write_text(json.dumps({"session_uuid": bad, "record": True}) + "\n")
     done = _cli(server, "update", str(source), *QUICK)
-    assert done.returncode == 1 and "session_uuid: must be a session id" in done.stderr
-    assert _log(server) == [] and _sessions(server) == []
+    assert done.returncode == 1
+    assert "session_uuid: must be a session id" in done.stderr
+    assert _log(server) == []
+    assert _sessions(server) == []
 
 
 # -- 13: the results file never lags; no stale files ------------------------------------------
