@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+from functools import partial
 import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
@@ -37,6 +38,7 @@ from masking_async.batch.rowstate import Event, advance
 from masking_async.batch.sources import Format, Row, csv_header, detect_format, read_rows
 from masking_async.batch.summary import Summary
 from masking_async.client import CallTrace
+from masking_async.client import LimiterStats
 from masking_async.client._adoption import Lookup, create_lane
 from masking_async.client._options import RetryPolicy
 from masking_async.client._retry import backoff, maybe_applied
@@ -87,6 +89,8 @@ class SessionAPI(Protocol):
     def iter_sessions(
         self, filters: Mapping[str, Any] | None = None, *, concurrency: int = 8
     ) -> AsyncIterator[Session]: ...
+    @property
+    def rate_stats(self) -> LimiterStats: ...
 
 
 class StrictModeError(MaskingError):
@@ -428,7 +432,9 @@ class _Run:
         try:
             async with anyio.create_task_group() as outer:
                 if options.progress:
-                    outer.start_soon(show_progress, self.summary)
+                    outer.start_soon(
+                        partial(show_progress, self.summary, stats=lambda: self.client.rate_stats)
+                    )
                 outer.start_soon(cancel_after_grace)
                 outer.start_soon(cancel_on_halt)
                 with work:
@@ -448,6 +454,7 @@ class _Run:
                     turn.leave()
                     self._unprocessed(item)
             self.summary.elapsed = time.monotonic() - started
+            self.summary.limiter = str(self.client.rate_stats)
             self._close()
 
     # -- one row ------------------------------------------------------------------------------

@@ -55,6 +55,8 @@ class Summary:
     halted: Halt | None = None
     halt_reason: str = ""
     dry_run: bool = False
+    #: The client's rate limiter at the end: ceiling, the rate it learned, 429s, time waited.
+    limiter: str = ""
     files: dict[str, Path] = attrs.field(factory=dict)
     _latency: HdrHistogram = attrs.field(factory=lambda: HdrHistogram(1, 3_600_000_000, 3))
 
@@ -126,6 +128,8 @@ class Summary:
                 "time per row (rate-limit wait included) "
                 + "  ".join(f"{k} {v:.1f} ms" for k, v in latency.items())
             )
+        if self.limiter:
+            lines.append(f"rate limit: {self.limiter}")
         if self.errors:
             lines.append("errors: " + ", ".join(f"{k} x{v}" for k, v in self.errors.most_common()))
         lines += [f"{name}: {path}" for name, path in self.files.items()]
