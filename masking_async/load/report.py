@@ -33,9 +33,9 @@ def _distribution(histogram: HdrHistogram) -> list[dict[str, float]]:
                 "count": item.count_added_in_this_iter_step,
             }
         )
-    while bins and bins[-1]["count"] == 0:
-        bins.pop()
-    return bins
+    first = next(index for index, item in enumerate(bins) if item["count"])
+    last = max(index for index, item in enumerate(bins) if item["count"])
+    return bins[first : last + 1]
 
 
 def _series(result: LoadResult) -> list[dict[str, Any]]:
