@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
@@ -25,7 +25,7 @@ from masking_async.errors import APIError, NotFoundError, RateLimitedError, Serv
 from masking_async.errors import TransportError as _Transport
 from masking_async.load.scenario import SessionPool, State
 
-__all__ = ["CleanupProgress", "CleanupResult", "clean_up", "persist"]
+__all__ = ["CleanupProgress", "CleanupResult", "clean_up", "each", "persist"]
 
 T = TypeVar("T")
 
@@ -145,8 +145,8 @@ async def clean_up(
         async with anyio.create_task_group() as outer:
             if on_progress is not None:
                 outer.start_soon(report)
-            await _each(look_up, pool.lost)
-            await _each(expire, [(uuid,) for uuid in uuids])
+            await each(look_up, pool.lost)
+            await each(expire, [(uuid,) for uuid in uuids])
             outer.cancel_scope.cancel()
     return CleanupResult(
         sessions=tally.sessions,
@@ -159,11 +159,11 @@ async def clean_up(
     )
 
 
-async def _each(job: Callable[..., Awaitable[None]], items: Sequence[tuple[str, ...]]) -> None:
+async def each(job: Callable[..., Awaitable[None]], items: Sequence[tuple[Any, ...]]) -> None:
     """``job(*item)`` for every item, at most ``_CONCURRENCY`` at once."""
     limit = anyio.CapacityLimiter(_CONCURRENCY)
 
-    async def one(item: tuple[str, ...]) -> None:
+    async def one(item: tuple[Any, ...]) -> None:
         async with limit:
             await job(*item)
 

@@ -29,11 +29,20 @@ _CHART = {
     "style": _STYLE,
     "width": 900,
     "height": 360,
-    "show_minor_x_labels": False,
-    "x_labels_major_every": 5,
     "truncate_label": -1,
     "legend_at_bottom": True,
 }
+
+
+#: At most this many labels along an x axis; the others are drawn as minor ticks.
+_X_LABELS = 12
+
+
+def _chart(kind: Any, title: str, labels: list[str]) -> Any:
+    every = max(1, -(-len(labels) // _X_LABELS))
+    chart = kind(title=title, x_labels_major_every=every, show_minor_x_labels=every == 1, **_CHART)
+    chart.x_labels = labels
+    return chart
 
 
 def _svg(chart: Any) -> str:
@@ -45,24 +54,22 @@ def _labels(series: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _percentiles_chart(data: dict[str, Any]) -> str:
-    chart = pygal.Line(title="Latency over time (ms, from due time)", **_CHART)
-    chart.x_labels = _labels(data["series"])
+    chart = _chart(pygal.Line, "Latency over time (ms, from due time)", _labels(data["series"]))
     for key in ("p50", "p90", "p99"):
         chart.add(key, [point[key] for point in data["series"]])
     return _svg(chart)
 
 
 def _histogram_chart(data: dict[str, Any]) -> str:
-    chart = pygal.Bar(title="Latency histogram (requests per bin, ms)", **_CHART)
     bins = data["distribution"]
-    chart.x_labels = [f"≤{item['up_to_ms']:g}" for item in bins]
+    labels = [f"≤{item['up_to_ms']:g}" for item in bins]
+    chart = _chart(pygal.Bar, "Latency histogram (requests per bin, ms)", labels)
     chart.add("requests", [item["count"] for item in bins])
     return _svg(chart)
 
 
 def _throughput_chart(data: dict[str, Any]) -> str:
-    chart = pygal.Line(title="Throughput (requests per second)", **_CHART)
-    chart.x_labels = _labels(data["series"])
+    chart = _chart(pygal.Line, "Throughput (requests per second)", _labels(data["series"]))
     per = data["series_interval_s"]
     chart.add("asked", [point["asked"] / per for point in data["series"]])
     chart.add("succeeded", [point["ok"] / per for point in data["series"]])
@@ -70,8 +77,7 @@ def _throughput_chart(data: dict[str, Any]) -> str:
 
 
 def _errors_chart(data: dict[str, Any]) -> str:
-    chart = pygal.StackedBar(title="Errors per second (429 apart)", **_CHART)
-    chart.x_labels = _labels(data["series"])
+    chart = _chart(pygal.StackedBar, "Errors per second (429 apart)", _labels(data["series"]))
     per = data["series_interval_s"]
     chart.add("errors", [point["errors"] / per for point in data["series"]])
     chart.add("throttled (429)", [point["throttled"] / per for point in data["series"]])

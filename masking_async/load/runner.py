@@ -25,7 +25,13 @@ from masking_async.client import (
     RetryPolicy,
     Timeouts,
 )
-from masking_async.load.cleanup import CleanupProgress, CleanupResult, clean_up, persist
+from masking_async.load.cleanup import (
+    CleanupProgress,
+    CleanupResult,
+    clean_up,
+    each,
+    persist,
+)
 from masking_async.load.plan import LoadPlan
 from masking_async.load.scenario import SessionPool, classify
 from masking_async.load.schedule import Progress, ScheduleResult, run_schedule
@@ -131,8 +137,11 @@ async def run_load(
             try:
                 mark = time.perf_counter()
                 rng = random.Random(plan.seed)
-                for _ in range(plan.warmup_sessions):
+
+                async def warm(_: int) -> None:
                     await persist(lambda: pool.create(helper), rng=rng, attempts=_WARMUP_ATTEMPTS)
+
+                await each(warm, [(n,) for n in range(plan.warmup_sessions)])
                 phases["warmup"] = time.perf_counter() - mark
                 schedule = await run_schedule(plan, pool.perform, classify, on_progress=on_progress)
                 phases["load"], phases["drain"] = schedule.sending, schedule.draining
