@@ -226,3 +226,22 @@ async def test_requests_stuck_at_the_end_are_cut_after_the_grace(
     assert report["sent"] == report["completed"] + report["interrupted"]
     assert report["phases_s"]["drain"] < 10
     assert active_sessions(emulator) == set()
+
+
+async def test_creates_whose_answer_was_lost_are_found_and_expired(
+    masking_emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    """Creates applied but unanswered (look-ups failing too) are found by the cleanup."""
+    faults = Faults(drop_rate=0.4, phase="after", operations={"create", "list"}, seed=11)
+    emulator = await started(masking_emulator_factory, faults=faults)
+    out = await load(
+        emulator,
+        tmp_path,
+        *("--rate", "50/s", "--requests", "40", "--mix", "create=1", "--warmup", "0"),
+    )
+    cleanup = out.report["cleanup"]
+    assert out.report["errors"].get("create:connection", 0) > 0
+    assert cleanup["lost_creates"] > 0
+    assert cleanup["found"] > 0
+    assert active_sessions(emulator) == set()
+    assert cleanup["left"] == []

@@ -86,36 +86,31 @@ class Recorder:
         *,
         server: float | None = None,
         queued: float | None = None,
-        at: float | None = None,
+        at: float = 0.0,
     ) -> None:
         """One finished request; ``error`` is its kind (``"429"``, ``"timeout"``...).
 
         ``server`` and ``queued`` split the call's own time (see the module docstring); ``at``
         is when it finished, in seconds from the start, for the series.
         """
-        slot = self._slot(at) if at is not None else None
+        slot = self._slot(at)
         if server is not None:
             self.server.record_value(_micros(server))
         if queued is not None:
             self.queued.record_value(_micros(queued))
+        if error is not None:
+            self.errors[f"{op}:{error}"] += 1
         if error == THROTTLED:
             self.throttled += 1
-            self.errors[f"{op}:{error}"] += 1
-            if slot is not None:
-                slot.throttled += 1
+            slot.throttled += 1
             return
         self.histograms.setdefault(op, _histogram()).record_value(_micros(latency))
-        if slot is not None:
-            slot.latency.record_value(_micros(latency))
+        slot.latency.record_value(_micros(latency))
         if error is None:
             self.ok[op] += 1
+            slot.ok += 1
         else:
-            self.errors[f"{op}:{error}"] += 1
-        if slot is not None:
-            if error is None:
-                slot.ok += 1
-            else:
-                slot.errors += 1
+            slot.errors += 1
 
     @property
     def completed(self) -> int:

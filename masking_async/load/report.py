@@ -6,6 +6,7 @@ it; latencies are in milliseconds, shares between 0 and 1.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -93,7 +94,7 @@ def report_dict(result: LoadResult) -> dict[str, Any]:
             {
                 "threshold": item.threshold.text,
                 "metric": item.threshold.metric,
-                "value": None if item.value != item.value else round(item.value, 4),
+                "value": None if math.isnan(item.value) else round(item.value, 4),
                 "passed": item.passed,
             }
             for item in measured
