@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -245,3 +246,32 @@ async def test_creates_whose_answer_was_lost_are_found_and_expired(
     assert cleanup["found"] > 0
     assert active_sessions(emulator) == set()
     assert cleanup["left"] == []
+
+
+async def test_ctrl_c_stops_sending_then_cleans_up_and_reports(
+    masking_emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    """SIGINT mid-run: sending stops, the report is written, nothing is left, exit 130."""
+    emulator = await started(masking_emulator_factory)
+    report = tmp_path / "load.json"
+    command = [
+        *(sys.executable, "-m", "masking_async", "load", "--base-url", emulator.base_url),
+        *("--auth-id", DEFAULT_AUTH_ID, "--auth-token", DEFAULT_AUTH_TOKEN),
+        *("--rate", "50/s", "--duration", "60", "--report", str(report)),
+    ]
+    with anyio.fail_after(60):
+        async with await anyio.open_process(command) as process:
+            assert process.stderr is not None
+            seen = b""
+            async for chunk in process.stderr:  # the first progress line: the run is under way
+                seen += chunk
+                if b"sent" in seen:
+                    break
+            process.send_signal(signal.SIGINT)
+            await process.wait()
+    data = json.loads(report.read_text())
+    assert process.returncode == data["exit_status"] == 130
+    assert 0 < data["sent"] < 3000
+    assert any(reason.startswith("stopped early") for reason in data["not_kept_up"])
+    assert data["cleanup"]["left"] == []
+    assert active_sessions(emulator) == set()

@@ -129,10 +129,10 @@ def _say(line: str) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from masking_async.cli._common import rate_limit  # the client: only when used
+    from masking_async.cli._common import rate_limit, run_until_signalled  # only when used
     from masking_async.load.html import render_html
     from masking_async.load.report import format_report, report_dict
-    from masking_async.load.runner import LoadTarget, run_load
+    from masking_async.load.runner import LoadResult, LoadTarget, run_load
 
     try:
         plan = _plan(args)
@@ -155,10 +155,12 @@ def handle(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         rate_limit=helper_rate,
     )
-    result = anyio.run(
-        lambda: run_load(
+
+    async def work(stop: anyio.Event) -> LoadResult:
+        return await run_load(
             plan,
             target,
+            stop=stop,
             on_progress=None
             if args.quiet
             else lambda p: _say(
@@ -172,7 +174,8 @@ def handle(args: argparse.Namespace) -> int:
                 f"{c.elapsed:.0f} s"
             ),
         )
-    )
+
+    result = run_until_signalled(work)
     data = report_dict(result)
     print(format_report(data))
     cleanup = result.cleanup

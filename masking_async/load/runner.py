@@ -106,8 +106,12 @@ async def run_load(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     on_cleanup: Callable[[CleanupProgress], None] | None = None,
+    stop: anyio.Event | None = None,
 ) -> LoadResult:
-    """Run ``plan`` against ``target``; every session made is expired after, even if cut short."""
+    """Run ``plan`` against ``target``; every session made is expired after, even if cut short.
+
+    Setting ``stop`` ends the timetable early; the drain, cleanup and figures follow as usual.
+    """
     phases: dict[str, float] = {}
     began = time.perf_counter()
     since = datetime.now(timezone.utc) - _CLOCK_SKEW
@@ -143,7 +147,9 @@ async def run_load(
 
                 await each(warm, [(n,) for n in range(plan.warmup_sessions)])
                 phases["warmup"] = time.perf_counter() - mark
-                schedule = await run_schedule(plan, pool.perform, classify, on_progress=on_progress)
+                schedule = await run_schedule(
+                    plan, pool.perform, classify, on_progress=on_progress, stop=stop
+                )
                 phases["load"], phases["drain"] = schedule.sending, schedule.draining
             finally:
                 # Even when interrupted, leave no session behind (within a bounded time).

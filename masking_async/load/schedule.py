@@ -55,6 +55,8 @@ class ScheduleResult:
     sent: int
     max_lag: float
     late: int
+    #: Ended early by ``stop`` (Ctrl-C) before the timetable's end.
+    stopped: bool = False
 
     @property
     def elapsed(self) -> float:
@@ -88,6 +90,10 @@ class ScheduleResult:
     def not_kept_up(self) -> list[str]:
         """Why the asked load was not delivered; empty when it was."""
         reasons = []
+        if self.stopped:
+            reasons.append(
+                f"stopped early: {self.sent} of {self.plan.total_requests} requests were sent"
+            )
         if self.late:
             reasons.append(
                 f"the generator fell behind: {self.late} requests left more than "
@@ -129,10 +135,14 @@ async def run_schedule(
     on_progress: Callable[[Progress], None] | None = None,
     progress_every: float = 1.0,
     clock: Callable[[], float] = time.perf_counter,
+    stop: anyio.Event | None = None,
 ) -> ScheduleResult:
-    """Send the plan's requests on its timetable and record how they fared."""
+    """Send the plan's requests on its timetable and record how they fared.
+
+    Setting ``stop`` ends the sending early (Ctrl-C); the answers in flight are drained as usual.
+    """
     recorder = Recorder(interval=plan.series_interval)
-    total = plan.timetable.total_requests
+    sending_done = False
     slots = anyio.Semaphore(plan.max_in_flight)
     sent = late = in_flight = 0
     max_lag = lag = 0.0
@@ -158,7 +168,7 @@ async def run_schedule(
             queued=max(0.0, end - called - measure.wire),
             at=end - start,
         )
-        if in_flight == 0 and sent == total:
+        if in_flight == 0 and sending_done:
             drained.set()
 
     async def report() -> None:
@@ -185,8 +195,13 @@ async def run_schedule(
                 due = start + offset
                 recorder.due(offset)
                 wait = due - clock()
-                if wait > 0:
+                if wait > 0 and stop is not None:
+                    with anyio.move_on_after(wait):
+                        await stop.wait()
+                elif wait > 0:
                     await anyio.sleep(wait)
+                if stop is not None and stop.is_set():
+                    break
                 await slots.acquire()  # all slots busy: the sender stalls and falls behind
                 called = clock()
                 lag = max(0.0, called - due)
@@ -195,7 +210,7 @@ async def run_schedule(
                 sent += 1
                 in_flight += 1
                 senders.start_soon(one, op, due, called)
-            sending = clock() - start
+            sending, sending_done = clock() - start, True
             # Wait for the stragglers, but not for ever: what is left then is cut.
             if in_flight:
                 with anyio.move_on_after(plan.grace):
@@ -210,4 +225,5 @@ async def run_schedule(
         sent=sent,
         max_lag=max_lag,
         late=late,
+        stopped=stop is not None and stop.is_set(),
     )

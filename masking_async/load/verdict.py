@@ -9,10 +9,10 @@ status   meaning
 2        a usage error (an option that cannot be read); nothing was sent
 3        the cleanup could not expire every session the run made (they are named)
 99       a threshold was crossed (k6's status for the same)
-130      interrupted (Ctrl-C); the cleanup still ran
+130      interrupted (Ctrl-C): sending stopped, then the drain, cleanup and report as usual
 =======  =================================================================================
 
-When several apply, the first of 3, 99, 1 wins: sessions left behind need a person, a crossed
+When several apply, the first of 3, 130, 99, 1 wins: sessions left behind need a person, a crossed
 threshold is the gate's answer, and an undelivered load explains both.
 """
 
@@ -83,6 +83,8 @@ def exit_status(result: ScheduleResult, measured: list[Measured], left: int) -> 
     """The command's exit status for a finished run (see the table above)."""
     if left:
         return EXIT_LEFT_BEHIND
+    if result.stopped:
+        return EXIT_INTERRUPTED
     if not all(item.passed for item in measured):
         return EXIT_THRESHOLD
     return EXIT_OK if result.kept_up else EXIT_NOT_DELIVERED
