@@ -119,6 +119,7 @@ async def test_a_throttled_server_is_not_reported_as_a_slow_one(
     assert report["kept_up"] is False
     assert any("429" in reason for reason in report["not_kept_up"])
     assert report["queued_ms"]["p90"] > report["server_ms"]["p90"]
+    assert report["cleanup"]["paced_at"] == "300/5s"  # a server of its own: the API's limit
     assert "throttled" in out.stdout
     assert out.status == 1
 
@@ -275,3 +276,16 @@ async def test_ctrl_c_stops_sending_then_cleans_up_and_reports(
     assert any(reason.startswith("stopped early") for reason in data["not_kept_up"])
     assert data["cleanup"]["left"] == []
     assert active_sessions(emulator) == set()
+
+
+async def test_cleanup_of_the_embedded_emulator_is_not_paced_at_the_api_limit(
+    tmp_path: Path,
+) -> None:
+    """The embedded emulator has no limit, so neither has its cleanup; a real server's has."""
+    out = await load(None, tmp_path, "--rate", "100/s", "--duration", "2", "--quiet")
+    cleanup, phases = out.report["cleanup"], out.report["phases_s"]
+    assert cleanup["paced_at"] is None
+    assert cleanup["expired"] == cleanup["sessions"] > 50
+    assert set(phases) == {"warmup", "load", "drain", "cleanup", "total"}
+    assert sum(phases.values()) - phases["total"] <= phases["total"]
+    assert out.status == 0, out.stderr

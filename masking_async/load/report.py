@@ -107,6 +107,9 @@ def report_dict(result: LoadResult) -> dict[str, Any]:
             "lost_creates": cleanup.lost_creates,
             "found": cleanup.found,
             "elapsed_s": round(cleanup.elapsed, 3),
+            "paced_at": None
+            if result.helper_rate.requests is None
+            else f"{result.helper_rate.requests}/{result.helper_rate.per:g}s",
         },
         "phases_s": result.phases,
         "exit_status": exit_status(schedule, measured, len(cleanup.left)),

@@ -67,6 +67,8 @@ class LoadResult:
     schedule: ScheduleResult
     cleanup: CleanupResult
     phases: dict[str, float]
+    #: The pace of warm-up and cleanup (``RateLimit.off()`` for the embedded emulator).
+    helper_rate: RateLimit = attrs.field(factory=RateLimit)
 
 
 def _measuring_options(plan: LoadPlan, timeout: float) -> ClientOptions:
@@ -164,4 +166,5 @@ async def run_load(
                     )
                 phases["cleanup"] = time.perf_counter() - mark
     phases["total"] = time.perf_counter() - began
-    return LoadResult(schedule, cleanup, {name: round(s, 3) for name, s in phases.items()})
+    rounded = {name: round(seconds, 3) for name, seconds in phases.items()}
+    return LoadResult(schedule, cleanup, rounded, where.rate_limit)
