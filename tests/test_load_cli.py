@@ -12,6 +12,7 @@ import anyio
 import attrs
 import pytest
 
+from masking_async.cli import main
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -183,17 +184,36 @@ async def test_thresholds_that_hold_exit_zero(tmp_path: Path) -> None:
         (("--stages", ""), "--stages ''"),
         (("--stages", "1s:5/s", "--rate", "5/s"), "--stages"),
         (("--cleanup-timeout", "-1"), "--cleanup-timeout"),
+        (("--grace", "-0.5"), "--grace"),
+        (("--max-in-flight", "0"), "--max-in-flight"),
+        (("--warmup", "-3"), "--warmup"),
+        (("--requests", "0"), "--requests"),
+        (("--rate", "10/s", "--duration", "0.01"), "--duration"),
+        (("--timeout", "0"), "--timeout 0"),
+        (("--cleanup-rate", "quick"), "--cleanup-rate 'quick'"),
+        (("--report", "/no/such/folder/r.json"), "--report '/no/such/folder/r.json'"),
+        (("--html", "/no/such/folder/r.html"), "--html '/no/such/folder/r.html'"),
+        (("--mix", "create=1,delete=1"), "--mix"),
     ],
 )
-async def test_bad_load_options_are_one_line_and_exit_2(
-    tmp_path: Path, args: tuple[str, ...], named: str
+def test_bad_load_options_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], named: str
 ) -> None:
-    """Option text it cannot read: one line naming the option, exit status 2, no traceback."""
-    out = await load(None, tmp_path, *args)
+    """Option text it cannot read: one line naming the option, exit status 2, nothing sent."""
+    assert main(["load", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert named in err
+
+
+async def test_bad_threshold_from_the_shell(tmp_path: Path) -> None:
+    """The same through the installed command: one line, exit 2, no traceback."""
+    out = await load(None, tmp_path, "--threshold", "p99<200parsecs")
     assert out.status == 2
-    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert named in out.stderr
-    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "masking-async load: error: --threshold 'p99<200parsecs': expected METRIC OP VALUE such"
+        " as p99<200ms or errors<1%; metrics: pN, max, mean, errors, rate_429; OP: <, <=, >, >="
+    ]
 
 
 async def test_ramping_stages_follow_the_timetable(tmp_path: Path) -> None:

@@ -108,6 +108,8 @@ def _plan(args: argparse.Namespace) -> LoadPlan:
             "duration": None if args.requests is not None else (args.duration or _DEFAULT_DURATION),
             "requests": args.requests,
         }
+    if not args.timeout > 0:
+        raise PlanError(f"--timeout {args.timeout:g}: must be a number of seconds above 0")
     try:
         thresholds = tuple(parse_threshold(text) for text in args.threshold)
     except ThresholdError as exc:

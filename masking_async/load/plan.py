@@ -70,6 +70,12 @@ class LoadPlan:
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise PlanError(f"--{name.replace('_', '-')}: must be a number of seconds >= 0")
+        if self.max_in_flight < 1:
+            raise PlanError("--max-in-flight: at least 1 request must be allowed in flight")
+        if self.warmup_sessions < 0:
+            raise PlanError("--warmup: a number of sessions, 0 or more")
+        if not self.stages and self.timetable.total_requests < 1:
+            raise PlanError("--duration / --requests: the run would send no request at all")
 
     @property
     def timetable(self) -> Timetable:
