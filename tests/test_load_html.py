@@ -118,3 +118,11 @@ async def test_html_report_shows_the_run_in_a_browser(
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get(DOCS_IMAGE_ENV):
         shutil.copyfile(shot, DOCS_IMAGE)
+
+
+def test_the_html_module_leaves_no_legacy_import_hook() -> None:
+    """pygal's map-plugin finder (no find_spec) is taken out again, so imports stay quiet."""
+    import masking_async.load.html
+
+    assert masking_async.load.html.render_html
+    assert all(hasattr(finder, "find_spec") for finder in sys.meta_path)

@@ -132,7 +132,6 @@ def _say(line: str) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from masking_async.cli._common import rate_limit, run_until_signalled  # only when used
-    from masking_async.load.html import render_html
     from masking_async.load.report import format_report, report_dict
     from masking_async.load.runner import LoadResult, LoadTarget, run_load
 
@@ -194,5 +193,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.report:
         args.report.write_text(json.dumps(data, indent=2))
     if args.html:
+        from masking_async.load.html import render_html  # pygal: only when a page is asked for
+
         args.html.write_text(render_html(data), encoding="utf-8")
     return int(data["exit_status"])

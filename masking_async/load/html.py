@@ -9,11 +9,17 @@ CI artefact as it is.
 from __future__ import annotations
 
 import html
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pygal
 from pygal.style import Style
+
+# On import, pygal appends to ``sys.meta_path`` a finder for its map plugins (``pygal.maps.*``)
+# that has only the legacy ``find_module``: every later import that earlier finders miss then
+# raises an ImportWarning (an error under ``-W error``). We draw no maps: take the finder out.
+sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
 
 __all__ = ["render_html"]
 
