@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import random
-from functools import partial
 import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,8 +37,7 @@ from masking_async.batch.rows import Task, to_task
 from masking_async.batch.rowstate import Event, advance
 from masking_async.batch.sources import Format, Row, csv_header, detect_format, read_rows
 from masking_async.batch.summary import Summary
-from masking_async.client import CallTrace
-from masking_async.client import LimiterStats
+from masking_async.client import CallTrace, LimiterStats
 from masking_async.client._adoption import Lookup, create_lane
 from masking_async.client._options import RetryPolicy
 from masking_async.client._retry import backoff, maybe_applied
