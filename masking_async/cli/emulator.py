@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import attrs
+
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -22,7 +24,7 @@ from masking_async.emulator import (
     PoolConfig,
     RateLimit,
 )
-from masking_async.emulator.config import parse_account, parse_seconds
+from masking_async.emulator.config import parse_account, parse_algorithm, parse_seconds
 from masking_async.emulator.snapshot import SnapshotError
 
 EXIT_USAGE = 2
@@ -88,6 +90,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=RateLimit(),
         metavar="N/WINDOW",
         help="per-account limit, e.g. 300/5s (default) or off",
+    )
+    parser.add_argument(
+        "--rate-algorithm",
+        type=_typed(parse_algorithm),
+        default="sliding",
+        metavar="{sliding,fixed,token}",
+        help="how the limit counts: sliding window (default), fixed windows or token bucket",
     )
     parser.add_argument("--seed", type=int, help="seed of session ids, PINs and faults")
     parser.add_argument(
@@ -166,7 +175,11 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         port=args.port,
         accounts=args.account or (Account(DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN),),
         pool=pool,
-        rate_limit=args.rate_limit,
+        rate_limit=(
+            None
+            if args.rate_limit is None
+            else attrs.evolve(args.rate_limit, algorithm=args.rate_algorithm)
+        ),
         faults=Faults(
             latency=args.latency,
             jitter=args.jitter,

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_AUTH_ID",
     "DEFAULT_AUTH_TOKEN",
     "OPERATIONS",
+    "RATE_ALGORITHMS",
     "Account",
     "EmulatorConfig",
     "Faults",
@@ -31,6 +32,7 @@ __all__ = [
     "RateLimit",
     "default_numbers",
     "parse_account",
+    "parse_algorithm",
     "parse_seconds",
 ]
 
@@ -87,12 +89,32 @@ def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
         raise ValueError(f"{attribute.name} must be a positive number, not {value!r}")
 
 
+#: The rate-limit algorithms (see :mod:`masking_async.emulator.limits`), with accepted aliases.
+RATE_ALGORITHMS: Final = ("sliding", "fixed", "token")
+_ALGORITHM_ALIASES: Final = {
+    "sliding-window": "sliding",
+    "fixed-window": "fixed",
+    "token-bucket": "token",
+}
+
+
+def parse_algorithm(value: str) -> str:
+    """``sliding``, ``fixed`` or ``token`` (or ``...-window``, ``token-bucket``)."""
+    name = _ALGORITHM_ALIASES.get(value.strip().lower(), value.strip().lower())
+    if name not in RATE_ALGORITHMS:
+        raise ValueError(f"rate algorithm {value!r} must be one of {', '.join(RATE_ALGORITHMS)}")
+    return name
+
+
 @attrs.frozen
 class RateLimit:
-    """At most ``requests`` per ``per`` seconds and account, over any sliding window."""
+    """At most ``requests`` per ``per`` seconds and account, counted by ``algorithm``:
+    ``sliding`` (any window of ``per`` seconds), ``fixed`` (aligned windows) or ``token`` (a
+    bucket of ``requests`` refilled over ``per``)."""
 
     requests: int = attrs.field(default=300, validator=_positive)
     per: float = attrs.field(default=5.0, validator=_positive)
+    algorithm: str = attrs.field(default="sliding", converter=parse_algorithm)
 
     @classmethod
     def parse(cls, text: str) -> RateLimit | None:
@@ -107,7 +129,8 @@ class RateLimit:
         return cls(int(count), per)
 
     def __str__(self) -> str:
-        return f"{self.requests}/{self.per:g}s"
+        text = f"{self.requests}/{self.per:g}s"
+        return text if self.algorithm == "sliding" else f"{text} {self.algorithm}"
 
 
 def _rate(_: object, attribute: attrs.Attribute[float], value: float) -> None:
