@@ -107,6 +107,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         " POST /emulator/clock",
     )
     parser.add_argument(
+        "--retention",
+        type=_typed(parse_seconds),
+        default=EmulatorConfig().retention,
+        metavar="DURATION",
+        help="forget ended sessions created longer ago than this, e.g. 1h (default 30d)",
+    )
+    parser.add_argument(
         "--state",
         type=Path,
         metavar="FILE",
@@ -195,6 +202,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         fault_rules=args.fault or (),
         seed=args.seed,
         admin_token=args.admin_token,
+        retention=args.retention,
         state_file=args.state,
     )
 

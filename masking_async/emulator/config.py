@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import attrs
 import phonenumbers
 
+from masking_async.rules import MAX_LIST_WINDOW
+
 if TYPE_CHECKING:
     from masking_async.emulator.faults import FaultRule
 
@@ -72,12 +74,12 @@ def parse_account(text: str) -> Account:
     return Account(auth_id.strip(), token)
 
 
-_DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*")
-_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h|d)?\s*")
+_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 def parse_seconds(text: str) -> float:
-    """``20ms``, ``1.5s``, ``2m`` or a bare number of seconds."""
+    """``20ms``, ``1.5s``, ``2m``, ``1h``, ``30d`` or a bare number of seconds."""
     match = _DURATION.fullmatch(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration such as 20ms, 1.5s or 2m")
@@ -268,6 +270,9 @@ class EmulatorConfig:
     seed: int | None = None
     #: How many requests the request log keeps (the oldest are dropped first).
     request_log_size: int = attrs.field(default=100_000, validator=_positive)
+    #: Ended sessions created longer ago than this are forgotten (memory stays bounded); the
+    #: default is the API's 30-day query horizon.
+    retention: float = attrs.field(default=MAX_LIST_WINDOW.total_seconds(), validator=_positive)
     #: The bearer token the control plane (``/emulator/...``) requires; ``None``: none needed.
     admin_token: str | None = attrs.field(default=None, repr=False)
     #: Where the state is loaded from on start (if the file exists) and saved to on stop.
