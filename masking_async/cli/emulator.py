@@ -25,6 +25,7 @@ from masking_async.emulator import (
     RateLimit,
 )
 from masking_async.emulator.config import parse_account, parse_algorithm, parse_seconds
+from masking_async.emulator.openapi import document_text
 from masking_async.emulator.snapshot import SnapshotError
 
 EXIT_USAGE = 2
@@ -105,6 +106,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="system",
         help="manual: time stands still (from the moment of start) until advanced over"
         " POST /emulator/clock",
+    )
+    parser.add_argument(
+        "--print-openapi",
+        action="store_true",
+        help="print the OpenAPI 3.1 document of the emulated API and exit",
     )
     parser.add_argument(
         "--retention",
@@ -208,6 +214,9 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
 
 
 def handle(args: argparse.Namespace) -> int:
+    if args.print_openapi:
+        sys.stdout.write(document_text())
+        return 0
     try:
         config = build_config(args)
         clock = ManualClock(float(int(time.time()))) if args.clock == "manual" else None
