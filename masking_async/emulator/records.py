@@ -2,6 +2,20 @@
 
 Built for a million sessions: slotted records, epoch-second floats, virtual number strings shared
 with the pool, and multimaps that keep a lone value bare instead of in a list of one.
+
+A session's life (the store applies it; ``tests/test_emulator_store.py`` walks every row):
+
+=======  ==================  =======  ===================================================
+from     event               to       effects
+=======  ==================  =======  ===================================================
+(none)   create              active   indexed as active; its parties busy on its number
+active   update              active   ``modified`` = now; ``session_expiry`` from now
+active   clock past expiry   expired  ``ended`` = ``expiry``; ``modified`` kept; cool-off
+active   DELETE              expired  ``ended`` = ``expiry`` = ``modified`` = now; cool-off
+expired  DELETE              expired  nothing (a retried DELETE is harmless)
+expired  update              expired  refused: 400
+expired  retention passes    (gone)   forgotten: not listed, retrieve is a 404
+=======  ==================  =======  ===================================================
 """
 
 from __future__ import annotations
