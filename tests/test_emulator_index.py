@@ -96,7 +96,13 @@ def _apply(store: Store, operations: list[tuple[Any, ...]]) -> None:
             store.clock.advance(operation[1])
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(OPERATIONS, st.lists(FILTERS, min_size=1, max_size=4))
 def test_every_page_equals_a_plain_scan(operations, queries):
     """For any history and any filters, the indexed page and total equal a brute-force scan."""
@@ -169,6 +175,7 @@ def test_buckets_grow_from_bare_to_list_to_sorted_list_and_back():
     assert len(buckets) == 0
 
 
+@settings(derandomize=True, database=None)
 @given(
     st.sets(st.integers(0, 300), max_size=40),
     st.sets(st.integers(0, 300), max_size=40),

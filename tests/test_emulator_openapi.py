@@ -159,6 +159,7 @@ def fuzzed() -> Iterator[_Fuzzed]:
     max_examples=25,
     deadline=None,
     derandomize=True,
+    database=None,
     suppress_health_check=list(HealthCheck),
 )
 def test_fuzzing_finds_no_500_and_every_answer_conforms(case, fuzzed):

@@ -27,7 +27,7 @@ def _accepted(algorithm, arrivals):
     return [now for now in arrivals if algorithm.acquire("MA", now) is None]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(SCHEDULES)
 def test_sliding_window_never_exceeds_the_limit_in_any_window(arrivals):
     """Sliding: in every window of ``per`` seconds, at most ``requests`` are accepted."""
@@ -37,7 +37,7 @@ def test_sliding_window_never_exceeds_the_limit_in_any_window(arrivals):
         assert len(inside) <= LIMIT.requests
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(SCHEDULES)
 def test_fixed_window_bounds_each_aligned_window(arrivals):
     """Fixed: in every window [k*per, (k+1)*per), at most ``requests`` are accepted."""
@@ -47,7 +47,7 @@ def test_fixed_window_bounds_each_aligned_window(arrivals):
         assert len(inside) <= LIMIT.requests
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(SCHEDULES)
 def test_token_bucket_bounds_any_interval_by_burst_plus_rate(arrivals):
     """Token bucket: over any t seconds, at most requests * (1 + t / per) are accepted."""
@@ -59,7 +59,7 @@ def test_token_bucket_bounds_any_interval_by_burst_plus_rate(arrivals):
             assert j - i + 1 <= LIMIT.requests + span * rate + 1e-9
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
 @given(st.sampled_from([SlidingWindow, FixedWindow, TokenBucket]), SCHEDULES)
 # found by hypothesis: (t + 2) - 2 < t in floats, so a slot freed "exactly" was still taken
 @example(SlidingWindow, [0.248405665441005] * 6)
