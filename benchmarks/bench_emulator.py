@@ -9,7 +9,7 @@ process.
 - Page cost: a ``status=active`` page at offset 0 and at a deep offset (90% of the matches),
   with 1,000 and 1,000,000 sessions (half expired); goal: deep / offset 0 <= 2 at each size,
   and little growth with size. Also a party's active page when it has 50,000 past sessions.
-- Memory under retention: 2,000,000 creates (quick: 300,000), one every 0.1 s of a manual
+- Memory under retention: 5,000,000 creates (quick: 300,000), one every 0.1 s of a manual
   clock, 10-minute sessions, 1-hour retention; the sessions kept and the resident memory at each
   quarter of the run should stay flat once the first hour has passed.
 """
@@ -166,7 +166,7 @@ def _current_rss() -> int:
 
 
 def _retention_rows(quick: bool) -> list[dict[str, Any]]:
-    total = 300_000 if quick else 2_000_000
+    total = 300_000 if quick else 5_000_000
     store = _store(retention=3600.0)
     state = store.account(DEFAULT_AUTH_ID)
     assert state is not None
