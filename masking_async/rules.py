@@ -23,8 +23,10 @@ import phonenumbers
 
 __all__ = [
     "CREATE_FIELDS",
+    "DEFAULT_LIST_WINDOW",
     "IMMUTABLE_ON_UPDATE",
     "LIST_FILTERS",
+    "MAX_LIST_WINDOW",
     "UPDATE_FIELDS",
     "TimeSpan",
     "Violation",
@@ -350,6 +352,9 @@ def check_expire(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violat
 
 # -- list filters ------------------------------------------------------------------------------
 
+#: The spec's list windows: 7 days when a created (or expiry) range is open, 30 days at most.
+DEFAULT_LIST_WINDOW: Final = timedelta(days=7)
+MAX_LIST_WINDOW: Final = timedelta(days=30)
 _TIME_FORMATS: Final = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
 _OPS: Final = ("", "__gt", "__gte", "__lt", "__lte")
 MAX_PAGE_SIZE: Final = 20

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import io
 import json
 import signal
 import subprocess
@@ -14,6 +16,7 @@ import urllib.request
 import pytest
 
 from masking_async.cli import emulator as cli
+from masking_async.cli import main as cli_main
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -193,4 +196,44 @@ def test_a_corrupt_state_file_exits_2(tmp_path, capsys):
     assert cli.handle(_args("--port", "0", "--state", str(state))) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert "state.json" in err
+    assert "Traceback" not in err
+
+
+def _ctl(url: str, *argv: str) -> tuple[int, object]:
+    """Run ``masking-async emulator-ctl --url URL ARGV...`` in-process; (status, printed JSON)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = cli_main(["emulator-ctl", "--url", url, *argv])
+    return status, json.loads(buffer.getvalue()) if buffer.getvalue() else None
+
+
+def test_emulator_ctl_drives_the_control_plane(tmp_path, capsys, monkeypatch):
+    """Clock, faults, requests, state and reset from the command line, admin token from env."""
+    monkeypatch.setenv("MASKING_EMULATOR_ADMIN_TOKEN", "t0ken")
+    with emulator_process("--clock", "manual", "--admin-token", "t0ken") as url:
+        status, clock = _ctl(url, "clock", "--advance", "1h")
+        assert (status, clock["manual"]) == (0, True)
+        status, faults = _ctl(url, "faults", "--add", "kind=error,operation=get,status=503")
+        assert [r["status"] for r in faults["rules"]] == [503]
+        status, faults = _ctl(url, "faults", "--remove", str(faults["rules"][0]["id"]))
+        assert faults == {"rules": []}
+        snapshot = tmp_path / "snapshot.json"
+        assert _ctl(url, "state", "--save", str(snapshot))[0] == 0
+        assert json.loads(snapshot.read_text())["version"] == 1
+        assert _ctl(url, "state", "--load", str(snapshot))[0] == 0
+        assert _ctl(url, "reset")[1] == {"reset": "all"}
+        assert _ctl(url, "requests", "--limit", "5")[1] == {"requests": []}
+        # refusals are one line and exit 2
+        assert _ctl(url, "reset", "--account", "MANOSUCHACCOUNT00000")[0] == 2
+        assert "404" in capsys.readouterr().err
+        monkeypatch.delenv("MASKING_EMULATOR_ADMIN_TOKEN")
+        assert _ctl(url, "clock")[0] == 2
+        assert "401" in capsys.readouterr().err
+
+
+def test_emulator_ctl_reports_an_unreachable_emulator(capsys):
+    """No emulator at the URL: one line on stderr, exit status 1."""
+    assert _ctl("http://127.0.0.1:9", "clock")[0] == 1
+    err = capsys.readouterr().err
+    assert "cannot reach" in err
     assert "Traceback" not in err

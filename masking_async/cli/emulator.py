@@ -1,16 +1,18 @@
-"""``masking-async emulator``: serve the Masking API emulator until Ctrl-C."""
+"""``masking-async emulator``: serve the Masking API emulator until Ctrl-C (and register
+``emulator-ctl``, its control plane from the shell: :mod:`masking_async.cli.emulator_ctl`)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
+import attrs
+
+from masking_async.cli import emulator_ctl
 from masking_async.cli._errors import EXIT_USAGE
+from masking_async.cli.emulator_ctl import add_admin_token, typed
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -23,25 +25,9 @@ from masking_async.emulator import (
     PoolConfig,
     RateLimit,
 )
-from masking_async.emulator.config import parse_account, parse_seconds
+from masking_async.emulator.config import parse_account, parse_algorithm, parse_seconds
+from masking_async.emulator.openapi import document_text
 from masking_async.emulator.snapshot import SnapshotError
-
-#: Where --admin-token is read from when not given (keeps it out of the process list).
-ADMIN_TOKEN_ENV = "MASKING_EMULATOR_ADMIN_TOKEN"
-T = TypeVar("T")
-
-
-def _typed(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """Turn a parser's ValueError into argparse's usage error, keeping its message."""
-
-    def convert(text: str) -> T:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = parse.__name__
-    return convert
 
 
 def _reserved(text: str) -> tuple[str, str]:
@@ -67,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--account",
         action="append",
-        type=_typed(parse_account),
+        type=typed(parse_account),
         metavar="AUTH_ID:AUTH_TOKEN",
         help="an account to accept (repeatable); default: the emulator's default account",
     )
@@ -80,19 +66,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--subaccount-number",
         action="append",
-        type=_typed(_reserved),
+        type=typed(_reserved),
         metavar="SUBACCOUNT:E164",
         help="a number reserved to a subaccount (repeatable)",
     )
     parser.add_argument(
         "--rate-limit",
-        type=_typed(RateLimit.parse),
+        type=typed(RateLimit.parse),
         default=RateLimit(),
         metavar="N/WINDOW",
         help="per-account limit, e.g. 300/5s (the real API's) or off",
     )
     parser.add_argument(
         "--seed", type=int, help="seed of session ids, PINs and faults (default: from the OS)"
+    )
+    parser.add_argument(
+        "--rate-algorithm",
+        type=typed(parse_algorithm),
+        default="sliding",
+        metavar="{sliding,fixed,token}",
+        help="how the limit counts: sliding window (default), fixed windows or token bucket",
     )
     parser.add_argument(
         "--clock",
@@ -102,19 +95,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         " POST /emulator/clock",
     )
     parser.add_argument(
+        "--print-openapi",
+        action="store_true",
+        help="print the OpenAPI 3.1 document of the emulated API and exit",
+    )
+    parser.add_argument(
+        "--retention",
+        type=typed(parse_seconds),
+        default=EmulatorConfig().retention,
+        metavar="DURATION",
+        help="forget ended sessions created longer ago than this, e.g. 1h (default 30d)",
+    )
+    parser.add_argument(
         "--state",
         type=Path,
         metavar="FILE",
         help="load the state from FILE on start (if it exists) and save it there on shutdown",
     )
-    parser.add_argument(
-        "--admin-token",
-        default=os.environ.get(ADMIN_TOKEN_ENV),
-        metavar="TOKEN",
-        help=f"require 'Authorization: Bearer TOKEN' on /emulator/ (default: ${ADMIN_TOKEN_ENV})",
-    )
+    add_admin_token(parser, "require 'Authorization: Bearer TOKEN' on /emulator/")
     faults = parser.add_argument_group("faults (seeded by --seed)")
-    seconds = _typed(parse_seconds)
+    seconds = typed(parse_seconds)
     faults.add_argument(
         "--latency", type=seconds, default=0.0, help="added to every answer, e.g. 20ms"
     )
@@ -147,7 +147,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     faults.add_argument(
         "--fault",
         action="append",
-        type=_typed(FaultRule.parse),
+        type=typed(FaultRule.parse),
         metavar="RULE",
         help=(
             "a fault rule (repeatable), e.g. kind=error,operation=update,status=503,"
@@ -155,6 +155,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     parser.set_defaults(handler=handle)
+    emulator_ctl.register(sub)
 
 
 def build_config(args: argparse.Namespace) -> EmulatorConfig:
@@ -170,7 +171,11 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         port=args.port,
         accounts=args.account or (Account(DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN),),
         pool=pool,
-        rate_limit=args.rate_limit,
+        rate_limit=(
+            None
+            if args.rate_limit is None
+            else attrs.evolve(args.rate_limit, algorithm=args.rate_algorithm)
+        ),
         faults=Faults(
             latency=args.latency,
             jitter=args.jitter,
@@ -186,11 +191,15 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         fault_rules=args.fault or (),
         seed=args.seed,
         admin_token=args.admin_token,
+        retention=args.retention,
         state_file=args.state,
     )
 
 
 def handle(args: argparse.Namespace) -> int:
+    if args.print_openapi:
+        sys.stdout.write(document_text())
+        return 0
     try:
         config = build_config(args)
         clock = ManualClock(float(int(time.time()))) if args.clock == "manual" else None

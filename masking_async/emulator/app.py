@@ -1,10 +1,16 @@
 """The HTTP face of the emulator: routes, auth, the rate limit, faults and JSON errors.
 
-Every request passes one middleware, in this order: it is logged; a fault may be drawn (applied
-now, or after the operation when the phase is ``after``); credentials are checked against the
+Every API request passes one middleware, in this order: it is logged; oversized lines are
+refused (414, 431); one fault rule may be drawn (see :mod:`.faults`): a "before" rule answers
+now (a stall first reads the whole request, holds it, then lets it through, even if the client
+has gone), an "after" rule once the operation has run; credentials are checked against the
 path's auth id; the account's rate limit counts it; the handler runs. Whatever goes wrong comes
-back as ``{"api_id", "error"}`` with the right status, unknown routes (404) and methods (405)
-included, so clients never meet an HTML error page.
+back as ``{"api_id", "error"}`` with the right status, unknown routes (404), methods (405) and
+bodies over :data:`MAX_BODY_BYTES` (413) included, so clients never meet an HTML error page. A
+client that hangs up is no emulator failure: its entry says ``client_gone``, never a 500.
+
+Requests under :data:`CONTROL_PREFIX` are the control plane (:mod:`.control`): admin token,
+JSON errors, but no faults, no rate limit and no request log.
 """
 
 from __future__ import annotations

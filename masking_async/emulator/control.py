@@ -19,6 +19,7 @@ DELETE   /emulator/faults            remove every rule
 DELETE   /emulator/faults/{id}       remove one rule
 GET      /emulator/requests          the request log (``?account=``, ``?limit=``)
 DELETE   /emulator/requests          clear it
+GET      /emulator/openapi.json      the OpenAPI 3.1 document of the API (:mod:`.openapi`)
 =======  ==========================  =====================================================
 
 :func:`add_control_route` is how any module adds its own route under the prefix.
@@ -36,6 +37,7 @@ from aiohttp import web
 from masking_async.emulator.app import CONTROL_PREFIX, RUNTIME, Handler, Refused, Runtime
 from masking_async.emulator.clock import ManualClock
 from masking_async.emulator.faults import FaultRule
+from masking_async.emulator.openapi import build_document
 from masking_async.emulator.records import StoreError
 from masking_async.emulator.snapshot import SnapshotError, dump_state, load_state
 
@@ -170,6 +172,10 @@ async def _requests(request: web.Request) -> web.Response:
     return web.json_response({"requests": [entry.to_json() for entry in entries]})
 
 
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(build_document())
+
+
 async def _clear_requests(request: web.Request) -> web.Response:
     request.app[RUNTIME].log.clear(request.query.get("account"))
     return web.json_response({"requests": []})
@@ -189,6 +195,7 @@ def register_control(app: web.Application) -> None:
         ("DELETE", "/faults/{rule_id}", _remove_fault),
         ("GET", "/requests", _requests),
         ("DELETE", "/requests", _clear_requests),
+        ("GET", "/openapi.json", _openapi),
     ]
     for method, path, handler in routes:
         add_control_route(app, method, path, handler)

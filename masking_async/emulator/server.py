@@ -44,7 +44,11 @@ class Emulator:
         self.config = config or EmulatorConfig()
         self.clock: Clock = clock or SystemClock()
         self.store = Store(
-            self.clock, self.config.accounts, self.config.pool, seed=self.config.seed
+            self.clock,
+            self.config.accounts,
+            self.config.pool,
+            seed=self.config.seed,
+            retention=self.config.retention,
         )
         self.request_log = RequestLog(self.config.request_log_size)
         self._runtime = Runtime(

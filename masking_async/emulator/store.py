@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from masking_async.emulator.clock import Clock
 from masking_async.emulator.config import Account, PoolConfig
-from masking_async.emulator.listing import Page, query
+from masking_async.emulator.listing import MAX_WINDOW, Page, query
 from masking_async.emulator.pool import NumberPool, PoolExhausted
 from masking_async.emulator.records import (
     AccountState,
@@ -56,8 +56,10 @@ class Store:
         pool: PoolConfig,
         *,
         seed: int | None = None,
+        retention: float = MAX_WINDOW,
     ) -> None:
         self.clock = clock
+        self.retention = retention
         self.pool = NumberPool(pool)
         self._configured = {a.auth_id: a for a in accounts}
         self._accounts = {a.auth_id: AccountState(a, self.pool) for a in accounts}
@@ -82,7 +84,7 @@ class Store:
     def records(self, auth_id: str) -> list[SessionRecord]:
         """Every session of an account, oldest first, brought up to date (for snapshots)."""
         state, _ = self._state(auth_id)
-        return sorted(state.sessions.values(), key=lambda record: record.created)
+        return list(state.all)
 
     def cooloffs(self, auth_id: str) -> dict[str, float]:
         """Cool-offs still running: ``"party number"`` -> when each ends."""
@@ -113,22 +115,32 @@ class Store:
         return state, now
 
     def _sweep(self, state: AccountState, now: float) -> None:
+        """Expire what is due, end finished cool-offs, evict what is past retention."""
         heap = state.expiry_heap
         while heap and heap[0][0] <= now:
             _, session_uuid = heapq.heappop(heap)
-            record = state.sessions[session_uuid]
-            if record.ended is None and record.expiry <= now:
-                self._end(state, record, record.expiry)
+            record = state.sessions.get(session_uuid)
+            if record is not None and record.ended is None and record.expiry <= now:
+                self._end(state, record, record.expiry, now)
         cooling = state.cooloff_heap
         while cooling and cooling[0][0] <= now:
             _, key = heapq.heappop(cooling)
             if state.cooloff.get(key, now + 1) <= now:
                 del state.cooloff[key]
+        horizon = now - self.retention
+        queue = state.evictable
+        while queue and queue[0].created < horizon:
+            record = queue.popleft()
+            if record.ended is not None:
+                state.evict(record)
+            # an active one is evicted when it ends (see _end)
 
-    def _end(self, state: AccountState, record: SessionRecord, at: float) -> None:
+    def _end(self, state: AccountState, record: SessionRecord, at: float, now: float) -> None:
         """End a session at ``at``; ``modified`` stays the time of the last request that changed
         it (natural expiry is no modification, as the reference's expired examples show)."""
-        record.ended = at
+        state.ended(record, at)
+        if record.created < now - self.retention:
+            state.evict(record)
         for party in record.parties():
             state.busy.remove(party, record.virtual_number)
             if record.cooloff:
@@ -207,7 +219,7 @@ class Store:
         record = self._find(state, session_uuid)
         if record.ended is None:
             record.expiry = record.modified = now
-            self._end(state, record, now)
+            self._end(state, record, now, now)
         return record
 
     def list(self, auth_id: str, filters: Mapping[str, Any]) -> Page:
@@ -220,13 +232,10 @@ class Store:
     @staticmethod
     def _insert(state: AccountState, record: SessionRecord) -> None:
         """Add a new session to every index (it is the newest one of its account)."""
-        state.sessions[record.uuid] = record
-        state.ordered.append(record)
-        for party in record.parties():
-            state.by_party.add(party, record)
-            if record.ended is None:
-                state.busy.add(party, record.virtual_number)
+        state.add(record)
         if record.ended is None:
+            for party in record.parties():
+                state.busy.add(party, record.virtual_number)
             heapq.heappush(state.expiry_heap, (record.expiry, record.uuid))
 
     @staticmethod
@@ -261,13 +270,13 @@ class Store:
                     f"{name}: {party} is already in an active session (or cool-off) on virtual"
                     f" number {record.virtual_number}"
                 )
+        state.unkey(record)
         record.first_party, record.second_party = first, second
+        state.rekey(record)
         new = set(record.parties())
         for party in old - new:
-            state.by_party.remove(party, record)
             state.busy.remove(party, record.virtual_number)
         for party in new - old:
-            state.by_party.add(party, record)
             state.busy.add(party, record.virtual_number)
 
     def _new_uuid(self) -> str:
