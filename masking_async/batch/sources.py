@@ -66,6 +66,7 @@ _SESSION_ATTRIBUTES: Final = frozenset(a.name for a in attrs.fields(Session))
 #: Columns only ``list`` output has: a file with all of them holds sessions as they are.
 _LIST_SIGNATURE: Final = frozenset({"status", "virtual_number", "created_time"})
 _CHUNK: Final = 8 * 1024
+_SCALAR_EVENTS: Final = frozenset({"string", "number", "boolean", "null"})
 _BOM: Final = b"\xef\xbb\xbf"
 
 
@@ -332,8 +333,19 @@ class _JSONRecords:
         raise self._error(f"invalid JSON: {message}") from None
 
     def _take(self, events: list[tuple[str, Any]]) -> None:
+        """Apply the events; keys and values inside a record (nearly all) take the short path."""
+        keys, stack, inside = self.keys, self.stack, self._base + 1
         for event, value in events:
-            self._event(event, value)
+            if event == "map_key":
+                keys[-1] = value
+            elif event in _SCALAR_EVENTS and self.depth >= inside:
+                parent = stack[-1]
+                if type(parent) is dict:
+                    parent[keys[-1]] = value
+                else:
+                    parent.append(value)
+            else:
+                self._event(event, value)
         events.clear()
 
     def _event(self, event: str, value: Any) -> None:
