@@ -310,8 +310,10 @@ class _JSONRecords:
         self._take(events)
 
     def _close(self, parser: Any, events: list[tuple[str, Any]]) -> None:
-        if self.array and not self.seen_text:
-            raise self._error("is empty; expected a JSON array of objects")
+        if not self.seen_text:
+            if self.array:
+                raise self._error("is empty; expected a JSON array of objects")
+            return  # empty JSON Lines: no rows
         try:
             parser.close()
         except ijson.JSONError as exc:
