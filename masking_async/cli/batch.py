@@ -213,7 +213,14 @@ def _confirm(count: int) -> None:
             f"refusing to expire {plural(count, 'session')} without confirmation;"
             " add --yes (standard input is not a terminal)"
         )
-    answer = input(f"Expire {plural(count, 'session')}? Type yes to go on: ")
+    # The question goes to stderr with the rest of the talk, so stdout stays clean for data.
+    print(
+        f"Expire {plural(count, 'session')}? Type yes to go on: ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    answer = sys.stdin.readline()
     if answer.strip().lower() not in ("y", "yes"):
         raise UsageError("not confirmed; nothing was expired")
 
