@@ -66,6 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser.add_argument(
             "--out",
             type=Path,
+            metavar="FILE",
             help="results file, .jsonl or .csv (default: FILE's name + .results.jsonl;"
             f" {_EXPIRED_RESULTS} for --where)",
         )
