@@ -56,6 +56,7 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     (["expire"], {}, "--all"),
     (["expire", "p.csv", "--all"], {"p.csv": PAIR.encode()}, "FILE and --all"),
     (["expire", "--all", "--dry-run", "--out", "m.txt"], {}, "--out m.txt"),
+    (["expire", "--all", "--journal", "j"], {}, "--journal is for files"),
     (["list", "--created-time--gt", "yesterday"], {}, "--created-time--gt"),
     (["list", "--status", "sleeping"], {}, "--status"),
     (["list", "--duration--gt", "-5"], {}, "--duration--gt"),

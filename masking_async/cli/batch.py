@@ -11,7 +11,6 @@ is exactly the set shown, and a ``--journal`` can resume it.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from typing import Any
@@ -183,6 +182,11 @@ def _expire_matching(args: argparse.Namespace) -> int:
     """List the matches, show them, confirm, then expire exactly those from a file."""
     filters = check_filters(where_pairs(args.where), lambda name: f"--where {name}")
     filters.setdefault("status", "active")
+    if args.journal is not None:
+        raise UsageError(
+            "--journal is for files; to finish an expire by filter, run it again"
+            " (sessions already expired no longer match)"
+        )
     if args.dry_run:
         listed = check_out(args.out, "--out", RESULT_SUFFIXES)
         count = _list_to(args, filters, SessionWriter(listed))
@@ -197,7 +201,7 @@ def _expire_matching(args: argparse.Namespace) -> int:
         return EXIT_OK
     results = args.out or _EXPIRED_RESULTS
     matches = results.with_name(f"{results.name.split('.')[0]}.matches.csv")
-    count = _list_to(args, filters, _UUIDWriter(matches))
+    count = _list_to(args, filters, SessionWriter(matches, columns=("session_uuid",)))
     if count is None:
         return EXIT_INTERRUPTED
     print(f"{plural(count, 'session')} match {_describe(filters)}", file=sys.stderr)
@@ -224,23 +228,6 @@ def _confirm(count: int) -> None:
     answer = sys.stdin.readline()
     if answer.strip().lower() not in ("y", "yes"):
         raise UsageError("not confirmed; nothing was expired")
-
-
-class _UUIDWriter(SessionWriter):
-    """The matches to expire: one ``session_uuid`` column, the input of a normal expire run."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.count = path, 0
-        self._handle = path.open("w", encoding="utf-8", newline="")
-        self._writer = csv.writer(self._handle)
-        self._writer.writerow(["session_uuid"])
-
-    def write(self, session: Any) -> None:
-        self._writer.writerow([session.session_uuid])
-        self.count += 1
-
-    def close(self) -> None:
-        self._handle.close()
 
 
 def _list_to(
