@@ -42,6 +42,7 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     (["create"], {}, "FILE"),
     (["create", "p.csv", "--bogus"], {"p.csv": PAIR.encode()}, "--bogus"),
     (["teleport"], {}, "teleport"),
+    ([], {}, "COMMAND"),
     (["create", "p.csv", "--log-format", "xml"], {"p.csv": PAIR.encode()}, "--log-format"),
     (["create", "p.csv", "--out", "r.txt"], {"p.csv": PAIR.encode()}, "--out r.txt"),
     (["create", "p.csv", "--out", "no/r.jsonl"], {"p.csv": PAIR.encode()}, "folder no"),
