@@ -91,7 +91,7 @@ def test_list_output_names_the_columns_expire_and_update_set_aside(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="needs the engine to read rows with read_rows(..., ignore=unused_columns(op, ...))",
+    reason="needs engine.py/rows.py to set aside sources.unused_columns (lead's files)",
 )
 def test_list_output_feeds_expire_and_update(server: str, tmp_path: Path) -> None:
     """`list --out active.csv` then `update active.csv` and `expire active.csv` succeed."""
