@@ -164,7 +164,7 @@ def test_invalid_rows_fail_without_sending_and_strict_refuses(server: str, tmp_p
     assert outcomes == {"ok": 3, "failed": 1}
     failed = (tmp_path / "r.failed.csv").read_text().splitlines()
     assert failed == [
-        "ref,first_party,second_party,_error",
+        "ref,first_party,second_party,error",
         "X1,+14155550000,+14155550000,second_party: must differ from first_party",
     ]
     assert len(_sessions(server)) == 3

@@ -89,10 +89,6 @@ def test_list_output_names_the_columns_expire_and_update_set_aside(
     assert unused_columns("create", columns) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the engine to read rows with read_rows(..., ignore=unused_columns(op, ...))",
-)
 def test_list_output_feeds_expire_and_update(server: str, tmp_path: Path) -> None:
     """`list --out active.csv` then `update active.csv` and `expire active.csv` succeed."""
     _pairs(tmp_path / "p.csv", 3, start=260)

@@ -35,7 +35,15 @@ from masking_async.batch.progress import show_progress
 from masking_async.batch.results import Result, ResultWriter, RowWriter
 from masking_async.batch.rows import Task, to_task
 from masking_async.batch.rowstate import Event, advance
-from masking_async.batch.sources import Format, Row, csv_header, detect_format, read_rows
+from masking_async.batch.sources import (
+    Format,
+    Row,
+    csv_header,
+    detect_format,
+    first_columns,
+    read_rows,
+    unused_columns,
+)
 from masking_async.batch.summary import Summary
 from masking_async.client import CallTrace, LimiterStats
 from masking_async.client._adoption import Lookup, create_lane
@@ -184,6 +192,7 @@ def _scan(
     report: Callable[[str], None],
 ) -> list[str]:
     """Pass one (a worker thread): read, check and record every row; the keys that changed."""
+    ignore = _ignored(path, fmt, op, report)
     meta = {
         "source": str(path),
         "format": fmt,
@@ -192,8 +201,9 @@ def _scan(
     }
 
     def rows() -> Iterable[JournalEntry]:
-        for ordinal, row in enumerate(read_rows(path, fmt), 1):
-            task = to_task(row, op, text_cells=fmt == "csv")
+        for row in read_rows(path, fmt):
+            ordinal = row.record
+            task = to_task(row, op, text_cells=fmt == "csv", ignore=ignore)
             summary.total += 1
             if not task.valid:
                 summary.invalid += 1
@@ -209,6 +219,16 @@ def _scan(
     for key in changed[:20]:
         report(f"{path}: row {key} changed since {journal.path} recorded it; it will not be run")
     return changed
+
+
+def _ignored(
+    path: Path, fmt: Format, op: str | None, report: Callable[[str], None]
+) -> frozenset[str]:
+    """Session attributes the operation does not use (a file ``list`` wrote): set aside."""
+    ignored = unused_columns(op, first_columns(path, fmt))
+    if ignored:
+        report(f"note: columns {', '.join(ignored)} are not used by {op}; ignored")
+    return frozenset(ignored)
 
 
 def _fresh(key: str, ordinal: int, row: Row, task: Task) -> JournalEntry:
@@ -267,17 +287,19 @@ async def run_batch(
                 )
             columns = csv_header(source) if fmt == "csv" else None
             run = _Run(client, summary, journal, options, outputs, fmt, columns, on_result)
-            await run.execute(_file_items(journal, options.op, fmt, set(changed)), stop)
+            ignore = _ignored(source, fmt, options.op, lambda _: None)
+            items = _file_items(journal, options.op, fmt, set(changed), ignore)
+            await run.execute(items, stop)
         finally:
             await journal.close()
     return summary
 
 
 async def _file_items(
-    journal: Journal, op: str | None, fmt: Format, changed: set[str]
+    journal: Journal, op: str | None, fmt: Format, changed: set[str], ignore: frozenset[str]
 ) -> AsyncIterator[_Item]:
     for entry in journal.entries():
-        task = to_task(Row(entry.line, entry.raw), op, text_cells=fmt == "csv")
+        task = to_task(Row(entry.line, entry.raw), op, text_cells=fmt == "csv", ignore=ignore)
         problem = (
             "changed since the journal recorded it; run it with a new journal"
             if entry.key in changed

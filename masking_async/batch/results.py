@@ -1,6 +1,6 @@
 """What a run writes: one result per row, and the rows that did not end ok, in the input's format.
 
-The row files hold the rows as the input had them (same format, same columns) plus a ``_error``
+The row files hold the rows as the input had them (same format, same columns) plus an ``error``
 column with the reason, which the reader ignores, so fixing a few cells and running the file
 again is all a retry takes. Each result line is written and flushed only after the row's outcome
 is committed to the journal, so the results never run ahead of it, and lag it by nothing a crash
@@ -17,7 +17,7 @@ from typing import IO, Any, Final
 
 import attrs
 
-from masking_async.batch.sources import Format
+from masking_async.batch.sources import REASON_COLUMN, Format
 from masking_async.errors import MaskingError
 
 __all__ = ["REASON_COLUMN", "RESULT_FIELDS", "OutputError", "Result", "ResultWriter", "RowWriter"]
@@ -34,8 +34,6 @@ def _create(path: Path) -> IO[str]:
         raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
 
 
-#: The column row files carry the reason in; readers drop it (see ``rows.CONTROL_COLUMNS``).
-REASON_COLUMN: Final = "_error"
 RESULT_FIELDS: Final = (
     "key",
     "line",

@@ -8,10 +8,10 @@ not UTF-8, a field of megabytes, values nested deeper than any API parameter —
 read: the engine reads its input twice, which a pipe cannot give, and opening a FIFO that
 nobody writes would block beyond the reach of Ctrl-C.
 
-Two kinds of columns are dropped on the way in: :data:`REASON_COLUMN`, which a failed file
-carries beside each row (so a fixed failed file can be run again as it is), and the columns a
-caller names in ``ignore`` (session attributes an operation does not use, see
-:func:`unused_columns`).
+:data:`REASON_COLUMN`, which a failed file carries beside each row, is dropped on the way in, so
+a fixed failed file runs again as it is. :func:`unused_columns` names the session attribute
+columns (as ``list`` writes them) that an operation does not send, for the row checks to set
+aside.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from masking_async.errors import MaskingError
 from masking_async.models import Session
 
 __all__ = [
+    "CONTROL_COLUMNS",
     "FORMATS",
     "MAX_DEPTH",
     "MAX_FIELD_BYTES",
@@ -59,13 +60,14 @@ MAX_FIELD_BYTES: Final = 128 * 1024
 MAX_DEPTH: Final = 4
 #: The column a failed file adds to each row: why it failed. Readers drop it.
 REASON_COLUMN: Final = "error"
-#: Columns that steer the engine rather than being sent (kept in step with ``rows.py``).
-_CONTROL_COLUMNS: Final = frozenset({"op", "ref", "session_uuid"})
+#: Columns that steer the engine and are never sent to the API.
+CONTROL_COLUMNS: Final = ("op", "ref", "session_uuid")
 #: Every attribute of a session, as ``list`` writes them.
 _SESSION_ATTRIBUTES: Final = frozenset(a.name for a in attrs.fields(Session))
 #: Columns only ``list`` output has: a file with all of them holds sessions as they are.
 _LIST_SIGNATURE: Final = frozenset({"status", "virtual_number", "created_time"})
 _CHUNK: Final = 8 * 1024
+_SCALAR_EVENTS: Final = frozenset({"string", "number", "boolean", "null"})
 _BOM: Final = b"\xef\xbb\xbf"
 
 
@@ -124,21 +126,17 @@ def unused_columns(op: str | None, columns: Iterable[str]) -> list[str]:
     return [
         name
         for name in names
-        if name in _SESSION_ATTRIBUTES and name not in _CONTROL_COLUMNS and name not in used
+        if name in _SESSION_ATTRIBUTES and name not in CONTROL_COLUMNS and name not in used
     ]
 
 
-def read_rows(
-    path: Path, fmt: Format, *, ignore: Collection[str] = ()
-) -> Generator[Row, None, None]:
+def read_rows(path: Path, fmt: Format) -> Generator[Row, None, None]:
     """Yield every row of ``path``; raises SourceError where the file stops making sense."""
-    dropped = {REASON_COLUMN, *ignore}
     reader = {"csv": _csv_rows, "jsonl": _jsonl_rows, "json": _json_rows}[fmt]
     for row in reader(path):
-        if dropped.intersection(row.fields):
-            row = attrs.evolve(
-                row, fields={k: v for k, v in row.fields.items() if k not in dropped}
-            )
+        if REASON_COLUMN in row.fields:
+            fields = {k: v for k, v in row.fields.items() if k != REASON_COLUMN}
+            row = attrs.evolve(row, fields=fields)
         yield row
 
 
@@ -309,8 +307,10 @@ class _JSONRecords:
         self._take(events)
 
     def _close(self, parser: Any, events: list[tuple[str, Any]]) -> None:
-        if self.array and not self.seen_text:
-            raise self._error("is empty; expected a JSON array of objects")
+        if not self.seen_text:
+            if self.array:
+                raise self._error("is empty; expected a JSON array of objects")
+            return  # empty JSON Lines: no rows
         try:
             parser.close()
         except ijson.JSONError as exc:
@@ -332,8 +332,19 @@ class _JSONRecords:
         raise self._error(f"invalid JSON: {message}") from None
 
     def _take(self, events: list[tuple[str, Any]]) -> None:
+        """Apply the events; keys and values inside a record (nearly all) take the short path."""
+        keys, stack, inside = self.keys, self.stack, self._base + 1
         for event, value in events:
-            self._event(event, value)
+            if event == "map_key":
+                keys[-1] = value
+            elif event in _SCALAR_EVENTS and self.depth >= inside:
+                parent = stack[-1]
+                if type(parent) is dict:
+                    parent[keys[-1]] = value
+                else:
+                    parent.append(value)
+            else:
+                self._event(event, value)
         events.clear()
 
     def _event(self, event: str, value: Any) -> None:

@@ -30,7 +30,7 @@ def _version() -> str:
         return "unknown"
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+class _HelpFormatter(argparse.HelpFormatter):
     """Shows each option's default after its help, unless it has none or the help says it."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:

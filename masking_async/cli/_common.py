@@ -56,10 +56,13 @@ def positive_seconds(text: str) -> float:
 
 def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 16) -> None:
     group = parser.add_argument_group("connection")
-    group.add_argument("--auth-id", help="account auth id (default: $PLIVO_AUTH_ID)")
-    group.add_argument("--auth-token", help="account auth token (default: $PLIVO_AUTH_TOKEN)")
+    group.add_argument("--auth-id", metavar="ID", help="account auth id (default: $PLIVO_AUTH_ID)")
+    group.add_argument(
+        "--auth-token", metavar="TOKEN", help="account auth token (default: $PLIVO_AUTH_TOKEN)"
+    )
     group.add_argument(
         "--base-url",
+        metavar="URL",
         help="server root, e.g. an emulator's (default: $MASKING_ASYNC_BASE_URL or the real API)",
     )
     group.add_argument(

@@ -10,7 +10,7 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Final
 
 import attrs
 
@@ -52,25 +52,21 @@ def check_out(path: Path | None, option: str, suffixes: tuple[str, ...]) -> Path
     return path
 
 
-def _row(session: Session) -> dict[str, Any]:
-    data = attrs.asdict(session, recurse=False)
-    return {name: data.get(name) for name in SESSION_COLUMNS}
-
-
 class SessionWriter:
     """Sessions to ``path`` (CSV for ``.csv``, else JSON Lines) or to stdout as JSON Lines."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+    def __init__(self, path: Path | None, columns: tuple[str, ...] = SESSION_COLUMNS) -> None:
+        self.path, self.columns = path, columns
         self.count = 0
         self._handle: IO[str] = path.open("w", encoding="utf-8", newline="") if path else sys.stdout
         self._csv: csv.DictWriter[str] | None = None
         if path is not None and path.suffix.lower() == ".csv":
-            self._csv = csv.DictWriter(self._handle, SESSION_COLUMNS)
+            self._csv = csv.DictWriter(self._handle, columns)
             self._csv.writeheader()
 
     def write(self, session: Session) -> None:
-        row = _row(session)
+        data = attrs.asdict(session, recurse=False)
+        row = {name: data.get(name) for name in self.columns}
         if self._csv is not None:
             self._csv.writerow({k: "" if v is None else v for k, v in row.items()})
         else:

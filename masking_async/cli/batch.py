@@ -11,7 +11,6 @@ is exactly the set shown, and a ``--journal`` can resume it.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,6 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser.add_argument(
             "--out",
             type=Path,
+            metavar="FILE",
             help="results file, .jsonl or .csv (default: FILE's name + .results.jsonl;"
             f" {_EXPIRED_RESULTS} for --where)",
         )
@@ -171,16 +171,8 @@ def _options(args: argparse.Namespace, **changes: Any) -> Any:
 
 def _run_file(args: argparse.Namespace, path: Path, **changes: Any) -> int:
     from masking_async.batch import run_batch
-    from masking_async.batch.sources import detect_format, first_columns, unused_columns
 
     options = _options(args, **changes)
-    fmt = detect_format(path, options.format)
-    ignored = unused_columns(options.op, first_columns(path, fmt))
-    if ignored:
-        print(
-            f"note: columns {', '.join(ignored)} are not used by {options.op}; ignored",
-            file=sys.stderr,
-        )
 
     async def main(stop: anyio.Event) -> int:
         if options.dry_run:
@@ -205,6 +197,11 @@ def _expire_matching(args: argparse.Namespace) -> int:
     """List the matches, show them, confirm, then expire exactly those from a file."""
     filters = check_filters(where_pairs(args.where), lambda name: f"--where {name}")
     filters.setdefault("status", "active")
+    if args.journal is not None:
+        raise UsageError(
+            "--journal is for files; to finish an expire by filter, run it again"
+            " (sessions already expired no longer match)"
+        )
     if args.dry_run:
         listed = check_out(args.out, "--out", RESULT_SUFFIXES)
         count = _list_to(args, filters, SessionWriter(listed))
@@ -219,7 +216,7 @@ def _expire_matching(args: argparse.Namespace) -> int:
         return EXIT_OK
     results = args.out or _EXPIRED_RESULTS
     matches = results.with_name(f"{results.name.split('.')[0]}.matches.csv")
-    count = _list_to(args, filters, _UUIDWriter(matches))
+    count = _list_to(args, filters, SessionWriter(matches, columns=("session_uuid",)))
     if count is None:
         return EXIT_INTERRUPTED
     print(f"{plural(count, 'session')} match {_describe(filters)}", file=sys.stderr)
@@ -236,26 +233,16 @@ def _confirm(count: int) -> None:
             f"refusing to expire {plural(count, 'session')} without confirmation;"
             " add --yes (standard input is not a terminal)"
         )
-    answer = input(f"Expire {plural(count, 'session')}? Type yes to go on: ")
+    # The question goes to stderr with the rest of the talk, so stdout stays clean for data.
+    print(
+        f"Expire {plural(count, 'session')}? Type yes to go on: ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    answer = sys.stdin.readline()
     if answer.strip().lower() not in ("y", "yes"):
         raise UsageError("not confirmed; nothing was expired")
-
-
-class _UUIDWriter(SessionWriter):
-    """The matches to expire: one ``session_uuid`` column, the input of a normal expire run."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.count = path, 0
-        self._handle = path.open("w", encoding="utf-8", newline="")
-        self._writer = csv.writer(self._handle)
-        self._writer.writerow(["session_uuid"])
-
-    def write(self, session: Any) -> None:
-        self._writer.writerow([session.session_uuid])
-        self.count += 1
-
-    def close(self) -> None:
-        self._handle.close()
 
 
 def _list_to(

@@ -55,7 +55,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--update-share", type=_share, default=0.1, metavar="SHARE", help="share to update, 0-1"
     )
-    parser.add_argument("--workdir", type=Path, help="where files go (default: a temp folder)")
+    parser.add_argument(
+        "--workdir", type=Path, metavar="FOLDER", help="where files go (default: a temp folder)"
+    )
     parser.add_argument(
         "--concurrency", type=positive_int, default=32, metavar="N", help="requests in flight"
     )

@@ -54,7 +54,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for name in FILTER_NAMES:
         filters.add_argument(option_name(name), dest=name, metavar="VALUE", help=_filter_help(name))
     parser.add_argument(
-        "--out", type=Path, help="file to write, .jsonl or .csv (default: stdout, JSON Lines)"
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="file to write, .jsonl or .csv (default: stdout, JSON Lines)",
     )
     add_client_arguments(parser)
     parser.set_defaults(handler=handle)
