@@ -267,7 +267,9 @@ async def run_batch(
     fmt = detect_format(source, options.format)
     summary = Summary(dry_run=options.dry_run)
     if options.dry_run:
-        await anyio.to_thread.run_sync(_scan, source, fmt, options.op, None, summary, report)
+        await anyio.to_thread.run_sync(
+            _scan, source, fmt, options.op, None, summary, report, abandon_on_cancel=True
+        )
         return summary
     if client is None:
         raise ValueError("a client is needed unless dry_run is set")
@@ -279,7 +281,7 @@ async def run_batch(
         )
         try:
             changed = await anyio.to_thread.run_sync(
-                _scan, source, fmt, options.op, journal, summary, report
+                _scan, source, fmt, options.op, journal, summary, report, abandon_on_cancel=True
             )
             if options.strict and summary.invalid:
                 raise StrictModeError(

@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS rows (
     adopted INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS rows_by_ordinal ON rows (ordinal);
+CREATE INDEX IF NOT EXISTS rows_by_ordinal ON rows (ordinal, key);
 CREATE INDEX IF NOT EXISTS rows_by_session ON rows (session_uuid);
 """
 _COLUMNS: Final = (
@@ -182,10 +182,23 @@ class Journal:
         return _entry(row) if row else None
 
     def entries(self) -> Iterator[JournalEntry]:
-        """Every row in input order, streamed."""
-        cursor = self._reader.execute(f"SELECT {_COLUMNS} FROM rows ORDER BY ordinal")
-        while chunk := cursor.fetchmany(256):
-            yield from map(_entry, chunk)
+        """Every row in input order, streamed a page at a time.
+
+        Each page is its own short read, so no snapshot stays open for the whole run (an open
+        one would stop SQLite from ever checkpointing the write-ahead log, which would then grow
+        with every commit of a long run).
+        """
+        after: tuple[int, str] = (0, "")
+        while True:
+            page = self._reader.execute(
+                f"SELECT {_COLUMNS} FROM rows WHERE (ordinal, key) > (?, ?)"
+                " ORDER BY ordinal, key LIMIT 256",
+                after,
+            ).fetchall()
+            if not page:
+                return
+            after = (page[-1][1], page[-1][0])
+            yield from map(_entry, page)
 
     def claimed_elsewhere(self, session_uuid: str, key: str) -> bool:
         """Is ``session_uuid`` already the session of another row?"""
