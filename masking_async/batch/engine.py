@@ -527,6 +527,9 @@ class _Run:
                     continue
                 try:
                     found = await self._lookup(task, entry)
+                except AuthenticationError as error:
+                    self._stop("auth", f"the server refused the credentials ({error.status})")
+                    continue  # ends unresolved: the halt is seen at the top of the loop
                 except MaskingError as error:
                     failures += 1
                     entry = attrs.evolve(entry, error=f"lookup failed: {error}")
