@@ -144,8 +144,8 @@ def test_dry_run_reports_every_bad_row_and_sends_nothing(server: str, tmp_path: 
     _pairs_csv(tmp_path / "pairs.csv", 3, start=400, extra=bad)
     done = _cli(server, "create", str(tmp_path / "pairs.csv"), "--dry-run")
     assert done.returncode == 1
-    assert "line 5 (row 4): second_party: must differ from first_party" in done.stderr
-    assert "line 6 (row 5): first_party: must be a valid phone number" in done.stderr
+    assert "line 5: second_party: must differ from first_party (row 4)" in done.stderr
+    assert "line 6: first_party: must be a valid phone number" in done.stderr
     assert "5 rows checked, 2 invalid" in done.stderr
     assert _sessions(server) == []
 

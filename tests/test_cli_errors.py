@@ -48,7 +48,7 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     (["create", "p.csv", "--out", "no/r.jsonl"], {"p.csv": PAIR.encode()}, "folder no"),
     (["create", "p.csv", "--journal", "no/j"], {"p.csv": PAIR.encode()}, "--journal"),
     (["create", "p.csv", "--journal", "p.csv"], {"p.csv": PAIR.encode()}, "not a usable journal"),
-    (["create", "p.csv", "--journal", "."], {"p.csv": PAIR.encode()}, "not a usable journal"),
+    (["create", "p.csv", "--journal", "."], {"p.csv": PAIR.encode()}, "cannot open the journal"),
     (["expire", "--where", "bogus=1"], {}, "--where bogus"),
     (["expire", "--where", "status"], {}, "--where 'status'"),
     (["expire", "--where", "status=sleeping"], {}, "--where status"),

@@ -208,7 +208,7 @@ def _scan(
             if not task.valid:
                 summary.invalid += 1
                 for violation in task.violations:
-                    report(f"{path}: line {row.line} (row {ordinal}): {violation}")
+                    report(f"{path}: line {row.line}: {violation} (row {ordinal})")
             yield _fresh(str(ordinal), ordinal, row, task)
 
     if journal is None:
