@@ -116,7 +116,7 @@ async def test_a_throttled_server_is_not_reported_as_a_slow_one(
         emulator, tmp_path, "--rate", "60/s", "--duration", "2", "--mix", "get=1", "--warmup", "3"
     )
     report = out.report
-    assert report["throttled_429"] >= report["sent"] / 3
+    assert report["throttled_429"] > 0  # counted apart; the 429 pause holds the rest back
     assert report["kept_up"] is False
     assert any("429" in reason for reason in report["not_kept_up"])
     assert report["queued_ms"]["p90"] > report["server_ms"]["p90"]

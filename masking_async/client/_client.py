@@ -233,7 +233,7 @@ class MaskingClient:
                 try:
                     return await self.attempt_create(params, trace=trace)
                 except MaskingError as error:
-                    if maybe_applied(error):
+                    if maybe_applied(error) and self.options.retry.attempts > 1:
                         found = await self._conclude(params, sent_at, error)
                         if found is not None:
                             trace.adopted = True

@@ -81,7 +81,8 @@ class RetryPolicy:
 
     @classmethod
     def none(cls) -> RetryPolicy:
-        """Never send a call twice, not even after a 429 (load tests: every answer is data)."""
+        """Never send a call twice, not even after a 429, and never look up a lost create
+        (load tests: every answer is data, as it comes)."""
         return cls(attempts=1, max_throttled=0)
 
 
