@@ -201,9 +201,9 @@ class Journal:
             yield from map(_entry, page)
 
     def claimed_elsewhere(self, session_uuid: str, key: str) -> bool:
-        """Is ``session_uuid`` already the session of another row?"""
+        """Is ``session_uuid`` another row's session, or named to another row by the server?"""
         found = self._reader.execute(
-            "SELECT 1 FROM rows WHERE session_uuid = ? AND key != ? AND state = 'ok' LIMIT 1",
+            "SELECT 1 FROM rows WHERE session_uuid = ? AND key != ? AND op = 'create' LIMIT 1",
             (session_uuid, key),
         )
         return found.fetchone() is not None
