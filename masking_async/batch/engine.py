@@ -21,6 +21,7 @@ import random
 import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,7 +33,14 @@ import attrs
 from masking_async.batch.journal import Journal, JournalEntry, JournalError, row_digest
 from masking_async.batch.lanes import Lanes, Turn
 from masking_async.batch.progress import show_progress
-from masking_async.batch.results import Result, ResultWriter, RowWriter
+from masking_async.batch.results import (
+    BatchUsageError,
+    Result,
+    ResultWriter,
+    RowWriter,
+    output_paths,
+    refuse_overlap,
+)
 from masking_async.batch.rows import Task, to_task
 from masking_async.batch.rowstate import Event, advance
 from masking_async.batch.sources import (
@@ -89,7 +97,11 @@ class SessionAPI(Protocol):
         *,
         sent_at: float,
         claimed: Callable[[str], bool] | None = None,
+        not_before: float | None = None,
     ) -> Lookup: ...
+    @property
+    def lookup_delay(self) -> float: ...
+    def create_lane(self, params: Mapping[str, Any]) -> AbstractAsyncContextManager[None]: ...
     async def get_session(
         self, session_uuid: str, *, trace: CallTrace | None = None
     ) -> Session: ...
@@ -102,10 +114,6 @@ class SessionAPI(Protocol):
 
 class StrictModeError(MaskingError):
     """``strict`` was asked and some rows are invalid: nothing was sent."""
-
-
-class BatchUsageError(MaskingError):
-    """The run is set up so it would lose data (an output over the input, say): nothing sent."""
 
 
 @attrs.frozen(kw_only=True)
@@ -158,29 +166,12 @@ def _classify(error: MaskingError) -> Event:
     return "lost" if maybe_applied(error) else "refused"
 
 
-def _outputs(base: Path, out: Path | None, suffix: str) -> dict[str, Path]:
-    results = out or base.with_name(f"{base.stem}.results.jsonl")
-    stem = results.with_suffix("")
-    return {
-        "results": results,
-        "failed rows": stem.with_name(f"{stem.name}.failed{suffix}"),
-        "unresolved rows": stem.with_name(f"{stem.name}.unresolved{suffix}"),
-        "unprocessed rows": stem.with_name(f"{stem.name}.unprocessed{suffix}"),
-    }
+@attrs.frozen
+class _Scanned:
+    """What pass one found: how many rows, and those that differ from the journal's."""
 
-
-def _refuse_overlap(outputs: Mapping[str, Path], protected: Mapping[str, Path | None]) -> None:
-    """No output may be the input or the journal: writing it would destroy what we read."""
-    for role, path in protected.items():
-        if path is None:
-            continue
-        for name, output in outputs.items():
-            same = output.exists() and path.exists() and output.samefile(path)
-            if same or output.resolve() == path.resolve():
-                raise BatchUsageError(
-                    f"the {name} file {output} is the {role}: writing it would destroy it;"
-                    " choose another --out"
-                )
+    count: int
+    changed: Mapping[str, JournalEntry]
 
 
 def _scan(
@@ -190,11 +181,12 @@ def _scan(
     journal: Journal | None,
     summary: Summary,
     report: Callable[[str], None],
-) -> list[str]:
-    """Pass one (a worker thread): read, check and record every row; the keys that changed."""
+    strict: bool = False,
+) -> _Scanned:
+    """Pass one (a worker thread): read, check and record every row."""
     ignore = _ignored(path, fmt, op, report)
     meta = {
-        "source": str(path),
+        "source": str(path.resolve()),
         "format": fmt,
         "columns": json.dumps(csv_header(path) if fmt == "csv" else None),
         "command": op or "run",
@@ -202,23 +194,22 @@ def _scan(
 
     def rows() -> Iterable[JournalEntry]:
         for row in read_rows(path, fmt):
-            ordinal = row.record
             task = to_task(row, op, text_cells=fmt == "csv", ignore=ignore)
             summary.total += 1
             if not task.valid:
                 summary.invalid += 1
                 for violation in task.violations:
-                    report(f"{path}: line {row.line}: {violation} (row {ordinal})")
-            yield _fresh(str(ordinal), ordinal, row, task)
+                    report(f"{path}: line {row.line}: {violation} (row {row.record})")
+            yield _fresh(str(row.record), row.record, row, task)
 
     if journal is None:
         for _ in rows():
             pass
-        return []
-    changed = journal.register(rows(), meta)
-    for key in changed[:20]:
-        report(f"{path}: row {key} changed since {journal.path} recorded it; it will not be run")
-    return changed
+        return _Scanned(summary.total, {})
+    changed = journal.register(rows(), meta, keep=lambda: not (strict and summary.invalid))
+    for key in list(changed)[:20]:
+        report(f"{path}: row {key} differs from the input {journal.path} recorded; not run")
+    return _Scanned(summary.total, changed)
 
 
 def _ignored(
@@ -232,12 +223,15 @@ def _ignored(
 
 
 def _fresh(key: str, ordinal: int, row: Row, task: Task) -> JournalEntry:
+    """A row as the journal first records it; its digest is of what would be sent, so the same
+    rows given again as JSON instead of CSV are the same rows."""
     invalid = "; ".join(str(v) for v in task.violations) or None
+    meaning = {"op": task.op, "ref": task.ref, "session_uuid": task.session_uuid, **task.params}
     return JournalEntry(
         key=key,
         ordinal=ordinal,
         line=row.line,
-        digest=row_digest(row.fields),
+        digest=row_digest(row.fields if invalid else meaning),
         raw=row.fields,
         op=task.op,
         state="failed" if invalid else "pending",
@@ -265,7 +259,7 @@ async def run_batch(
     if not isinstance(source, Path):
         return await _run_mappings(source, client, options, stop, on_result)
     fmt = detect_format(source, options.format)
-    summary = Summary(dry_run=options.dry_run)
+    summary = Summary(dry_run=options.dry_run, journalled=options.journal is not None)
     if options.dry_run:
         await anyio.to_thread.run_sync(
             _scan, source, fmt, options.op, None, summary, report, abandon_on_cancel=True
@@ -273,15 +267,23 @@ async def run_batch(
         return summary
     if client is None:
         raise ValueError("a client is needed unless dry_run is set")
-    outputs = _outputs(source, options.out, source.suffix)
-    _refuse_overlap(outputs, {"input": source, "journal": options.journal})
+    outputs = output_paths(source, options.out, source.suffix)
+    refuse_overlap(outputs, {"input": source, "journal": options.journal})
     with tempfile.TemporaryDirectory(prefix="masking-async-") as folder:
         journal = (
             Journal.open(options.journal) if options.journal else Journal.temporary(Path(folder))
         )
         try:
-            changed = await anyio.to_thread.run_sync(
-                _scan, source, fmt, options.op, journal, summary, report, abandon_on_cancel=True
+            scanned = await anyio.to_thread.run_sync(
+                _scan,
+                source,
+                fmt,
+                options.op,
+                journal,
+                summary,
+                report,
+                options.strict,
+                abandon_on_cancel=True,
             )
             if options.strict and summary.invalid:
                 raise StrictModeError(
@@ -290,7 +292,7 @@ async def run_batch(
             columns = csv_header(source) if fmt == "csv" else None
             run = _Run(client, summary, journal, options, outputs, fmt, columns, on_result)
             ignore = _ignored(source, fmt, options.op, lambda _: None)
-            items = _file_items(journal, options.op, fmt, set(changed), ignore)
+            items = _file_items(journal, options.op, fmt, scanned, ignore)
             await run.execute(items, stop)
         finally:
             await journal.close()
@@ -298,17 +300,38 @@ async def run_batch(
 
 
 async def _file_items(
-    journal: Journal, op: str | None, fmt: Format, changed: set[str], ignore: frozenset[str]
+    journal: Journal, op: str | None, fmt: Format, scanned: _Scanned, ignore: frozenset[str]
 ) -> AsyncIterator[_Item]:
+    """The input's rows as the journal holds them, in order; rows that differ are refused."""
+    seen: set[str] = set()
     for entry in journal.entries():
-        task = to_task(Row(entry.line, entry.raw), op, text_cells=fmt == "csv", ignore=ignore)
-        problem = (
-            "changed since the journal recorded it; run it with a new journal"
-            if entry.key in changed
-            else None
-        )
-        yield _Item(entry, task, problem)
+        if entry.ordinal > scanned.count:
+            break  # the input no longer has this row: it is not this run's
+        now = scanned.changed.get(entry.key)
+        yield _item(now or entry, op, fmt, ignore, None if now is None else entry)
+        seen.add(entry.key)
         await anyio.lowlevel.checkpoint()
+    for key, now in scanned.changed.items():  # rows the journal never had
+        if key not in seen:
+            yield _item(now, op, fmt, ignore, now)
+
+
+def _item(
+    entry: JournalEntry,
+    op: str | None,
+    fmt: Format,
+    ignore: frozenset[str],
+    was: JournalEntry | None,
+) -> _Item:
+    task = to_task(Row(entry.line, entry.raw), op, text_cells=fmt == "csv", ignore=ignore)
+    if was is None:
+        return _Item(entry, task)
+    # Refused: reported with the input's content, and kept out of the failed file if an earlier
+    # version may have been applied (running that file again would apply it twice).
+    problem = "differs from the row the journal recorded; run it with a new journal"
+    return _Item(
+        attrs.evolve(entry, state=was.state if was is not entry else "pending"), task, problem
+    )
 
 
 async def _run_mappings(
@@ -321,9 +344,9 @@ async def _run_mappings(
     """The Python API for backends: rows as mappings, keyed by the caller."""
     if client is None:
         raise ValueError("a client is needed")
-    summary = Summary()
-    outputs = _outputs(options.out, options.out, ".jsonl") if options.out else {}
-    _refuse_overlap(outputs, {"journal": options.journal})
+    summary = Summary(journalled=options.journal is not None)
+    outputs = output_paths(options.out, options.out, ".jsonl") if options.out else {}
+    refuse_overlap(outputs, {"journal": options.journal})
     with tempfile.TemporaryDirectory(prefix="masking-async-") as folder:
         journal = (
             Journal.open(options.journal) if options.journal else Journal.temporary(Path(folder))
@@ -420,24 +443,23 @@ class _Run:
             async with send:
                 async for item in items:
                     if stop.is_set() or self.halt.is_set():
-                        self._unprocessed(item)
+                        self._not_run(item, "the run stopped first")
                         break
                     turn = self.lanes.admit(_lane(item.task))
                     try:
                         await send.send((item, turn))
                     except anyio.get_cancelled_exc_class():
                         turn.leave()
-                        self._unprocessed(item)  # read but never queued
+                        self._not_run(item, "the run stopped first")  # read, never queued
                         raise
-                async for item in items:  # what is left after a stop: unprocessed
-                    self._unprocessed(item)
+                async for item in items:  # what is left after a stop
+                    self._not_run(item, "the run stopped first")
 
         async def worker(stream: anyio.abc.ObjectReceiveStream[tuple[_Item, Turn]]) -> None:
             async with stream:
                 async for item, turn in stream:
                     try:
-                        await turn.wait()
-                        await self._row(item, stop)
+                        await self._row(item, turn, stop)
                     finally:
                         turn.leave()  # whatever happened, the rows behind it go on
 
@@ -475,19 +497,33 @@ class _Run:
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
                     turn.leave()
-                    self._unprocessed(item)
+                    self._not_run(item, "the run stopped first")
             self.summary.elapsed = time.monotonic() - started
             self.summary.limiter = str(self.client.rate_stats)
             self._close()
 
     # -- one row ------------------------------------------------------------------------------
 
-    async def _row(self, item: _Item, stop: anyio.Event) -> None:
-        """Drive one row to an outcome, or leave it unprocessed / unresolved on a stop."""
+    async def _row(self, item: _Item, turn: Turn, stop: anyio.Event) -> None:
+        """Wait for the row's turn in its lane, then drive it to an outcome; on a stop, say
+        where it stands (unprocessed, unresolved, or what an earlier run concluded)."""
+        try:
+            await turn.wait()
+            await self._conclude(item, stop)
+        except JournalError as error:
+            self._stop("journal", str(error))
+            self._not_run(item, str(error))
+        except anyio.get_cancelled_exc_class():
+            self._not_run(item, "stopped while in flight")
+            raise
+
+    async def _conclude(self, item: _Item, stop: anyio.Event) -> None:
         entry, task = item.entry, item.task
         if item.problem is not None or not task.valid:
             reason = item.problem or "; ".join(str(v) for v in task.violations)
-            self._finish(item, entry, "failed", error=reason, resumed=False)
+            # An earlier version of a changed row may have been applied: never to the failed file.
+            refile = entry.state in ("pending", "failed")
+            self._finish(item, entry, "failed", error=reason, refile=refile)
             return
         if entry.state == "ok":
             self._finish(item, entry, "ok", resumed=True)
@@ -499,24 +535,21 @@ class _Run:
             entry = attrs.evolve(entry, state=advance("failed", "retry"), status=None, error=None)
         if entry.state == "sending":  # cut off by a crash while in flight
             entry = attrs.evolve(entry, state="unknown")
-        try:
+        # The client's lane: other batches sharing this client never create the pair meanwhile.
+        lane = self.client.create_lane(task.params) if task.op == "create" else nullcontext()
+        async with lane:
             await self._drive(item, entry, stop)
-        except JournalError as error:
-            self._stop("journal", str(error))
-            self._unresolved_or_unprocessed(item, str(error))
-        except anyio.get_cancelled_exc_class():
-            self._unresolved_or_unprocessed(item, "stopped while in flight")
-            raise
 
     async def _drive(self, item: _Item, entry: JournalEntry, stop: anyio.Event) -> None:
         task = item.task
         deadline = time.monotonic() + self.options.deadline
         started = time.perf_counter()
         trace = CallTrace()
-        failures = 0
+        failures = tries = 0  # transient failures; sends and lookups made in this run
         self._current[id(item)] = entry
         while True:
-            late = time.monotonic() > deadline
+            # The deadline bounds retries: every row gets its first try, whatever the deadline.
+            late = tries > 0 and time.monotonic() > deadline
             if entry.state == "unknown":
                 self._current[id(item)] = entry
                 if stop.is_set() or self.halt.is_set() or late:
@@ -525,6 +558,7 @@ class _Run:
                 if task.op != "create":  # an update or expire is safe to send again
                     entry = attrs.evolve(entry, state=advance("unknown", "absent"))
                     continue
+                tries += 1
                 try:
                     found = await self._lookup(task, entry)
                 except AuthenticationError as error:
@@ -554,14 +588,18 @@ class _Run:
             if stop.is_set() or self.halt.is_set() or late:
                 self._unprocessed(item)
                 return
+            now = time.time()
             entry = attrs.evolve(
                 entry,
                 state=advance("pending", "send"),
-                sent_at=time.time(),
+                sent_at=now,
+                lookup_at=now + self.client.lookup_delay,
                 attempts=entry.attempts + 1,
                 candidates=(),
             )
             await self._commit(item, entry)
+            tries += 1
+            trace.sent_at = None
             try:
                 session = await self._send(task, trace)
             except MaskingError as error:
@@ -569,9 +607,13 @@ class _Run:
                 status = error.status if isinstance(error, APIError) else None
                 message = error.message if isinstance(error, APIError) else str(error)
                 named = error.session_uuid if isinstance(error, OutcomeUnknownError) else None
+                # When the request really left (after queueing for a connection and the limiter).
+                left = trace.sent_at or entry.sent_at
                 entry = attrs.evolve(
                     entry,
                     state=advance("sending", event),
+                    sent_at=left,
+                    lookup_at=max(entry.lookup_at or 0.0, (left or 0.0) + self.client.lookup_delay),
                     status=status,
                     error=message or type(error).__name__,
                     session_uuid=named or entry.session_uuid,
@@ -629,6 +671,7 @@ class _Run:
             task.params,
             sent_at=entry.sent_at,
             claimed=lambda uuid: self.journal.claimed_elsewhere(uuid, entry.key),
+            not_before=entry.lookup_at,
         )
 
     # -- outcomes -----------------------------------------------------------------------------
@@ -647,6 +690,7 @@ class _Run:
         error: str | None = None,
         resumed: bool = False,
         started: float | None = None,
+        refile: bool = True,
     ) -> None:
         result = Result(
             key=entry.key,
@@ -668,15 +712,18 @@ class _Run:
         self.summary.add(result)
         if self.results is not None:
             self.results.write(result)
-        if outcome != "ok" and f"{outcome} rows" in self.rows:
+        if outcome != "ok" and refile and f"{outcome} rows" in self.rows:
             self.rows[f"{outcome} rows"].write(entry.raw, result.error)
         if self.on_result is not None:
             self.on_result(result)
 
-    def _unresolved_or_unprocessed(self, item: _Item, reason: str) -> None:
+    def _not_run(self, item: _Item, reason: str) -> None:
+        """A row this run stopped short of concluding: where does it stand?"""
         entry = self._current.pop(id(item), item.entry)
         if entry.state in ("sending", "unknown"):
             self._finish(item, attrs.evolve(entry, error=reason), "unresolved")
+        elif entry.state in ("ok", "failed") and item.problem is None and item.task.valid:
+            self._finish(item, entry, entry.state, resumed=True)
         else:
             self._unprocessed(item)
 

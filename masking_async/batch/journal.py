@@ -25,7 +25,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS rows (
     op TEXT NOT NULL,
     state TEXT NOT NULL,
     sent_at REAL,
+    lookup_at REAL,
     session_uuid TEXT,
     virtual_number TEXT,
     status INTEGER,
@@ -60,8 +61,8 @@ CREATE INDEX IF NOT EXISTS rows_by_ordinal ON rows (ordinal, key);
 CREATE INDEX IF NOT EXISTS rows_by_session ON rows (session_uuid);
 """
 _COLUMNS: Final = (
-    "key, ordinal, line, digest, raw, op, state, sent_at, session_uuid, virtual_number,"
-    " status, error, candidates, adopted, attempts"
+    "key, ordinal, line, digest, raw, op, state, sent_at, lookup_at, session_uuid,"
+    " virtual_number, status, error, candidates, adopted, attempts"
 )
 _BATCH: Final = 512
 _BUSY_MS: Final = 5000
@@ -89,6 +90,8 @@ class JournalEntry:
     op: str
     state: State
     sent_at: float | None = None
+    #: When a lookup for this row's create becomes conclusive (the sender's timeout + settle).
+    lookup_at: float | None = None
     session_uuid: str | None = None
     virtual_number: str | None = None
     status: int | None = None
@@ -105,9 +108,8 @@ def row_digest(fields: Mapping[str, Any]) -> str:
 
 
 def _entry(found: tuple[Any, ...]) -> JournalEntry:
-    (key, ordinal, line, digest, raw, op, state, sent_at, uuid, number, status, error, cands) = (
-        found[:13]
-    )
+    (key, ordinal, line, digest, raw, op, state, sent_at, lookup_at, uuid, number) = found[:11]
+    status, error, cands, adopted, attempts = found[11:]
     return JournalEntry(
         key=key,
         ordinal=ordinal,
@@ -117,13 +119,14 @@ def _entry(found: tuple[Any, ...]) -> JournalEntry:
         op=op,
         state=state,
         sent_at=sent_at,
+        lookup_at=lookup_at,
         session_uuid=uuid,
         virtual_number=number,
         status=status,
         error=error,
         candidates=tuple(json.loads(cands)) if cands else (),
-        adopted=bool(found[13]),
-        attempts=found[14],
+        adopted=bool(adopted),
+        attempts=attempts,
     )
 
 
@@ -208,25 +211,44 @@ class Journal:
         )
         return found.fetchone() is not None
 
-    def register(self, rows: Iterable[JournalEntry], meta: Mapping[str, str]) -> list[str]:
-        """Record rows not seen before, in one transaction (call before :meth:`start`).
+    def register(
+        self,
+        rows: Iterable[JournalEntry],
+        meta: Mapping[str, str],
+        *,
+        keep: Callable[[], bool] = lambda: True,
+    ) -> dict[str, JournalEntry]:
+        """Record the input's rows, in one transaction (call before :meth:`start`).
 
-        Returns the keys of the rows whose content differs from what this journal recorded.
+        A new journal takes every row. A journal that already holds an input takes none: it
+        returns the rows that differ from what it recorded (content changed, or a row it never
+        had), by key, so the run refuses them instead of creating a moved row twice. Nothing is
+        kept when ``keep()`` is false once the rows are read (``strict`` refused the file).
         """
-        changed: list[str] = []
+        changed: dict[str, JournalEntry] = {}
         connection = _connect(self.path)
         try:
             with connection:
+                known = connection.execute("SELECT value FROM meta WHERE key='source'").fetchone()
+                fresh = known is None
+                if not fresh and "source" in meta and known[0] != meta["source"]:
+                    raise JournalError(
+                        f"{self.path} records a run of {known[0]}; run that file with it,"
+                        " or use a new journal"
+                    )
                 for name, value in meta.items():
                     connection.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (name, value))
                 for row in rows:
+                    if fresh:
+                        connection.execute(*_upsert(row))
+                        continue
                     known = connection.execute(
                         "SELECT digest FROM rows WHERE key = ?", (row.key,)
                     ).fetchone()
-                    if known is None:
-                        connection.execute(*_upsert(row))
-                    elif known[0] != row.digest:
-                        changed.append(row.key)
+                    if known is None or known[0] != row.digest:
+                        changed[row.key] = row
+                if not keep():
+                    connection.rollback()
         except sqlite3.Error as exc:
             raise JournalError(f"{self.path}: cannot record the input ({exc})") from None
         finally:
@@ -323,7 +345,7 @@ class Journal:
 
 def _upsert(entry: JournalEntry) -> tuple[str, tuple[Any, ...]]:
     return (
-        f"INSERT OR REPLACE INTO rows ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+        f"INSERT OR REPLACE INTO rows ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
         (
             entry.key,
             entry.ordinal,
@@ -333,6 +355,7 @@ def _upsert(entry: JournalEntry) -> tuple[str, tuple[Any, ...]]:
             entry.op,
             entry.state,
             entry.sent_at,
+            entry.lookup_at,
             entry.session_uuid,
             entry.virtual_number,
             entry.status,

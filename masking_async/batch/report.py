@@ -10,7 +10,13 @@ import json
 from pathlib import Path
 
 from masking_async.batch.journal import Journal, JournalError
-from masking_async.batch.results import Result, ResultWriter, RowWriter
+from masking_async.batch.results import (
+    Result,
+    ResultWriter,
+    RowWriter,
+    output_paths,
+    refuse_overlap,
+)
 from masking_async.batch.sources import FORMATS, Format
 from masking_async.batch.summary import Summary
 
@@ -31,11 +37,12 @@ def rebuild(journal_path: Path, out: Path | None = None) -> Summary:
         source = Path(meta["source"])
         fmt: Format = FORMATS.get(f".{meta.get('format')}", "jsonl")
         columns = json.loads(meta.get("columns") or "null")
-        results_path = out or source.with_name(f"{source.stem}.results.jsonl")
-        stem = results_path.with_suffix("")
+        outputs = output_paths(source, out, source.suffix)
+        refuse_overlap(outputs, {"input": source, "journal": journal_path})
+        results_path = outputs["results"]
         results = ResultWriter(results_path)
         rows = {
-            kind: RowWriter(stem.with_name(f"{stem.name}.{kind}{source.suffix}"), fmt, columns)
+            kind: RowWriter(outputs[f"{kind} rows"], fmt, columns)
             for kind in ("failed", "unresolved", "unprocessed")
         }
         summary = Summary()

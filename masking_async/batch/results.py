@@ -20,7 +20,16 @@ import attrs
 from masking_async.batch.sources import REASON_COLUMN, Format
 from masking_async.errors import MaskingError
 
-__all__ = ["REASON_COLUMN", "RESULT_FIELDS", "OutputError", "Result", "ResultWriter", "RowWriter"]
+__all__ = [
+    "RESULT_FIELDS",
+    "BatchUsageError",
+    "OutputError",
+    "Result",
+    "ResultWriter",
+    "RowWriter",
+    "output_paths",
+    "refuse_overlap",
+]
 
 
 class OutputError(MaskingError):
@@ -141,3 +150,32 @@ class RowWriter:
             if self._fmt == "json":
                 self._handle.write("\n]\n")
             self._handle.close()
+
+
+class BatchUsageError(MaskingError):
+    """The run is set up so it would lose data (an output over the input, say): nothing sent."""
+
+
+def output_paths(base: Path, out: Path | None, suffix: str) -> dict[str, Path]:
+    results = out or base.with_name(f"{base.stem}.results.jsonl")
+    stem = results.with_suffix("")
+    return {
+        "results": results,
+        "failed rows": stem.with_name(f"{stem.name}.failed{suffix}"),
+        "unresolved rows": stem.with_name(f"{stem.name}.unresolved{suffix}"),
+        "unprocessed rows": stem.with_name(f"{stem.name}.unprocessed{suffix}"),
+    }
+
+
+def refuse_overlap(outputs: Mapping[str, Path], protected: Mapping[str, Path | None]) -> None:
+    """No output may be the input or the journal: writing it would destroy what we read."""
+    for role, path in protected.items():
+        if path is None:
+            continue
+        for name, output in outputs.items():
+            same = output.exists() and path.exists() and output.samefile(path)
+            if same or output.resolve() == path.resolve():
+                raise BatchUsageError(
+                    f"the {name} file {output} is the {role}: writing it would destroy it;"
+                    " choose another --out"
+                )

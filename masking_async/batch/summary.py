@@ -55,6 +55,8 @@ class Summary:
     halted: Halt | None = None
     halt_reason: str = ""
     dry_run: bool = False
+    #: The run kept a journal it can be resumed with (``--journal``).
+    journalled: bool = False
     #: The client's rate limiter at the end: ceiling, the rate it learned, 429s, time waited.
     limiter: str = ""
     files: dict[str, Path] = attrs.field(factory=dict)
@@ -138,5 +140,10 @@ class Summary:
         elif self.interrupted:
             lines.append("interrupted before the end")
         if self.interrupted or self.halted or self.outcomes["unresolved"]:
-            lines.append("run again with the same --journal to resume")
+            lines.append(
+                "run again with the same --journal to resume"
+                if self.journalled
+                else "there was no --journal: run the unprocessed and unresolved files again"
+                " only after checking those rows' sessions at the server"
+            )
         return "\n".join(lines)

@@ -47,7 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 f"{summary.capitalize()}. FILE is CSV (with a header), a JSON array of objects or"
                 " JSON Lines; columns are the API's parameter names, plus optional op, ref and"
                 " session_uuid. Exit status: 0 all rows ok, 1 some failed or unprocessed,"
-                " 2 bad input or usage, 130 interrupted. See docs/batch.md."
+                " 2 bad input or usage (nothing sent), 3 credentials refused (stopped),"
+                " 4 some rows unresolved (run again with the journal), 5 the journal could not"
+                " be written (stopped), 130 interrupted. See docs/batch.md."
             ),
         )
         parser.add_argument(

@@ -17,8 +17,6 @@ more than ``timeout + settle`` after it was sent, after a lookup found nothing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
@@ -31,7 +29,7 @@ from masking_async.models import Session
 __all__ = ["Lookup", "create_lane", "lookup_filters", "matches", "pick"]
 
 #: How much earlier than our send the server's clock may stamp the session it made.
-CLOCK_SKEW: Final = timedelta(seconds=30)
+CLOCK_SKEW: Final = timedelta(seconds=120)
 #: Create parameters whose echo has another name in the session object.
 _ECHOED_AS: Final = {"session_expiry": "duration"}
 _CASELESS: Final = frozenset({"callback_method", "recording_callback_method", "record_file_format"})
@@ -105,8 +103,11 @@ async def pick(
 def create_lane(params: Mapping[str, Any]) -> str:
     """Creates that one lookup could confuse share a lane, and a lane runs one create at a time.
 
-    Two creates with the same parameters are told apart only by who claimed which session first,
-    so they never look up while the other is in flight.
+    That is every create of the same parties: a candidate is matched on the parameters its own
+    create sent, so a create that sent fewer (no ``record``, say) would also match the session
+    of one that sent more.
     """
-    text = json.dumps(params, sort_keys=True, default=str)
-    return "create:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    parties = [rules.normalize_party(params["first_party"])]
+    if params.get("second_party") is not None:
+        parties.append(rules.normalize_party(params["second_party"]))
+    return "create:" + ":".join(parties)

@@ -10,6 +10,7 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
@@ -88,6 +89,9 @@ class CallTrace:
     adopted: bool = False
     last_status: int | None = None
     throttled: int = 0
+    #: Wall-clock time (epoch s) the last request left, once it had a connection and a rate
+    #: token: what a lookup for a lost create must count from, not when the call began.
+    sent_at: float | None = None
 
 
 def _params(request: Any) -> dict[str, Any]:
@@ -224,16 +228,16 @@ class MaskingClient:
         params = _checked(rules.check_create, _params(request))
         trace = trace if trace is not None else CallTrace()
         self._budget.on_request()
-        async with self._lanes.hold(create_lane(params)):
+        async with self.create_lane(params):
             attempt = 0
             while True:
                 attempt += 1
                 trace.attempts = attempt
-                sent_at = time.time()
                 try:
                     return await self.attempt_create(params, trace=trace)
                 except MaskingError as error:
                     if maybe_applied(error) and self.options.retry.attempts > 1:
+                        sent_at = trace.sent_at or time.time()
                         found = await self._conclude(params, sent_at, error)
                         if found is not None:
                             trace.adopted = True
@@ -292,27 +296,42 @@ class MaskingClient:
             trace=trace or CallTrace(),
         )
 
+    @property
+    def lookup_delay(self) -> float:
+        """Seconds after a create left before a lookup for it is conclusive: timeout + settle."""
+        return self.options.timeouts.total + self.options.adopt_settle
+
+    def create_lane(self, params: Mapping[str, Any]) -> AbstractAsyncContextManager[None]:
+        """Hold the lane of a create's parties: no other create of the pair on this client sends
+        or looks up meanwhile, so a lookup never mistakes another's session for its own."""
+        return self._lanes.hold(create_lane(params))
+
     async def lookup_create(
         self,
         params: Mapping[str, Any],
         *,
         sent_at: float,
         claimed: Callable[[str], bool] | None = None,
+        not_before: float | None = None,
     ) -> Lookup:
         """Conclusively, did the create of ``params`` sent at ``sent_at`` (epoch s) make a session?
 
-        Waits until ``sent_at + timeout + settle`` first; sessions this client returned, or that
-        ``claimed`` says belong to someone else, are never candidates.
+        Waits until ``sent_at + timeout + settle`` (or ``not_before``, if later: the wait of the
+        client that sent it) first; sessions this client returned, or that ``claimed`` says
+        belong to someone else, are never candidates.
         """
-        wait = sent_at + self.options.timeouts.total + self.options.adopt_settle - time.time()
+        wait = max(sent_at + self.lookup_delay, not_before or 0.0) - time.time()
         if wait > 0:
             await anyio.sleep(wait)
         sessions = self.iter_sessions(lookup_filters(params, sent_at))
-        return await pick(
+        found = await pick(
             sessions,
             params,
             claimed=lambda uuid: uuid in self._returned or (claimed is not None and claimed(uuid)),
         )
+        if found.session is not None:  # the caller adopts it: never a candidate again
+            self._returned.add(found.session)
+        return found
 
     async def get_session(self, session_uuid: str, *, trace: CallTrace | None = None) -> Session:
         body = await self._retrying("GET", self._session_url(session_uuid), trace=trace)
@@ -406,7 +425,6 @@ class MaskingClient:
             ) from error
         if found.session is not None:
             log.info("adopted session %s made by an unanswered create", found.session.session_uuid)
-            self._returned.add(found.session)
         return found.session
 
     def _may_retry(self, error: MaskingError, attempt: int, trace: CallTrace | None = None) -> bool:
@@ -517,6 +535,7 @@ class MaskingClient:
         asked = time.monotonic()
         async with self._connection_slot(method, url):
             await self._limiter.acquire()
+            trace.sent_at = time.time()
             started = time.monotonic()
             if self._hooks:
                 self._emit(RequestSent(method, url, trace.attempts, started - asked, started))
