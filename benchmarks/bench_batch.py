@@ -276,8 +276,8 @@ def registration(folder: Path, size: int) -> list[dict[str, Any]]:
 
     def scan(journal: Journal | None) -> float:
         started = time.perf_counter()
-        changed = _scan(source, "csv", "create", journal, Summary(), lambda _: None)
-        assert not changed
+        scanned = _scan(source, "csv", "create", journal, Summary(), lambda _: None)
+        assert not scanned.changed
         return time.perf_counter() - started
 
     dry = scan(None)
