@@ -4,6 +4,7 @@
 
     MaskingError
     ├── ConfigurationError       missing credentials, or a client used outside ``async with``
+    │   └── LimiterUnavailableError  the shared rate limit's Redis cannot be reached
     ├── RequestValidationError   a request broke the spec's rules; nothing was sent
     ├── ResponseFormatError      the server answered something we cannot read
     ├── TransportError           no answer: connection refused, reset or closed
@@ -30,6 +31,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "InvalidRequestError",
+    "LimiterUnavailableError",
     "MaskingError",
     "NotFoundError",
     "RateLimitedError",
@@ -48,6 +50,10 @@ class MaskingError(Exception):
 
 class ConfigurationError(MaskingError):
     """The client cannot work as set up: no credentials, or used when not open."""
+
+
+class LimiterUnavailableError(ConfigurationError):
+    """The Redis holding a shared rate limit cannot be reached at start (or for ``max_outage``)."""
 
 
 class RequestValidationError(MaskingError, ValueError):

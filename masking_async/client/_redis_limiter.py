@@ -1,0 +1,257 @@
+"""``RedisLimiter``: one account's rate limit shared by every process and host through Redis.
+
+Each acquisition is one call of one atomic Lua script (see ``_redis_script``): an exact sliding
+window on Redis' own clock, a pause that any process's 429 sets for all, and an adaptive (AIMD)
+share of the ceiling that the whole fleet learns together. A caller that must wait is given its
+slot, sleeps, and claims it with a second call of the same script, so a 429 that arrives while
+it sleeps still holds it. Redis away during a run: callers wait for it (see ``_redis_link``),
+nothing is ever sent without the script's consent.
+
+::
+
+    limiter = RedisLimiter.from_url("redis://127.0.0.1:6379/0", account=auth_id,
+                                    limit=RateLimit(300, 5.0))
+    async with limiter, MaskingClient(limiter=limiter) as client:
+        ...
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from types import TracebackType
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import anyio
+import attrs
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from masking_async.client._limiter import LimiterStats
+from masking_async.client._options import RateLimit
+from masking_async.client._redis_link import Link, LinkState, Reconnect
+from masking_async.client._redis_script import SCRIPT
+from masking_async.errors import ConfigurationError
+
+__all__ = ["RedisLimiter", "SharedLimitOptions", "redacted_url"]
+
+_MICRO: Final = 1_000_000
+
+
+@attrs.frozen(kw_only=True)
+class SharedLimitOptions:
+    """How a shared limit behaves; the defaults suit the real API's 300 per 5 s.
+
+    ``margin`` (seconds) is added to the window: it absorbs the spread of delays between Redis
+    granting a slot and the request reaching the server, so the server never sees N + 1 in a
+    window; 50 ms of 5 s keeps 0.99 of the limit.
+    """
+
+    margin: float = 0.05
+    #: On a 429 the shared rate drops to this share of what was just sent ...
+    decrease: float = 0.5
+    #: ... and climbs back by this share of the ceiling per window without a 429,
+    increase: float = 0.05
+    #: ... never below this share of the ceiling.
+    floor: float = 0.05
+    #: Pause for a 429 without ``Retry-After``, and the cap on any ``Retry-After``.
+    default_pause: float = 1.0
+    max_pause: float = 60.0
+    #: Redis keys are ``{prefix}:{{account}}:log`` and ``...:state`` (one cluster slot).
+    prefix: str = "masking_async"
+    max_connections: int = 16
+    #: Seconds to connect to Redis and to wait for each answer.
+    timeout: float = 2.0
+    reconnect: Reconnect = attrs.field(factory=Reconnect)
+
+
+@attrs.frozen
+class _Reply:
+    delay: float
+    slot: int
+    epoch: int
+    allowed: float
+    pause: float
+
+    @classmethod
+    def parse(cls, raw: list[Any]) -> _Reply:
+        delay, slot, epoch, allowed, pause = raw
+        return cls(
+            -1.0 if delay < 0 else delay / _MICRO, slot, epoch, float(allowed), pause / _MICRO
+        )
+
+
+def redacted_url(url: str) -> str:
+    """The Redis URL without its password, for messages and reprs."""
+    parts = urlsplit(url)
+    where = parts.hostname or parts.path or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{where}{port}{parts.path if parts.hostname else ''}"
+
+
+class RedisLimiter:
+    """A :class:`Limiter` whose window, pause and adaptive rate live in Redis, keyed by account."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        account: str,
+        limit: RateLimit,
+        options: SharedLimitOptions | None = None,
+        where: str = "redis",
+    ) -> None:
+        if limit.requests is None:
+            raise ConfigurationError("a shared rate limit needs a limit (not 'off')")
+        self.account, self.limit = account, limit
+        self.options = options = options or SharedLimitOptions()
+        self._redis = redis
+        self._script = redis.register_script(SCRIPT)
+        self._keys = [f"{options.prefix}:{{{account}}}:{name}" for name in ("log", "state")]
+        self._window = round((limit.per + options.margin) * _MICRO)
+        self._link = Link(where, options.reconnect)
+        self._id = secrets.token_hex(6)  # this limiter's slots in the shared log
+        self._counter = itertools.count()
+        self._allowed = float(limit.requests)
+        self._paused_until = 0.0
+        self._throttled = 0
+        self._waited = 0.0
+        self._acquired = 0
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        account: str,
+        limit: RateLimit,
+        options: SharedLimitOptions | None = None,
+    ) -> RedisLimiter:
+        """A limiter on the Redis at ``url`` (``redis://host:port/db``); nothing is sent yet."""
+        options = options or SharedLimitOptions()
+        try:
+            pool = BlockingConnectionPool.from_url(
+                url,
+                max_connections=options.max_connections,
+                socket_connect_timeout=options.timeout,
+                socket_timeout=options.timeout,
+                retry=Retry(NoBackoff(), 0),  # outages are handled by the link, visibly
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"shared rate limit: bad Redis URL: {exc}") from None
+        return cls(
+            Redis.from_pool(pool),
+            account=account,
+            limit=limit,
+            options=options,
+            where=redacted_url(url),
+        )
+
+    def __repr__(self) -> str:
+        return f"<RedisLimiter {self._link.where} account={self.account} state={self._link.state}>"
+
+    async def connect(self) -> None:
+        """Reach Redis now; raise :class:`LimiterUnavailableError` (one clear line) if it can't."""
+        await self._link.run(self._redis.ping)
+
+    async def __aenter__(self) -> RedisLimiter:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def acquire(self) -> None:
+        """Return when the fleet's window has room for one more request, sent right away."""
+        started = time.monotonic()
+        try:
+            member = self._new_member()
+            reply = await self._reserve(member)
+            while reply.delay != 0:
+                if reply.delay < 0:  # a 429 or a lost Redis since the slot was given: again
+                    member = self._new_member()
+                    reply = await self._reserve(member)
+                    continue
+                await anyio.sleep(reply.delay)
+                reply = await self._call(
+                    "claim", member, reply.slot, reply.epoch, self._ceiling, self._window
+                )
+        finally:
+            self._waited += time.monotonic() - started
+        self._acquired += 1
+
+    async def throttled(self, retry_after: float | None) -> None:
+        """Pause every process for ``retry_after`` (capped) and lower the shared rate."""
+        o = self.options
+        pause = min(o.max_pause, max(0.0, o.default_pause if retry_after is None else retry_after))
+        self._throttled += 1
+        await self._call(
+            "throttle",
+            self._ceiling,
+            self._window,
+            round(pause * _MICRO),
+            o.decrease,
+            o.floor,
+        )
+
+    def stats(self) -> LimiterStats:
+        """As last seen from Redis; while Redis is away, ``paused_until`` is the next probe."""
+        paused_until = self._paused_until
+        if self._link.state is LinkState.DOWN:
+            paused_until = max(paused_until, self._link.next_probe)
+        return LimiterStats(
+            ceiling=self._ceiling / self.limit.per,
+            rate=self._allowed / self.limit.per,
+            paused_until=paused_until,
+            throttled=self._throttled,
+            total_wait=self._waited,
+            acquired=self._acquired,
+            mode=self._mode(paused_until),
+        )
+
+    @property
+    def link_state(self) -> LinkState:
+        """``new``, ``up``, ``down`` (Redis away: every request held) or ``closed``."""
+        return self._link.state
+
+    async def aclose(self) -> None:
+        if self._link.state is not LinkState.CLOSED:
+            self._link.close()
+            await self._redis.aclose()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def _ceiling(self) -> int:
+        assert self.limit.requests is not None
+        return self.limit.requests
+
+    def _mode(self, paused_until: float) -> str:
+        if self._link.state is LinkState.DOWN:
+            return "redis down"
+        if paused_until > time.monotonic():
+            return "paused"
+        return "steady" if self._allowed >= self._ceiling else "adapting"
+
+    def _new_member(self) -> str:
+        return f"{self._id}:{next(self._counter)}"
+
+    async def _reserve(self, member: str) -> _Reply:
+        return await self._call(
+            "reserve", member, self._ceiling, self._window, self.options.increase
+        )
+
+    async def _call(self, *args: str | int | float) -> _Reply:
+        raw = await self._link.run(lambda: self._script(keys=self._keys, args=list(args)))
+        reply = _Reply.parse(raw)
+        self._allowed = reply.allowed
+        self._paused_until = time.monotonic() + reply.pause if reply.pause > 0 else 0.0
+        return reply
