@@ -4,8 +4,9 @@ Why an exact sliding window and not GCRA: GCRA (redis-cell) admits ``burst + rat
 window of ``per`` seconds, so it is exact only with no burst at all, and then even the first
 ``per`` seconds of a job are spread out. A log of the last ``N`` send times admits exactly what
 the server's own rule admits: at most ``N`` in ANY window of ``per`` seconds, and all ``N`` at once
-when the window is empty. The log is a sorted set of at most ``N`` members, so each call costs
-O(log N) in Redis and a few kilobytes per account.
+when the window is empty. The log is a sorted set of the last window's slots (at most ``N``) and
+of the slots reserved by callers still waiting, so each call costs O(log N) in Redis and a few
+kilobytes per account.
 
 Slots are *reserved*: a caller that cannot go now is given the earliest time it may go, sleeps,
 and *claims* it. The claim re-checks the pause and the epoch (bumped by every 429), so a 429 seen
@@ -83,9 +84,6 @@ if op == 'reserve' then
     slot = math.max(slot, tonumber(nth[2]) + window)
   end
   redis.call('ZADD', log, slot, member)
-  if count + 1 > ceiling then
-    redis.call('ZREMRANGEBYRANK', log, 0, count - ceiling)
-  end
   redis.call('PEXPIREAT', log, math.ceil((slot + window) / 1000))
   return answer(slot - now, slot, epoch, allowed, paused_until)
 end

@@ -1,0 +1,303 @@
+"""The Redis-backed shared limit against a real redis-server: window, pause, AIMD, outages."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import anyio
+import pytest
+import redis
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from masking_async.client import RateLimit, RedisLimiter, SharedLimitOptions
+from masking_async.client._redis_link import TRANSITIONS, Link, LinkState, Reconnect
+from masking_async.client._redis_script import SCRIPT
+from masking_async.client._redis_server import RedisServer, free_port
+from masking_async.errors import ConfigurationError, LimiterUnavailableError
+
+FAST = Reconnect(initial=0.01, maximum=0.05)
+
+
+def _account() -> str:
+    return f"TEST{uuid.uuid4().hex[:12]}"
+
+
+def _limiter(url: str, account: str, requests: int, per: float, **options: float) -> RedisLimiter:
+    return RedisLimiter.from_url(
+        url,
+        account=account,
+        limit=RateLimit(requests, per),
+        options=SharedLimitOptions(reconnect=FAST, **options),  # type: ignore[arg-type]
+    )
+
+
+# -- the link's state machine -------------------------------------------------------------------
+
+
+async def test_link_walks_every_transition() -> None:
+    """Each row of the link's table happens as written, and a closed link refuses calls."""
+    link = Link("redis://test", Reconnect(initial=0.001, maximum=0.002))
+    answers: list[bool] = []
+
+    async def call() -> str:
+        if not answers.pop(0):
+            raise redis.ConnectionError("refused")
+        return "ok"
+
+    async def step(*outcomes: bool) -> None:
+        answers.extend(outcomes)
+        assert await link.run(call) == "ok"
+
+    answers.append(False)
+    with pytest.raises(LimiterUnavailableError, match="cannot reach Redis at redis://test"):
+        await link.run(call)  # NEW, call fails: a clear error, still NEW
+    assert link.state is LinkState.NEW
+    await step(True)  # NEW -> UP
+    assert link.state is LinkState.UP
+    await step(True)  # UP -> UP
+    await step(False, False, True)  # UP -> DOWN -> DOWN -> UP
+    assert link.state is LinkState.UP and link.down_since is None
+    assert set(TRANSITIONS) == {(s, ok) for s in (LinkState.UP, LinkState.DOWN) for ok in (1, 0)} | {
+        (LinkState.NEW, True)
+    }
+    link.close()
+    with pytest.raises(ConfigurationError, match="closed"):
+        await step(True)
+
+
+async def test_link_gives_up_after_max_outage() -> None:
+    """With ``max_outage`` set, an outage longer than it ends in a clear error, not a hang."""
+    link = Link("redis://test", Reconnect(initial=0.01, maximum=0.01, max_outage=0.05))
+    calls = 0
+
+    async def call() -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise redis.ConnectionError("refused")
+
+    await link.run(call)
+    with pytest.raises(LimiterUnavailableError, match="unreachable for over 0.05 s"):
+        await link.run(call)
+    assert link.state is LinkState.DOWN
+
+
+# -- at start ----------------------------------------------------------------------------------
+
+
+async def test_unreachable_redis_is_one_clear_error_without_the_password() -> None:
+    """Nothing listening: connect() raises one line naming Redis, never its password."""
+    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
+    limiter = _limiter(url, _account(), 10, 1.0)
+    with pytest.raises(LimiterUnavailableError) as caught:
+        await limiter.connect()
+    message = str(caught.value)
+    assert "cannot reach Redis at redis://127.0.0.1:" in message
+    assert "s3cret" not in message and "\n" not in message
+    assert "s3cret" not in repr(limiter)
+    with pytest.raises(LimiterUnavailableError):
+        await limiter.acquire()  # the first acquire fails the same way, it never sends unlimited
+    await limiter.aclose()
+
+
+def test_shared_limit_needs_a_limit(redis_server: RedisServer) -> None:
+    """``RateLimit.off()`` cannot be shared: refused at construction."""
+    with pytest.raises(ConfigurationError, match="needs a limit"):
+        RedisLimiter.from_url(redis_server.url, account="A", limit=RateLimit.off())
+
+
+# -- the script's guarantee, searched by hypothesis ---------------------------------------------
+
+_N, _PER_US, _MARGIN_US = 3, 15_000, 5_000
+_WINDOW_US = _PER_US + _MARGIN_US
+
+
+class SharedWindowMachine(RuleBasedStateMachine):
+    """Random reserves, claims, abandoned slots, 429s and waits on the real script.
+
+    Invariant: the slots actually granted (a reserve or claim answered "go now") never put more
+    than N in any window, however the operations interleave, on Redis' own clock.
+    """
+
+    server: RedisServer
+
+    @initialize()
+    def start(self) -> None:
+        self.client = redis.Redis(port=self.server.port)
+        self.script = self.client.register_script(SCRIPT)
+        self.keys = [f"t:{{{_account()}}}:log", f"t:{{{_account()}}}:state"]
+        self.keys[1] = self.keys[0].replace(":log", ":state")
+        self.waiting: dict[str, tuple[int, int]] = {}
+        self.granted: list[int] = []
+        self.counter = 0
+
+    def _run(self, *args: object) -> list[int]:
+        raw = self.script(keys=self.keys, args=list(args))
+        return [int(float(v)) for v in raw]
+
+    @rule()
+    def reserve(self) -> None:
+        self.counter += 1
+        member = f"m{self.counter}"
+        delay, slot, epoch, _, _ = self._run("reserve", member, _N, _WINDOW_US, 0.5)
+        if delay == 0:
+            self.granted.append(slot)
+        else:
+            self.waiting[member] = (slot, epoch)
+
+    @rule(data=st.data())
+    def claim(self, data: st.DataObject) -> None:
+        if not self.waiting:
+            return
+        member = data.draw(st.sampled_from(sorted(self.waiting)))
+        slot, epoch = self.waiting[member]
+        delay, *_ = self._run("claim", member, slot, epoch, _N, _WINDOW_US)
+        if delay == 0:
+            self.granted.append(slot)
+        if delay <= 0:
+            del self.waiting[member]
+
+    @rule(data=st.data())
+    def abandon(self, data: st.DataObject) -> None:
+        """A caller cancelled while it waited: its slot is never claimed."""
+        if self.waiting:
+            del self.waiting[data.draw(st.sampled_from(sorted(self.waiting)))]
+
+    @rule(pause_ms=st.integers(0, 30))
+    def throttle(self, pause_ms: int) -> None:
+        self._run("throttle", _N, _WINDOW_US, pause_ms * 1000, 0.5, 0.3)
+
+    @rule(ms=st.integers(1, 25))
+    def wait(self, ms: int) -> None:
+        time.sleep(ms / 1000)
+
+    @invariant()
+    def never_over_the_limit(self) -> None:
+        granted = sorted(self.granted)
+        for first, last in zip(granted, granted[_N:]):
+            assert last - first >= _WINDOW_US, granted
+
+    def teardown(self) -> None:
+        self.client.close()
+
+
+def test_granted_slots_never_exceed_the_window(redis_server: RedisServer) -> None:
+    """Hypothesis: no interleaving of reserve/claim/abandon/429/wait grants N + 1 in a window."""
+    SharedWindowMachine.server = redis_server
+    run = settings(
+        max_examples=40,
+        stateful_step_count=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )(SharedWindowMachine).TestCase
+    run("runTest").runTest()
+
+
+# -- processes (limiters) sharing one account ---------------------------------------------------
+
+
+async def _gather_times(count: int, acquire: Callable[[], Awaitable[None]]) -> list[float]:
+    times: list[float] = []
+
+    async def one() -> None:
+        await acquire()
+        times.append(time.monotonic())
+
+    async with anyio.create_task_group() as group:
+        for _ in range(count):
+            group.start_soon(one)
+    return sorted(times)
+
+
+async def test_limiters_share_one_window(redis_server: RedisServer) -> None:
+    """Three limiters on one account: together never more than N per window, all N used."""
+    account = _account()
+    limiters = [_limiter(redis_server.url, account, 5, 0.2, margin=0.1) for _ in range(3)]
+    times: list[float] = []
+    async with anyio.create_task_group() as group:
+        for limiter in limiters:
+
+            async def run(limiter: RedisLimiter = limiter) -> None:
+                times.extend(await _gather_times(5, limiter.acquire))
+
+            group.start_soon(run)
+    times.sort()
+    assert len(times) == 15
+    # Measured here, after the answer came back: the margin covers this process's jitter.
+    assert all(b - a >= 0.2 for a, b in zip(times, times[5:])), times
+    assert sum(limiter.stats().acquired for limiter in limiters) == 15
+    for limiter in limiters:
+        await limiter.aclose()
+
+
+async def test_a_429_in_one_limiter_holds_every_other(redis_server: RedisServer) -> None:
+    """A throttles with Retry-After 0.6 s: none of B's queued callers goes before it ends."""
+    account = _account()
+    a, b = (_limiter(redis_server.url, account, 4, 0.1) for _ in range(2))
+    await a.acquire()
+    throttled_at = time.monotonic()
+    async with anyio.create_task_group() as group:
+        group.start_soon(a.throttled, 0.6)
+        await anyio.sleep(0)  # the 429 is reported first, B's callers are already queued
+        times = await _gather_times(8, b.acquire)
+    assert min(times) >= throttled_at + 0.6 - 0.02, (min(times) - throttled_at)
+    assert a.stats().throttled == 1 and b.stats().throttled == 0
+    assert b.stats().total_wait > 8 * 0.5
+    for limiter in (a, b):
+        await limiter.aclose()
+
+
+async def test_the_adaptive_rate_is_shared_and_climbs_back(redis_server: RedisServer) -> None:
+    """A's 429 halves the rate B sees; quiet windows bring it back to the ceiling."""
+    account = _account()
+    a, b = (_limiter(redis_server.url, account, 10, 0.1, increase=0.5) for _ in range(2))
+    await _gather_times(10, a.acquire)
+    await a.throttled(0.0)
+    await b.acquire()
+    assert b.stats().rate == pytest.approx(50.0)  # 10 per 0.1 s sent, halved: 5 per 0.1 s
+    assert b.stats().mode == "adapting"
+    await anyio.sleep(0.35)  # over two quiet windows of 0.15 s: +50 % of the ceiling each
+    await b.acquire()
+    assert b.stats().rate == pytest.approx(100.0) and b.stats().mode == "steady"
+    for limiter in (a, b):
+        await limiter.aclose()
+
+
+async def test_redis_restart_holds_every_request_then_resumes() -> None:
+    """Redis stopped mid-run: nothing goes while it is away, the pause shows, all finish after."""
+    with RedisServer() as server:
+        limiter = _limiter(server.url, _account(), 5, 0.2, margin=0.1)
+        await limiter.connect()
+        times: list[float] = []
+        stopped_at = restarted_at = 0.0
+
+        async def worker() -> None:
+            for _ in range(4):
+                await limiter.acquire()
+                times.append(time.monotonic())
+
+        async with anyio.create_task_group() as group:
+            for _ in range(5):
+                group.start_soon(worker)
+            while len(times) < 7:
+                await anyio.sleep(0.01)
+            await anyio.to_thread.run_sync(server.stop)
+            stopped_at = time.monotonic()
+            await anyio.sleep(0.5)
+            assert limiter.link_state is LinkState.DOWN
+            assert limiter.stats().mode == "redis down"
+            assert limiter.stats().paused_until > 0
+            await anyio.to_thread.run_sync(server.start)
+            restarted_at = time.monotonic()
+        assert len(times) == 20
+        during = [t for t in times if stopped_at + 0.05 < t < restarted_at]
+        assert during == []
+        # The new Redis knows nothing: it holds everyone until it is one window old.
+        after = [t for t in times if t >= restarted_at]
+        assert after and min(after) >= restarted_at + 0.3 - 1.0  # uptime counts whole seconds
+        assert all(b - a >= 0.2 for a, b in zip(times, times[5:]))
+        await limiter.aclose()
