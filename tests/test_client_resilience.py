@@ -11,6 +11,7 @@ import pytest
 
 from masking_async import CallTrace, ClientOptions, MaskingClient, RateLimit, RetryPolicy
 from masking_async.client import Response
+from masking_async.client._ratestate import most_in_window
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -21,16 +22,6 @@ from masking_async.emulator import (
 from masking_async.emulator import RateLimit as ServerLimit
 from masking_async.emulator.pytest_plugin import EmulatorFactory
 from masking_async.phones import party_pairs
-
-
-def _max_in_window(times: list[float], per: float) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= per:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 async def test_rate_limit_never_exceeded_in_any_window(
@@ -52,7 +43,7 @@ async def test_rate_limit_never_exceeded_in_any_window(
     arrivals = [entry.at for entry in emu.request_log]
     assert len(arrivals) == 50
     assert all(entry.status == 200 for entry in emu.request_log)  # not one 429
-    assert _max_in_window(arrivals, 1.0) <= 20
+    assert most_in_window(arrivals, 1.0) <= 20
     assert 50 / elapsed > 0.6 * 20  # close to the allowed rate, with room for a noisy machine
 
 

@@ -7,6 +7,15 @@ only when first named.
 from typing import TYPE_CHECKING, Any
 
 from masking_async.client._client import CallTrace, MaskingClient
+from masking_async.client._events import (
+    Event,
+    Hook,
+    RequestAnswered,
+    RequestFailed,
+    RequestRetried,
+    RequestSent,
+    RequestThrottled,
+)
 from masking_async.client._limiter import Limiter, LimiterStats
 from masking_async.client._options import (
     DEFAULT_BASE_URL,
@@ -27,11 +36,18 @@ __all__ = [
     "AiohttpTransport",
     "CallTrace",
     "ClientOptions",
+    "Event",
+    "Hook",
     "Limiter",
     "LimiterStats",
     "MaskingClient",
     "RateLimit",
     "RedisLimiter",
+    "RequestAnswered",
+    "RequestFailed",
+    "RequestRetried",
+    "RequestSent",
+    "RequestThrottled",
     "Response",
     "RetryPolicy",
     "SharedLimitOptions",

@@ -2,29 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
 import attrs
 
 from masking_async import rules
+from masking_async.client._events import (
+    Event,
+    Hook,
+    RequestAnswered,
+    RequestFailed,
+    RequestRetried,
+    RequestSent,
+    RequestThrottled,
+)
+from masking_async.client._limiter import Limiter, LimiterStats
 from masking_async.client._options import BASE_URL_ENV, DEFAULT_BASE_URL, ClientOptions
 from masking_async.client._pagination import iter_pages
 from masking_async.client._ratelimit import AccountLimiter
-from masking_async.client._retry import RetryBudget, backoff, is_retryable
+from masking_async.client._retry import RetryBudget, backoff, is_retryable, retry_delay
 from masking_async.client._transport import AiohttpTransport, Transport
 from masking_async.errors import (
     ConfigurationError,
     MaskingError,
+    PoolTimeout,
     RateLimitedError,
     RequestValidationError,
     ResponseFormatError,
@@ -45,11 +58,16 @@ _UNSET = object()
 
 @attrs.define
 class CallTrace:
-    """Filled in by the client for one call: how many attempts, and whether a create was adopted."""
+    """Filled in by the client for one call: how many attempts, and whether a create was adopted.
+
+    ``attempts`` counts sends, ``throttled`` those of them answered 429 (which do not count
+    against ``RetryPolicy.attempts``).
+    """
 
     attempts: int = 0
     adopted: bool = False
     last_status: int | None = None
+    throttled: int = 0
 
 
 def _params(request: Any) -> dict[str, Any]:
@@ -91,8 +109,9 @@ class MaskingClient:
     """An async client for the Masking Session API; use it as ``async with MaskingClient() as c``.
 
     Credentials default to ``PLIVO_AUTH_ID`` / ``PLIVO_AUTH_TOKEN``, the server root to
-    ``MASKING_ASYNC_BASE_URL`` or the real API. Pass ``limiter`` to share one account's rate limit
-    between clients, ``transport`` to swap how bytes move (tests).
+    ``MASKING_ASYNC_BASE_URL`` or the real API. Pass ``limiter`` (any :class:`Limiter`) to share
+    one account's rate limit between clients, ``hooks`` to see every request (see ``_events``),
+    ``transport`` to swap how bytes move (tests).
     """
 
     def __init__(
@@ -103,7 +122,8 @@ class MaskingClient:
         base_url: str | None = None,
         options: ClientOptions | None = None,
         transport: Transport | None = None,
-        limiter: AccountLimiter | None = None,
+        limiter: Limiter | None = None,
+        hooks: Iterable[Hook] = (),
     ) -> None:
         auth_id = auth_id or os.environ.get("PLIVO_AUTH_ID")
         auth_token = auth_token or os.environ.get("PLIVO_AUTH_TOKEN")
@@ -121,7 +141,12 @@ class MaskingClient:
             auth_id, auth_token, self.options
         )
         self._transport = transport
-        self._limiter = limiter or AccountLimiter(self.options.rate_limit)
+        # A limiter passed in may be shared: only the one made here is closed with the client.
+        self._owns_limiter = limiter is None
+        self._limiter: Limiter = limiter or AccountLimiter(self.options.rate_limit)
+        self._hooks = tuple(hooks)
+        # A slot is a pooled connection ready to send: taken before the rate token (see _request).
+        self._slots = anyio.Semaphore(self.options.max_connections)
         self._budget = RetryBudget(self.options.retry)
         self._converter = make_converter()
         self._rng = random.Random()
@@ -153,6 +178,13 @@ class MaskingClient:
         self._closed = True
         if self._transport is not None:
             await self._transport.aclose()
+        if self._owns_limiter:
+            await self._limiter.aclose()
+
+    @property
+    def rate_stats(self) -> LimiterStats:
+        """The limiter's ceiling, learned rate, pause and waits (a snapshot)."""
+        return self._limiter.stats()
 
     # -- the calls ---------------------------------------------------------------------------
 
@@ -277,12 +309,36 @@ class MaskingClient:
             log.info("adopted session %s made by an unanswered create", found.session_uuid)
         return found
 
-    def _may_retry(self, error: MaskingError, attempt: int) -> bool:
+    def _may_retry(self, error: MaskingError, attempt: int, trace: CallTrace | None = None) -> bool:
+        """Whether to send again after ``error`` on send number ``attempt``.
+
+        A 429 is not a failure: it spends no budget and, given the call's ``trace``, no attempt
+        (the limiter holds the call until Retry-After); only ``max_throttled`` of them bound it.
+        A pool timeout is not retried here: the pool was full for ``Timeouts.pool`` seconds.
+        """
+        policy = self.options.retry
+        throttled = trace.throttled if trace is not None else 0
+        if isinstance(error, RateLimitedError):
+            if trace is not None:
+                return throttled <= policy.max_throttled
+            return attempt < policy.attempts
+        if isinstance(error, PoolTimeout):
+            return False
         return (
             is_retryable(error)
-            and attempt < self.options.retry.attempts
+            and attempt - throttled < policy.attempts
             and self._budget.try_spend()
         )
+
+    async def _backoff(self, method: str, url: str, error: MaskingError, attempt: int) -> None:
+        """Wait before sending again (the hook and the log line say so)."""
+        delay = retry_delay(self.options.retry, attempt, error, self._rng)
+        log.warning("retrying %s %s after %s", method, self._mask(url), type(error).__name__)
+        if self._hooks:
+            self._emit(
+                RequestRetried(method, url, attempt, type(error).__name__, delay, time.monotonic())
+            )
+        await anyio.sleep(delay)
 
     async def _retrying(
         self,
@@ -305,12 +361,34 @@ class MaskingClient:
                     method, url, params=params, json_body=json_body, trace=trace
                 )
             except MaskingError as error:
-                if not self._may_retry(error, attempt):
+                if not self._may_retry(error, attempt, trace):
                     raise
-                log.warning(
-                    "retrying %s %s after %s", method, self._mask(url), type(error).__name__
-                )
-                await backoff(self.options.retry, attempt, error, self._rng)
+                await self._backoff(method, url, error, attempt)
+
+    def _emit(self, event: Event) -> None:
+        for hook in self._hooks:
+            hook(event)
+
+    @contextlib.asynccontextmanager
+    async def _connection_slot(self, method: str, url: str) -> AsyncIterator[None]:
+        """Hold one of ``max_connections`` slots, so the send that follows waits for no pool.
+
+        Waiting for a slot is bounded by ``Timeouts.pool`` and fails with :class:`PoolTimeout`:
+        nothing was sent, so no create is ever mistaken for one that may have reached the server.
+        """
+        try:
+            with anyio.fail_after(self.options.timeouts.pool):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise PoolTimeout(
+                f"no connection free within {self.options.timeouts.pool:g} s",
+                method=method,
+                url=url,
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def _request(
         self,
@@ -321,20 +399,65 @@ class MaskingClient:
         json_body: Any = None,
         trace: CallTrace,
     ) -> Any:
+        """One send: a connection slot, then a rate token, then the bytes; errors mapped.
+
+        The token is taken only once a slot is held, so the limiter's timetable is the time
+        requests leave, not the time they started to queue for a connection.
+        """
         if self._closed or self._transport is None:
             raise ConfigurationError("the client is closed or was never opened (use async with)")
-        await self._limiter.acquire()
-        started = time.perf_counter()
-        response = await self._transport.send(method, url, params=params, json_body=json_body)
+        asked = time.monotonic()
+        async with self._connection_slot(method, url):
+            await self._limiter.acquire()
+            started = time.monotonic()
+            if self._hooks:
+                self._emit(RequestSent(method, url, trace.attempts, started - asked, started))
+            try:
+                response = await self._transport.send(
+                    method, url, params=params, json_body=json_body
+                )
+            except TransportError as error:
+                if self._hooks:
+                    now = time.monotonic()
+                    self._emit(
+                        RequestFailed(
+                            method, url, trace.attempts, type(error).__name__, now - started, now
+                        )
+                    )
+                raise
+        answered = time.monotonic()
         trace.last_status = response.status
+        if self._hooks:
+            self._emit(
+                RequestAnswered(
+                    method, url, trace.attempts, response.status, answered - started, answered
+                )
+            )
         if log.isEnabledFor(logging.DEBUG):  # masking costs a regex: only when it is shown
             log.debug(
                 "%s %s -> %d in %.1f ms",
                 method,
                 self._mask(f"{url}?{urlencode(params)}" if params else url),
                 response.status,
-                (time.perf_counter() - started) * 1000,
+                (answered - started) * 1000,
             )
+        if response.status == 429:
+            # Before anything else can run: no caller may be let through during the pause.
+            retry_after = _retry_after(response.headers)
+            capped = (
+                None
+                if retry_after is None
+                else min(retry_after, self.options.retry.retry_after_cap)
+            )
+            await self._limiter.throttled(capped)
+            trace.throttled += 1
+            if self._hooks:
+                stats = self._limiter.stats()
+                self._emit(
+                    RequestThrottled(
+                        method, url, retry_after, stats.paused_until, stats.rate, time.monotonic()
+                    )
+                )
         try:
             body = json.loads(response.body) if response.body.strip() else {}
         except ValueError:
@@ -354,10 +477,13 @@ class MaskingClient:
         api_id = body.get("api_id") if isinstance(body, dict) else None
         text = str(message) if message else f"HTTP {status}"
         if status == 429:
-            retry_after = _retry_after(headers)
-            self._limiter.pause(min(retry_after or 1.0, self.options.retry.retry_after_cap))
             return RateLimitedError(
-                text, retry_after=retry_after, status=status, api_id=api_id, method=method, url=url
+                text,
+                retry_after=_retry_after(headers),
+                status=status,
+                api_id=api_id,
+                method=method,
+                url=url,
             )
         return error_for_status(status)(text, status=status, api_id=api_id, method=method, url=url)
 

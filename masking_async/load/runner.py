@@ -8,7 +8,14 @@ from collections.abc import AsyncIterator, Callable
 import anyio
 import attrs
 
-from masking_async.client import ClientOptions, MaskingClient, RateLimit, RetryPolicy, Timeouts
+from masking_async.client import (
+    ClientOptions,
+    Limiter,
+    MaskingClient,
+    RateLimit,
+    RetryPolicy,
+    Timeouts,
+)
 from masking_async.load.plan import LoadPlan
 from masking_async.load.scenario import SessionPool, classify
 from masking_async.load.schedule import Progress, ScheduleResult, run_schedule
@@ -64,8 +71,13 @@ async def run_load(
     target: LoadTarget | None = None,
     *,
     on_progress: Callable[[Progress], None] | None = None,
+    limiter: Limiter | None = None,
 ) -> ScheduleResult:
-    """Run ``plan`` against ``target`` and return the figures; sessions made are expired after."""
+    """Run ``plan`` against ``target`` and return the figures; sessions made are expired after.
+
+    ``limiter`` paces the load's requests (e.g. one shared with other processes of the account);
+    by default nothing does but the timetable, and a 429 only pauses.
+    """
     async with (
         _server(target or LoadTarget()) as where,
         MaskingClient(
@@ -73,6 +85,7 @@ async def run_load(
             where.auth_token,
             base_url=where.base_url,
             options=_measuring_options(plan, where.timeout),
+            limiter=limiter,
         ) as client,
         MaskingClient(where.auth_id, where.auth_token, base_url=where.base_url) as cleaner,
     ):
