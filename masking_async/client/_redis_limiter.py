@@ -32,8 +32,15 @@ from redis.backoff import NoBackoff
 
 from masking_async.client._limiter import LimiterStats
 from masking_async.client._options import RateLimit
+from masking_async.client._ratestate import (
+    CATCH_UP,
+    DEFAULT_PAUSE,
+    FLOOR_SHARE,
+    HOLD_PERIODS,
+    HOLD_SHARE,
+)
 from masking_async.client._redis_link import Link, LinkState, Reconnect
-from masking_async.client._redis_script import SCRIPT
+from masking_async.client._redis_script import PARAMETERS, SCRIPT
 from masking_async.errors import ConfigurationError
 
 __all__ = ["RedisLimiter", "SharedLimitOptions", "redacted_url"]
@@ -43,23 +50,12 @@ _MICRO: Final = 1_000_000
 
 @attrs.frozen(kw_only=True)
 class SharedLimitOptions:
-    """How a shared limit behaves; the defaults suit the real API's 300 per 5 s.
+    """Where the shared state lives and how Redis is reached; the limit itself is a RateLimit.
 
-    ``margin`` (seconds) is added to the window: it absorbs the spread of delays between Redis
-    granting a slot and the request reaching the server, so the server never sees N + 1 in a
-    window; 50 ms of 5 s keeps 0.99 of the limit.
+    The ceiling, margin and AIMD numbers are the ``RateLimit``'s, exactly as the in-process
+    limiter reads them, so one process and a fleet behave alike.
     """
 
-    margin: float = 0.05
-    #: On a 429 the shared rate drops to this share of what was just sent ...
-    decrease: float = 0.5
-    #: ... and climbs back by this share of the ceiling per window without a 429,
-    increase: float = 0.05
-    #: ... never below this share of the ceiling.
-    floor: float = 0.05
-    #: Pause for a 429 without ``Retry-After``, and the cap on any ``Retry-After``.
-    default_pause: float = 1.0
-    max_pause: float = 60.0
     #: Redis keys are ``{prefix}:{{account}}:log`` and ``...:state`` (one cluster slot).
     prefix: str = "masking_async"
     max_connections: int = 16
@@ -73,15 +69,31 @@ class _Reply:
     delay: float
     slot: int
     epoch: int
-    allowed: float
+    rate: float
     pause: float
 
     @classmethod
     def parse(cls, raw: list[Any]) -> _Reply:
-        delay, slot, epoch, allowed, pause = raw
-        return cls(
-            -1.0 if delay < 0 else delay / _MICRO, slot, epoch, float(allowed), pause / _MICRO
-        )
+        delay, slot, epoch, rate, pause = raw
+        return cls(-1.0 if delay < 0 else delay / _MICRO, slot, epoch, float(rate), pause / _MICRO)
+
+
+def limit_arguments(limit: RateLimit) -> list[str | int | float]:
+    """The limit's numbers in the script's order (``PARAMETERS``), times in microseconds."""
+    assert limit.requests is not None
+    values = {
+        "requests": limit.requests,
+        "per_us": round(limit.per * _MICRO),
+        "margin_us": round(limit.margin * _MICRO),
+        "decrease": limit.decrease,
+        "increase": limit.increase,
+        "quiet_us": round(limit.quiet_period * _MICRO),
+        "floor_share": FLOOR_SHARE,
+        "hold_share": HOLD_SHARE,
+        "hold_periods": HOLD_PERIODS,
+        "catch_up_us": round(CATCH_UP * _MICRO),
+    }
+    return [values[name] for name in PARAMETERS]
 
 
 def redacted_url(url: str) -> str:
@@ -111,11 +123,12 @@ class RedisLimiter:
         self._redis = redis
         self._script = redis.register_script(SCRIPT)
         self._keys = [f"{options.prefix}:{{{account}}}:{name}" for name in ("log", "state")]
-        self._window = round((limit.per + options.margin) * _MICRO)
+        self._limit_args = limit_arguments(limit)
         self._link = Link(where, options.reconnect)
         self._id = secrets.token_hex(6)  # this limiter's slots in the shared log
         self._counter = itertools.count()
-        self._allowed = float(limit.requests)
+        #: The pacer's highest rate, as ``RateState.top``; the shared rate as last seen.
+        self._top = self._rate = limit.requests / (limit.per + limit.margin)
         self._paused_until = 0.0
         self._throttled = 0
         self._waited = 0.0
@@ -170,37 +183,27 @@ class RedisLimiter:
         await self.aclose()
 
     async def acquire(self) -> None:
-        """Return when the fleet's window has room for one more request, sent right away."""
+        """Return when the fleet's window and pacer have room for one request, sent right away."""
         started = time.monotonic()
         try:
             member = self._new_member()
-            reply = await self._reserve(member)
+            reply = await self._call("reserve", member)
             while reply.delay != 0:
                 if reply.delay < 0:  # a 429 or a lost Redis since the slot was given: again
                     member = self._new_member()
-                    reply = await self._reserve(member)
+                    reply = await self._call("reserve", member)
                     continue
                 await anyio.sleep(reply.delay)
-                reply = await self._call(
-                    "claim", member, reply.slot, reply.epoch, self._ceiling, self._window
-                )
+                reply = await self._call("claim", member, reply.slot, reply.epoch)
         finally:
             self._waited += time.monotonic() - started
         self._acquired += 1
 
     async def throttled(self, retry_after: float | None) -> None:
-        """Pause every process for ``retry_after`` (capped) and lower the shared rate."""
-        o = self.options
-        pause = min(o.max_pause, max(0.0, o.default_pause if retry_after is None else retry_after))
+        """Pause every process for ``retry_after`` and lower the shared rate (once per pause)."""
+        pause = DEFAULT_PAUSE if retry_after is None else max(0.0, retry_after)
         self._throttled += 1
-        await self._call(
-            "throttle",
-            self._ceiling,
-            self._window,
-            round(pause * _MICRO),
-            o.decrease,
-            o.floor,
-        )
+        await self._call("throttle", "", 0, 0, round(pause * _MICRO))
 
     def stats(self) -> LimiterStats:
         """As last seen from Redis; while Redis is away, ``paused_until`` is the next probe."""
@@ -208,8 +211,8 @@ class RedisLimiter:
         if self._link.state is LinkState.DOWN:
             paused_until = max(paused_until, self._link.next_probe)
         return LimiterStats(
-            ceiling=self._ceiling / self.limit.per,
-            rate=self._allowed / self.limit.per,
+            ceiling=self.limit.ceiling,
+            rate=self._rate,
             paused_until=paused_until,
             throttled=self._throttled,
             total_wait=self._waited,
@@ -229,29 +232,22 @@ class RedisLimiter:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    @property
-    def _ceiling(self) -> int:
-        assert self.limit.requests is not None
-        return self.limit.requests
-
     def _mode(self, paused_until: float) -> str:
         if self._link.state is LinkState.DOWN:
             return "redis down"
         if paused_until > time.monotonic():
             return "paused"
-        return "steady" if self._allowed >= self._ceiling else "adapting"
+        return "steady" if self._rate >= self._top * (1 - 1e-9) else "recovering"
 
     def _new_member(self) -> str:
         return f"{self._id}:{next(self._counter)}"
 
-    async def _reserve(self, member: str) -> _Reply:
-        return await self._call(
-            "reserve", member, self._ceiling, self._window, self.options.increase
-        )
-
-    async def _call(self, *args: str | int | float) -> _Reply:
-        raw = await self._link.run(lambda: self._script(keys=self._keys, args=list(args)))
+    async def _call(
+        self, op: str, member: str, slot: int = 0, epoch: int = 0, pause: int = 0
+    ) -> _Reply:
+        args = [op, member, slot, epoch, pause, *self._limit_args]
+        raw = await self._link.run(lambda: self._script(keys=self._keys, args=args))
         reply = _Reply.parse(raw)
-        self._allowed = reply.allowed
+        self._rate = reply.rate
         self._paused_until = time.monotonic() + reply.pause if reply.pause > 0 else 0.0
         return reply
