@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import anyio
 
-from masking_async.client import ClientOptions, MaskingClient, RateLimit
+from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
+from masking_async.client import ClientOptions, Limiter, MaskingClient, RateLimit
 from masking_async.emulator.config import RateLimit as _LimitText
 from masking_async.errors import MaskingError
 
@@ -27,6 +29,7 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate", default="300/5s", help="client rate limit: 300/5s (the default), 10/s or off"
     )
     group.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    add_shared_limit_argument(group)
 
 
 def rate_limit(text: str) -> RateLimit:
@@ -38,11 +41,23 @@ def rate_limit(text: str) -> RateLimit:
     return RateLimit.off() if parsed is None else RateLimit(parsed.requests, parsed.per)
 
 
-def make_client(args: argparse.Namespace) -> MaskingClient:
+def make_client(args: argparse.Namespace, *, limiter: Limiter | None = None) -> MaskingClient:
     options = ClientOptions(
         rate_limit=rate_limit(args.rate), max_connections=max(args.concurrency, 10)
     )
-    return MaskingClient(args.auth_id, args.auth_token, base_url=args.base_url, options=options)
+    return MaskingClient(
+        args.auth_id, args.auth_token, base_url=args.base_url, options=options, limiter=limiter
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_client(args: argparse.Namespace) -> AsyncIterator[MaskingClient]:
+    """``make_client(args)``, opened; with ``--shared-limit``, Redis is reached first."""
+    async with (
+        connected(shared_limiter(args, rate_limit(args.rate))) as limiter,
+        make_client(args, limiter=limiter) as client,
+    ):
+        yield client
 
 
 def run_until_signalled(work: Callable[[anyio.Event], Awaitable[T]]) -> T:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import anyio
 
-from masking_async.cli._common import add_client_arguments, make_client, run_until_signalled
+from masking_async.cli._common import add_client_arguments, open_client, run_until_signalled
 from masking_async.rules import LIST_FILTERS
 
 _COMMANDS = {
@@ -85,7 +85,7 @@ def handle(args: argparse.Namespace) -> int:
         if args.dry_run:
             summary = await run_batch(args.file, client=None, options=options)
         else:
-            async with make_client(args) as client:
+            async with open_client(args) as client:
                 if where:
                     summary = await expire_matching(
                         _filters(where), client=client, options=options, stop=stop

@@ -12,7 +12,7 @@ from typing import IO
 import anyio
 import attrs
 
-from masking_async.cli._common import add_client_arguments, make_client, run_until_signalled
+from masking_async.cli._common import add_client_arguments, open_client, run_until_signalled
 from masking_async.rules import LIST_FILTERS
 
 _COLUMNS = (
@@ -58,7 +58,7 @@ def handle(args: argparse.Namespace) -> int:
             writer.writeheader()
         count = 0
         try:
-            async with make_client(args) as client:
+            async with open_client(args) as client:
                 async for session in client.iter_sessions(filters, concurrency=args.concurrency):
                     row = attrs.asdict(session)
                     del row["extra"]

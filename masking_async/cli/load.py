@@ -9,9 +9,12 @@ from pathlib import Path
 
 import anyio
 
+from masking_async.cli._common import rate_limit
+from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
+from masking_async.emulator.config import DEFAULT_AUTH_ID
 from masking_async.load.plan import LoadPlan, PlanError, parse_mix, parse_rate
 from masking_async.load.report import format_report, report_dict
-from masking_async.load.schedule import Progress
+from masking_async.load.schedule import Progress, ScheduleResult
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -43,6 +46,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--auth-id", help="default: $PLIVO_AUTH_ID")
     parser.add_argument("--auth-token", help="default: $PLIVO_AUTH_TOKEN")
     parser.add_argument("--quiet", action="store_true", help="no live progress")
+    add_shared_limit_argument(parser)
+    parser.add_argument(
+        "--shared-rate",
+        type=rate_limit,
+        default="300/5s",
+        metavar="N/WINDOW",
+        help="the account's limit that --shared-limit holds (default 300/5s)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -78,7 +89,14 @@ def handle(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     on_progress = None if args.quiet else _print_progress
-    result = anyio.run(lambda: run_load(plan, target, on_progress=on_progress))
+    embedded = None if args.base_url else DEFAULT_AUTH_ID  # the embedded emulator's account
+    limiter = shared_limiter(args, args.shared_rate, account=embedded)
+
+    async def main() -> ScheduleResult:
+        async with connected(limiter) as shared:
+            return await run_load(plan, target, on_progress=on_progress, limiter=shared)
+
+    result = anyio.run(main)
     print(format_report(result))
     if args.report:
         args.report.write_text(json.dumps(report_dict(result), indent=2))
