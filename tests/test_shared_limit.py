@@ -122,7 +122,8 @@ class SharedWindowMachine(RuleBasedStateMachine):
     """Random reserves, claims, abandoned slots, 429s and waits on the real script.
 
     Invariant: the slots actually granted (a reserve or claim answered "go now") never put more
-    than N in any window, however the operations interleave, on Redis' own clock.
+    than N in any window, however the operations interleave, on Redis' own clock. And a slot is
+    taken back only after a 429: without one, every claim succeeds once its time has come.
     """
 
     server: RedisServer
@@ -133,7 +134,8 @@ class SharedWindowMachine(RuleBasedStateMachine):
         self.script = self.client.register_script(SCRIPT)
         self.keys = [f"t:{{{_account()}}}:log", f"t:{{{_account()}}}:state"]
         self.keys[1] = self.keys[0].replace(":log", ":state")
-        self.waiting: dict[str, tuple[int, int]] = {}
+        self.waiting: dict[str, tuple[int, int, int]] = {}
+        self.throttles = 0
         self.granted: list[int] = []
         self.counter = 0
 
@@ -151,7 +153,7 @@ class SharedWindowMachine(RuleBasedStateMachine):
         if delay == 0:
             self.granted.append(slot)
         else:
-            self.waiting[member] = (slot, epoch)
+            self.waiting[member] = (slot, epoch, self.throttles)
 
     def _pick(self, index: int) -> str | None:
         """A waiting member; drawn as a plain index, since who waits depends on Redis' clock."""
@@ -163,8 +165,9 @@ class SharedWindowMachine(RuleBasedStateMachine):
         member = self._pick(index)
         if member is None:
             return
-        slot, epoch = self.waiting[member]
+        slot, epoch, throttles = self.waiting[member]
         delay, *_ = self._run("claim", member, slot, epoch)
+        assert delay >= 0 or self.throttles > throttles, "a slot was lost without a 429"
         if delay == 0:
             self.granted.append(slot)
         if delay <= 0:
@@ -179,6 +182,7 @@ class SharedWindowMachine(RuleBasedStateMachine):
 
     @rule(pause_ms=st.integers(0, 30))
     def throttle(self, pause_ms: int) -> None:
+        self.throttles += 1
         self._run("throttle", pause=pause_ms * 1000)
 
     @rule(ms=st.integers(1, 25))

@@ -109,6 +109,7 @@ if op == 'reserve' then
     local nth = redis.call('ZRANGE', log, count - n, count - n, 'WITHSCORES')
     slot = math.max(slot, tonumber(nth[2]) + window)
   end
+  slot = math.ceil(slot)  -- whole microseconds: the answer carries it back exactly
   redis.call('ZADD', log, slot, member)
   redis.call('PEXPIREAT', log, math.ceil((slot + window) / 1000))
   s.pace = math.max(s.pace, slot - catch_up) + 1000000 / s.rate
@@ -118,7 +119,8 @@ end
 
 if op == 'claim' then
   local score = redis.call('ZSCORE', log, member)
-  if not score or tonumber(score) ~= claimed or s.epoch ~= epoch_seen or now < s.paused_until then
+  if not score or tonumber(score) ~= claimed or s.epoch ~= epoch_seen
+      or claimed < s.paused_until then
     redis.call('ZREM', log, member)
     save()
     return answer(-1, claimed)
