@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import redis
 from _support import row
 
 from masking_async.client import AccountLimiter, Limiter, RateLimit, RedisLimiter
@@ -128,6 +129,13 @@ def _rate_after(times: list[float], skip: float) -> float:
     return (len(kept) - 1) / (kept[-1] - kept[0]) if len(kept) > 1 else 0.0
 
 
+def _redis_cpu(server: RedisServer) -> float:
+    """CPU seconds the Redis server has used so far (user + system)."""
+    with redis.Redis(port=server.port) as client:
+        info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "es" if noun.endswith("s") else "s")
 
@@ -213,9 +221,20 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             for n in (1, 8, 32)[: len(counts) - 1]
         ]
         for name, accounts in layouts:
+            redis_cpu = _redis_cpu(server)
             times, cpu = _fleet(server.url, accounts, UNLIMITED, seconds)
+            redis_cpu = _redis_cpu(server) - redis_cpu
             rows.append(row("shared_limit", f"{name}: acquisitions", _rate_after(times, 1.0), "/s"))
             rows.append(row("shared_limit", f"{name}: cores used by them", cpu / seconds, ""))
+            rows.append(
+                row(
+                    "shared_limit",
+                    f"{name}: cores used by Redis",
+                    redis_cpu / seconds,
+                    "",
+                    note="boot included",
+                )
+            )
     rows.append(row("shared_limit", "cores", float(os.cpu_count() or 1), ""))
     return rows
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
@@ -14,12 +18,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from masking_async.cli import main as cli_main
 from masking_async.client import RateLimit, RedisLimiter, SharedLimitOptions
 from masking_async.client._ratestate import HOLD_SHARE, most_in_window
 from masking_async.client._redis_limiter import limit_arguments
 from masking_async.client._redis_link import TRANSITIONS, Link, LinkState, Reconnect
 from masking_async.client._redis_script import SCRIPT
 from masking_async.client._redis_server import RedisServer, free_port
+from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
+from masking_async.emulator.process import emulator_process
 from masking_async.errors import ConfigurationError, LimiterUnavailableError
 
 FAST = Reconnect(initial=0.01, maximum=0.05)
@@ -323,3 +330,59 @@ async def test_redis_restart_holds_every_request_then_resumes() -> None:
         assert min(after) >= restarted_at + 0.3 - 1.0  # uptime counts whole seconds
         assert most_in_window(sorted(times), 0.2) <= 5
         await limiter.aclose()
+
+
+# -- the command line and the docs --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["list"], "cannot reach Redis at redis://127.0.0.1:"),
+        (["expire", "--where", "status=active"], "cannot reach Redis at redis://127.0.0.1:"),
+        (["create", "rows.csv", "--rate", "off"], "--shared-limit needs a rate limit"),
+        (["load", "--requests", "5", "--quiet"], "cannot reach Redis at redis://127.0.0.1:"),
+    ],
+)
+def test_cli_shared_limit_errors_are_one_line(
+    command: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--shared-limit with no Redis (or no limit) stops before any work: one line, exit 2."""
+    url = f"redis://:pw@127.0.0.1:{free_port()}/0"
+    auth = (
+        ["--auth-id", "MAEMULATORDEFAULT001", "--auth-token", "t"] if command[0] != "load" else []
+    )
+    status = cli_main([*command, *auth, "--shared-limit", url])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert message in err
+    assert "\n" not in err
+    assert "pw@" not in err
+
+
+def test_cli_refuses_a_url_that_is_not_redis(capsys: pytest.CaptureFixture[str]) -> None:
+    """A URL of another scheme is refused by the parser, naming the option."""
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["list", "--shared-limit", "http://127.0.0.1:1/"])
+    assert stop.value.code == 2
+    assert "--shared-limit" in capsys.readouterr().err
+
+
+def test_scaling_doc_example_runs(redis_server: RedisServer) -> None:
+    """The Python example of docs/scaling.md runs as written against Redis and an emulator."""
+    text = (Path(__file__).parent.parent / "docs" / "scaling.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "redis://127.0.0.1:6379/0" in code
+    code = code.replace("redis://127.0.0.1:6379/0", redis_server.url.replace("/0", "/2"))
+    with emulator_process("--rate-limit", "off") as base_url:
+        env = {
+            **os.environ,
+            "PLIVO_AUTH_ID": DEFAULT_AUTH_ID,
+            "PLIVO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
+        }
+        env["MASKING_ASYNC_BASE_URL"] = base_url
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("steady")
