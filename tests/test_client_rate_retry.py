@@ -120,6 +120,7 @@ async def test_accountlimiter_is_a_limiter_and_a_shared_one_is_not_closed() -> N
     assert shared.stats().acquired == 1
     await shared.aclose()
     assert shared.stats().mode == "closed"
+    assert str(shared.stats()) == "rate 9.8/s of 10/s (closed), 0 x 429"
 
 
 def test_the_hooks_example_in_the_docs_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,3 +129,12 @@ def test_the_hooks_example_in_the_docs_runs(capsys: pytest.CaptureFixture[str]) 
     code = text.split("## Hooks", 1)[1].split("```python\n", 1)[1].split("\n```", 1)[0]
     exec(compile(code, "docs/client.md", "exec"), {"__name__": "docs_example"})
     assert capsys.readouterr().out.startswith("{200: 3}")
+
+
+async def test_retry_none_sends_once_even_after_a_429() -> None:
+    """RetryPolicy.none() (load tests) reports a 429 instead of waiting it out and resending."""
+    transport = _Scripted([429])
+    async with _client(transport, RetryPolicy.none(), []) as client:
+        with pytest.raises(RateLimitedError):
+            await client.list_sessions()
+    assert transport.sent == 1

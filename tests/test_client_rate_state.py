@@ -6,7 +6,7 @@ import math
 from collections import deque
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from masking_async import ConfigurationError, RateLimit
@@ -48,9 +48,9 @@ def test_state_walks_steady_paused_recovering_steady_closed() -> None:
     state.advance(3.0)
     assert state.mode is Mode.RECOVERING
     state.advance(4.0)
-    assert state.rate == pytest.approx(0.97 * 99)  # one step, stopped at the hold level
+    assert state.rate == pytest.approx(0.95 * 99)  # one step, stopped at the hold level
     state.advance(12.5)
-    assert state.rate == pytest.approx(0.97 * 99)  # held for ten quiet periods after the pause
+    assert state.rate == pytest.approx(0.95 * 99)  # held for ten quiet periods after the pause
     state.advance(14.0)
     assert state.mode is Mode.STEADY
     assert state.rate == 100
@@ -91,6 +91,7 @@ def test_steady_state_reaches_99_percent_of_the_ceiling() -> None:
 
 
 @settings(max_examples=200, deadline=None)
+@example(requests=1, per=1.3596015647419608, steps=[(0.0, None, False)] * 4)  # float rounding
 @given(
     requests=st.integers(1, 40),
     per=st.floats(0.1, 5.0),

@@ -330,9 +330,17 @@ class MaskingClient:
             and self._budget.try_spend()
         )
 
-    async def _backoff(self, method: str, url: str, error: MaskingError, attempt: int) -> None:
-        """Wait before sending again (the hook and the log line say so)."""
-        delay = retry_delay(self.options.retry, attempt, error, self._rng)
+    async def _backoff(
+        self,
+        method: str,
+        url: str,
+        error: MaskingError,
+        attempt: int,
+        trace: CallTrace | None = None,
+    ) -> None:
+        """Wait before sending again (the hook and the log line say so); 429s do not lengthen it."""
+        failures = attempt - (trace.throttled if trace is not None else 0)
+        delay = retry_delay(self.options.retry, max(1, failures), error, self._rng)
         log.warning("retrying %s %s after %s", method, self._mask(url), type(error).__name__)
         if self._hooks:
             self._emit(
@@ -363,7 +371,7 @@ class MaskingClient:
             except MaskingError as error:
                 if not self._may_retry(error, attempt, trace):
                     raise
-                await self._backoff(method, url, error, attempt)
+                await self._backoff(method, url, error, attempt, trace)
 
     def _emit(self, event: Event) -> None:
         for hook in self._hooks:

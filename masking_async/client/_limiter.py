@@ -10,6 +10,7 @@ implementation elsewhere imports nothing else of the client.
 
 from __future__ import annotations
 
+import math
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -37,6 +38,19 @@ class LimiterStats:
     total_wait: float
     acquired: int = 0
     mode: str = ""
+
+    def __str__(self) -> str:
+        """One line for a progress bar or a report.
+
+        For example ``rate 94.9/s of 200/s (recovering), 1 x 429``.
+        """
+        if math.isinf(self.ceiling):
+            text = "no rate limit"
+        else:
+            text = f"rate {self.rate:.1f}/s of {self.ceiling:.4g}/s"
+        if self.mode:
+            text += f" ({self.mode})"
+        return f"{text}, {self.throttled} x 429"
 
 
 @runtime_checkable

@@ -81,7 +81,8 @@ class RetryPolicy:
 
     @classmethod
     def none(cls) -> RetryPolicy:
-        return cls(attempts=1)
+        """Never send a call twice, not even after a 429 (load tests: every answer is data)."""
+        return cls(attempts=1, max_throttled=0)
 
 
 @attrs.frozen

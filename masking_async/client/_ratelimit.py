@@ -14,7 +14,7 @@ already waiting inside it wake on their own timers, so a pause cannot hold them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 
@@ -28,15 +28,20 @@ __all__ = ["AccountLimiter"]
 class AccountLimiter:
     """A hard ceiling, a pause on 429 that holds everyone, and AIMD adaptation below the ceiling.
 
-    Pass one to several clients (``limiter=``) to share an account's limit between them. ``clock``
-    must be the event loop's clock (``time.monotonic`` for asyncio and trio).
+    Pass one to several clients (``limiter=``) to share an account's limit between them.
+    ``clock`` and ``sleep`` are the time it runs on; tests pass a virtual one (with the emulator's
+    clock behind it) so that a minute of sending takes no real time and no scheduling jitter.
     """
 
     def __init__(
-        self, limit: RateLimit | None = None, *, clock: Callable[[], float] = time.monotonic
+        self,
+        limit: RateLimit | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.limit = limit if limit is not None else RateLimit()
-        self._clock = clock
+        self._clock, self._sleep = clock, sleep
         self._state = RateState(self.limit, clock())
         self._turn = anyio.Lock()  # FIFO: the order callers asked in is the order they go in
         self._total_wait = 0.0
@@ -48,8 +53,8 @@ class AccountLimiter:
         asked = self._clock()
         async with self._turn:
             # A 429 while we sleep moves the pause later: look again after every wake-up.
-            while (wait := self._state.next_send(now := self._clock()) - now) > 0:  # noqa: ASYNC110
-                await anyio.sleep(wait)
+            while (wait := self._state.next_send(now := self._clock()) - now) > 0:
+                await self._sleep(wait)
             self._state.sent(now)
         self._total_wait += now - asked
 

@@ -9,10 +9,10 @@ Three rules decide the earliest time a request may be sent; the latest of them w
 * **ceiling** — a ring of the last ``requests`` send times. The next send waits until the oldest
   of them is ``per + margin`` seconds old, so no window of ``per`` seconds ever holds more than
   ``requests`` sends: the limit's own definition, checked exactly, the first window included.
-* **pacer** — sends are spaced ``1 / rate`` apart on a fixed timetable (a late send lets the next
-  catch up, at most ``CATCH_UP`` seconds' worth), so requests arrive evenly instead of in a burst
-  that a lower real limit would answer with a run of 429s. At the ceiling ``rate`` is
-  ``requests / (per + margin)``, which the ring never has to correct.
+* **pacer** — sends are spaced ``1 / rate`` apart on a timetable that starts at the first send (a
+  late send lets the next catch up, at most ``CATCH_UP`` of a window's worth), so requests arrive
+  evenly instead of in a burst that a lower real limit would answer with a run of 429s. At the
+  ceiling ``rate`` is ``requests / (per + margin)``, which the ring never has to correct.
 * **pause** — after a 429 nothing goes before ``Retry-After`` has passed.
 
 The mode is a small state machine; each row is one allowed transition, anything else is refused::
@@ -56,14 +56,15 @@ __all__ = [
     "next_mode",
 ]
 
-#: Seconds of sending a late pacer may make up at once (wake-ups are a few ms late under load).
-CATCH_UP: Final = 0.05
+#: The share of a window a late pacer may make up at once (wake-ups are a few ms late under
+#: load): 50 ms at 5 s, and never more than 1 % of the limit in one burst.
+CATCH_UP: Final = 0.01
 #: The pause after a 429 that carries no usable Retry-After.
 DEFAULT_PAUSE: Final = 1.0
 #: The rate never drops below this share of the ceiling: a 429 must not stop a job outright.
 FLOOR_SHARE: Final = 0.02
 #: After a 429 the climb stops at this share of the rate that was refused ...
-HOLD_SHARE: Final = 0.97
+HOLD_SHARE: Final = 0.95
 #: ... for this many quiet periods after the pause, then probes on (the limit may have risen).
 HOLD_PERIODS: Final = 10
 
@@ -132,7 +133,7 @@ class RateState:
         )
         self.rate = self.top
         self.paused_until = 0.0
-        self._slot = now  # the pacer's next send time
+        self._slot = -math.inf  # the pacer's next send time; its timetable starts at the first send
         self._climb_at = math.inf
         self._hold_until = 0.0
         self._refused_rate = math.inf  # the rate sent just before the last 429
@@ -170,7 +171,11 @@ class RateState:
         earliest = max(now, self.paused_until)
         if self.limit.requests is not None:
             if len(self._ring) == self.limit.requests:
-                earliest = max(earliest, self._ring[0] + self.limit.per + self.limit.margin)
+                oldest, span = self._ring[0], self.limit.per + self.limit.margin
+                freed = oldest + span
+                if freed - oldest < span:  # rounding: measured back, the window must be whole
+                    freed = math.nextafter(freed, math.inf)
+                earliest = max(earliest, freed)
             earliest = max(earliest, self._slot)
         return earliest
 
@@ -180,7 +185,8 @@ class RateState:
         if self.limit.requests is None:
             return
         self._ring.append(now)
-        self._slot = max(self._slot, now - CATCH_UP) + 1 / self.rate
+        start = now if self._slot == -math.inf else max(self._slot, now - CATCH_UP * self.limit.per)
+        self._slot = start + 1 / self.rate
 
     def sent_in_window(self, now: float) -> int:
         """Sends in the last ``per`` seconds (at most ``requests``: the ring holds no more)."""
