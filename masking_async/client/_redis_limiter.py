@@ -99,7 +99,7 @@ def limit_arguments(limit: RateLimit) -> list[str | int | float]:
         "floor_share": FLOOR_SHARE,
         "hold_share": HOLD_SHARE,
         "hold_periods": HOLD_PERIODS,
-        "catch_up_us": round(CATCH_UP * _MICRO),
+        "catch_up_us": round(CATCH_UP * limit.per * _MICRO),
         "late_us": round(max(limit.margin / 2, MIN_LATE) * _MICRO),
     }
     return [values[name] for name in PARAMETERS]

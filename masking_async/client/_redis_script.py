@@ -5,7 +5,8 @@ It applies, for every process and host at once, the rules of the in-process
 
 * **ceiling** — an exact sliding window: a sorted set of the slots granted in the last window, so
   no window of ``per`` seconds ever holds more than ``requests``, the first one included.
-* **pacer** — slots ``1 / rate`` apart (catching up at most ``CATCH_UP``), so arrivals are even.
+* **pacer** — slots ``1 / rate`` apart from the first one (a late one catches up at most
+  ``CATCH_UP`` of a window), so arrivals are even.
 * **pause** — after any process's 429, nothing is granted before its ``Retry-After``.
 * **AIMD** — the same decrease, hold and climb, on one shared ``rate``.
 
@@ -77,7 +78,7 @@ if redis.call('EXISTS', state) == 0 then
   local uptime = tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) * 1000000
   local hold = 0
   if uptime < window then hold = now + window - uptime end
-  redis.call('HSET', state, 'rate', top, 'paused_until', hold, 'pace', hold, 'epoch', 0,
+  redis.call('HSET', state, 'rate', top, 'paused_until', hold, 'pace', 0, 'epoch', 0,
     'climb_at', 0, 'hold_until', 0, 'refused', top)
 end
 local s = {}
@@ -118,7 +119,9 @@ if op == 'reserve' then
   slot = math.ceil(slot)  -- whole microseconds: the answer carries it back exactly
   redis.call('ZADD', log, slot, member)
   redis.call('PEXPIREAT', log, math.ceil((slot + window) / 1000))
-  s.pace = math.max(s.pace, slot - catch_up) + 1000000 / s.rate
+  local start = slot  -- the timetable starts at the first slot; a late one catches up a little
+  if s.pace > 0 then start = math.max(s.pace, slot - catch_up) end
+  s.pace = start + 1000000 / s.rate
   save()
   return answer(slot - now, slot)
 end
