@@ -112,6 +112,27 @@ async def test_unreachable_redis_is_one_clear_error_without_the_password() -> No
     await limiter.aclose()
 
 
+async def test_a_redis_that_refuses_the_script_is_one_clear_error(
+    redis_server: RedisServer,
+) -> None:
+    """An ACL user without scripting: connect() says Redis refused, in one line, no password."""
+    with redis.Redis(port=redis_server.port) as admin:
+        admin.acl_setuser(
+            "noscript",
+            enabled=True,
+            passwords=["+s3cret"],
+            keys=["*"],
+            commands=["+@all", "-@scripting"],
+        )
+    url = redis_server.url.replace("redis://", "redis://noscript:s3cret@")
+    limiter = _limiter(url, _account(), RateLimit(10, 1.0))
+    with pytest.raises(ConfigurationError, match="refused") as caught:
+        await limiter.connect()
+    assert "s3cret" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+    await limiter.aclose()
+
+
 def test_shared_limit_needs_a_limit(redis_server: RedisServer) -> None:
     """``RateLimit.off()`` cannot be shared: refused at construction."""
     with pytest.raises(ConfigurationError, match="needs a limit"):

@@ -2,10 +2,10 @@
 
 Each acquisition is one call of one atomic Lua script (see ``_redis_script``): an exact sliding
 window on Redis' own clock, a pause that any process's 429 sets for all, and an adaptive (AIMD)
-share of the ceiling that the whole fleet learns together. A caller that must wait is given its
-slot, sleeps, and claims it with a second call of the same script, so a 429 that arrives while
-it sleeps still holds it. Redis away during a run: callers wait for it (see ``_redis_link``),
-nothing is ever sent without the script's consent.
+rate that the whole fleet learns together. A caller that must wait is given its slot, sleeps, and
+claims it with a second call of the same script, so a 429 that arrives while it sleeps still holds
+it, and a caller that wakes too late lines up again instead of sending late. Redis away during a
+run: callers wait for it (see ``_redis_link``); nothing is sent without the script's consent.
 
 ::
 
@@ -17,15 +17,18 @@ nothing is ever sent without the script's consent.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import anyio
 import attrs
+from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -178,8 +181,13 @@ class RedisLimiter:
         return f"<RedisLimiter {self._link.where} account={self.account} state={self._link.state}>"
 
     async def connect(self) -> None:
-        """Reach Redis now; raise :class:`LimiterUnavailableError` (one clear line) if it can't."""
-        await self._link.run(self._redis.ping)
+        """Reach Redis and load the script now: one clear line if either cannot be done.
+
+        :class:`LimiterUnavailableError` when Redis does not answer, :class:`ConfigurationError`
+        when it refuses the script (an ACL without ``EVALSHA``/``SCRIPT``, a Redis older than 5).
+        """
+        with self._refusals():
+            await self._link.run(lambda: self._redis.script_load(SCRIPT))
 
     async def __aenter__(self) -> RedisLimiter:
         await self.connect()
@@ -200,7 +208,7 @@ class RedisLimiter:
             member = self._new_member()
             reply = await self._call("reserve", member)
             while reply.delay != 0:
-                if reply.delay < 0:  # a 429 or a lost Redis since the slot was given: again
+                if reply.delay < 0:  # a 429, a lost Redis or a late claim: line up again
                     member = self._new_member()
                     reply = await self._call("reserve", member)
                     continue
@@ -253,11 +261,22 @@ class RedisLimiter:
     def _new_member(self) -> str:
         return f"{self._id}:{next(self._counter)}"
 
+    @contextlib.contextmanager
+    def _refusals(self) -> Iterator[None]:
+        """Redis answered with an error (not an outage): a setup problem, said in one line."""
+        try:
+            yield
+        except redis_errors.ResponseError as exc:
+            raise ConfigurationError(
+                f"shared rate limit: Redis at {self._link.where} refused: {exc}"
+            ) from None
+
     async def _call(
         self, op: str, member: str, slot: int = 0, epoch: int = 0, pause: int = 0
     ) -> _Reply:
         args = [op, member, slot, epoch, pause, *self._limit_args]
-        raw = await self._link.run(lambda: self._script(keys=self._keys, args=args))
+        with self._refusals():
+            raw = await self._link.run(lambda: self._script(keys=self._keys, args=args))
         reply = _Reply.parse(raw)
         self._rate = reply.rate
         self._paused_until = time.monotonic() + reply.pause if reply.pause > 0 else 0.0
