@@ -407,3 +407,17 @@ def test_scaling_doc_example_runs(redis_server: RedisServer) -> None:
         )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("steady")
+
+
+def test_load_paces_itself_by_the_shared_limit(
+    redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`load --shared-limit` sends through the shared window: asked 50/s, held to 10 per 1.1 s."""
+    url = redis_server.url.replace("/0", "/3")
+    shared = ["--shared-limit", url, "--shared-rate", "10/1s"]
+    cli_main(["load", "--requests", "20", "--rate", "50/s", "--warmup", "2", "--quiet", *shared])
+    report = capsys.readouterr().out
+    achieved = float(report.split("achieved ", 1)[1].split("/s", 1)[0])
+    assert achieved <= 10 / 1.1 + 0.5
+    with redis.Redis(port=redis_server.port, db=3) as client:
+        assert client.exists(f"masking_async:{{{DEFAULT_AUTH_ID}}}:state")
