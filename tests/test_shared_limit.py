@@ -303,7 +303,7 @@ async def test_the_adaptive_rate_is_shared_held_and_climbs_back(redis_server: Re
     await _gather_times(10, a.acquire)
     await a.throttled(0.0)
     refused = 2 * a.stats().rate
-    assert 50 <= refused <= 10 / 0.12 + 1e-6  # what A had just sent per second, paced at 10/0.12 s
+    assert 10 <= refused <= 10 / 0.12 + 1e-6  # A's sends in the last 0.1 s, per second
     assert a.stats().mode == "recovering"
     await anyio.sleep(0.12)  # two quiet periods: climbing, but held under the refused rate
     await b.acquire()
