@@ -14,6 +14,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 import redis
+import redis.asyncio
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -276,6 +277,25 @@ async def test_limiters_share_one_window(redis_server: RedisServer) -> None:
     assert sum(limiter.stats().acquired for limiter in limiters) == 15
     for limiter in limiters:
         await limiter.aclose()
+
+
+async def test_accounts_share_one_redis_client(redis_server: RedisServer) -> None:
+    """Limiters given one client keep a state each; closing one leaves the client to the other."""
+    client = redis.asyncio.Redis(port=redis_server.port)
+    accounts = [_account(), _account()]
+    first, second = (
+        RedisLimiter(client, account=account, limit=RateLimit(1000, 1.0), options=OPTIONS)
+        for account in accounts
+    )
+    for limiter in (first, second):
+        await limiter.acquire()
+    for account in accounts:
+        assert await client.exists(f"masking_async:{{{account}}}:state")
+    await first.aclose()
+    await second.acquire()  # the client is still open
+    await second.aclose()
+    assert await client.ping()
+    await client.aclose()
 
 
 async def test_a_429_in_one_limiter_holds_every_other(redis_server: RedisServer) -> None:

@@ -117,7 +117,12 @@ def redacted_url(url: str) -> str:
 
 
 class RedisLimiter:
-    """A :class:`Limiter` whose window, pause and adaptive rate live in Redis, keyed by account."""
+    """A :class:`Limiter` whose window, pause and adaptive rate live in Redis, keyed by account.
+
+    ``from_url`` makes its own client (closed with the limiter). Many accounts in one process can
+    share one ``redis.asyncio.Redis`` instead: ``RedisLimiter(client, account=..., limit=...)``
+    for each, closing the client yourself (``where`` names it in messages).
+    """
 
     def __init__(
         self,
@@ -127,6 +132,7 @@ class RedisLimiter:
         limit: RateLimit,
         options: SharedLimitOptions | None = None,
         where: str = "redis",
+        owns_client: bool = False,
     ) -> None:
         if limit.requests is None:
             raise ConfigurationError("a shared rate limit needs a limit (not 'off')")
@@ -135,6 +141,8 @@ class RedisLimiter:
         limit = attrs.evolve(limit, margin=max(limit.margin, options.min_margin))
         self.account, self.limit, self.options = account, limit, options
         self._redis = redis
+        # A client passed in may serve other accounts' limiters: only one made here is closed.
+        self._owns_client = owns_client
         self._script = redis.register_script(SCRIPT)
         self._keys = [f"{options.prefix}:{{{account}}}:{name}" for name in ("log", "state")]
         self._limit_args = limit_arguments(limit)
@@ -175,6 +183,7 @@ class RedisLimiter:
             limit=limit,
             options=options,
             where=redacted_url(url),
+            owns_client=True,
         )
 
     def __repr__(self) -> str:
@@ -247,7 +256,8 @@ class RedisLimiter:
     async def aclose(self) -> None:
         if self._link.state is not LinkState.CLOSED:
             self._link.close()
-            await self._redis.aclose()
+            if self._owns_client:
+                await self._redis.aclose()
 
     # -- plumbing ----------------------------------------------------------------------------
 
