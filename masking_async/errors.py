@@ -4,6 +4,7 @@
 
     MaskingError
     ├── ConfigurationError       missing credentials, or a client used outside ``async with``
+    │   └── LimiterUnavailableError  the shared rate limit's Redis cannot be reached
     ├── RequestValidationError   a request broke the spec's rules; nothing was sent
     ├── ResponseFormatError      the server answered something we cannot read
     ├── OutcomeUnknownError      a create may have been applied and no lookup could tell
@@ -35,6 +36,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "InvalidRequestError",
+    "LimiterUnavailableError",
     "MaskingError",
     "NotFoundError",
     "OutcomeUnknownError",
@@ -55,6 +57,10 @@ class MaskingError(Exception):
 
 class ConfigurationError(MaskingError):
     """The client cannot work as set up: no credentials, or used when not open."""
+
+
+class LimiterUnavailableError(ConfigurationError):
+    """The Redis holding a shared rate limit cannot be reached at start (or for ``max_outage``)."""
 
 
 class RequestValidationError(MaskingError, ValueError):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import aiohttp
+import pytest
 import pytest_asyncio
 
+from masking_async.client._redis_server import RedisServer
 from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, Emulator
 
 
@@ -76,3 +78,10 @@ async def emulator_http(
 ) -> EmulatorHTTP:
     """Raw HTTP to the ``masking_emulator`` fixture's default account."""
     return emulator_http_for(masking_emulator)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port for the whole session (no disk, no auth)."""
+    with RedisServer() as server:
+        yield server

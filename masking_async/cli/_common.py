@@ -7,14 +7,16 @@ bad value is one line naming the option before anything starts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import anyio
 
-from masking_async.client import ClientOptions, MaskingClient, RateLimit, Timeouts
+from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
+from masking_async.client import ClientOptions, Limiter, MaskingClient, RateLimit, Timeouts
 from masking_async.emulator.config import RateLimit as _LimitText
 from masking_async.emulator.config import parse_seconds
 
@@ -94,16 +96,29 @@ def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 
         help="after a create's answer is lost, how long past --timeout to wait before looking"
         " for the session it may have made (the server's time to finish; see docs/batch.md)",
     )
+    add_shared_limit_argument(group)
 
 
-def make_client(args: argparse.Namespace) -> MaskingClient:
+def make_client(args: argparse.Namespace, *, limiter: Limiter | None = None) -> MaskingClient:
     options = ClientOptions(
         rate_limit=args.rate,
         max_connections=max(args.concurrency, 10),
         timeouts=Timeouts(total=args.timeout, connect=min(args.timeout, Timeouts().connect)),
         adopt_settle=args.settle,
     )
-    return MaskingClient(args.auth_id, args.auth_token, base_url=args.base_url, options=options)
+    return MaskingClient(
+        args.auth_id, args.auth_token, base_url=args.base_url, options=options, limiter=limiter
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_client(args: argparse.Namespace) -> AsyncIterator[MaskingClient]:
+    """``make_client(args)``, opened; with ``--shared-limit``, Redis is reached first."""
+    async with (
+        connected(shared_limiter(args, args.rate)) as limiter,
+        make_client(args, limiter=limiter) as client,
+    ):
+        yield client
 
 
 def run_until_signalled(work: Callable[[anyio.Event], Awaitable[T]]) -> T | None:

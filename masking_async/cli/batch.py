@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from masking_async.cli._common import add_client_arguments, make_client, run_until_signalled
+from masking_async.cli._common import add_client_arguments, open_client, run_until_signalled
 from masking_async.cli._errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -180,7 +180,7 @@ def _run_file(args: argparse.Namespace, path: Path, **changes: Any) -> int:
         if options.dry_run:
             summary = await run_batch(path, client=None, options=options)
         else:
-            async with make_client(args) as client:
+            async with open_client(args) as client:
                 summary = await run_batch(path, client=client, options=options, stop=stop)
         print(summary.format(), file=sys.stderr)
         return int(summary.exit_status)
@@ -254,7 +254,7 @@ def _list_to(
 
     async def main(stop: anyio.Event) -> int | None:
         with writer:
-            async with make_client(args) as client:
+            async with open_client(args) as client:
                 async for session in client.iter_sessions(filters, concurrency=8):
                     writer.write(session)
                     if stop.is_set():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import anyio
 
-from masking_async.cli._common import add_client_arguments, make_client, run_until_signalled
+from masking_async.cli._common import add_client_arguments, open_client, run_until_signalled
 from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_OK, writing
 from masking_async.cli._filters import FILTER_NAMES, TIME_HELP, check_filters
 from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
@@ -70,7 +70,7 @@ def handle(args: argparse.Namespace) -> int:
 
     async def main(stop: anyio.Event) -> int:
         with SessionWriter(out) as writer:
-            async with make_client(args) as client:
+            async with open_client(args) as client:
                 async for session in client.iter_sessions(filters, concurrency=args.concurrency):
                     writer.write(session)
                     if stop.is_set():

@@ -13,6 +13,10 @@ from typing import Any
 
 import anyio
 
+from masking_async.cli._common import rate_limit
+from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
+from masking_async.client import Limiter
+from masking_async.emulator.config import DEFAULT_AUTH_ID
 from masking_async.load.plan import LoadPlan, PlanError, parse_mix
 from masking_async.load.thresholds import ThresholdError, parse_threshold
 from masking_async.load.timetable import parse_rate, parse_stages
@@ -82,6 +86,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--auth-id", help="default: $PLIVO_AUTH_ID")
     parser.add_argument("--auth-token", help="default: $PLIVO_AUTH_TOKEN")
     parser.add_argument("--quiet", action="store_true", help="no live progress lines")
+    add_shared_limit_argument(parser)
+    parser.add_argument(
+        "--shared-rate",
+        type=rate_limit,
+        default="300/5s",
+        metavar="N/WINDOW",
+        help="the account's limit that --shared-limit holds (default: 300/5s)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -131,7 +143,7 @@ def _say(line: str) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from masking_async.cli._common import rate_limit, run_until_signalled  # only when used
+    from masking_async.cli._common import run_until_signalled  # only when used
     from masking_async.load.report import format_report, report_dict
     from masking_async.load.runner import LoadResult, LoadTarget, run_load
 
@@ -157,11 +169,19 @@ def handle(args: argparse.Namespace) -> int:
         rate_limit=helper_rate,
     )
 
+    embedded = None if args.base_url else DEFAULT_AUTH_ID  # the embedded emulator's account
+    limiter = shared_limiter(args, args.shared_rate, account=embedded)
+
     async def work(stop: anyio.Event) -> LoadResult:
+        async with connected(limiter) as shared:
+            return await _load(stop, shared)
+
+    async def _load(stop: anyio.Event, shared: Limiter | None) -> LoadResult:
         return await run_load(
             plan,
             target,
             stop=stop,
+            limiter=shared,
             on_progress=None
             if args.quiet
             else lambda p: _say(

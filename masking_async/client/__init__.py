@@ -1,4 +1,10 @@
-"""The async client: :class:`MaskingClient` and the options it is tuned by."""
+"""The async client: :class:`MaskingClient` and the options it is tuned by.
+
+``RedisLimiter`` (a rate limit shared by processes) needs the ``redis`` extra, so it is imported
+only when first named.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from masking_async.client._client import CallTrace, MaskingClient
 from masking_async.client._events import (
@@ -21,6 +27,9 @@ from masking_async.client._options import (
 from masking_async.client._ratelimit import AccountLimiter
 from masking_async.client._transport import AiohttpTransport, Response, Transport
 
+if TYPE_CHECKING:
+    from masking_async.client._redis_limiter import RedisLimiter, SharedLimitOptions
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "AccountLimiter",
@@ -33,6 +42,7 @@ __all__ = [
     "LimiterStats",
     "MaskingClient",
     "RateLimit",
+    "RedisLimiter",
     "RequestAnswered",
     "RequestFailed",
     "RequestRetried",
@@ -40,6 +50,15 @@ __all__ = [
     "RequestThrottled",
     "Response",
     "RetryPolicy",
+    "SharedLimitOptions",
     "Timeouts",
     "Transport",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("RedisLimiter", "SharedLimitOptions"):
+        from masking_async.client import _redis_limiter
+
+        return getattr(_redis_limiter, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
