@@ -12,7 +12,9 @@ See ``docs/callbacks.md``.
 
 from masking_async.callbacks._app import EventHandler, make_callback_app, request_params
 from masking_async.callbacks._events import (
+    RECORDING_ATTRIBUTES,
     RECORDING_EVENTS,
+    STATUS_ATTRIBUTES,
     STATUS_EVENTS,
     CallbackEvent,
     CallbackFormatError,
@@ -20,6 +22,7 @@ from masking_async.callbacks._events import (
     SessionEvent,
     parse_event,
 )
+from masking_async.callbacks._server import CallbackServer
 from masking_async.callbacks._signature import (
     NONCE_HEADER,
     SIGNATURE_HEADER,
@@ -32,12 +35,15 @@ from masking_async.callbacks._signature import (
 
 __all__ = [
     "NONCE_HEADER",
+    "RECORDING_ATTRIBUTES",
     "RECORDING_EVENTS",
     "SIGNATURE_HEADER",
     "SIGNATURE_MA_HEADER",
+    "STATUS_ATTRIBUTES",
     "STATUS_EVENTS",
     "CallbackEvent",
     "CallbackFormatError",
+    "CallbackServer",
     "EventHandler",
     "NonceCache",
     "RecordingEvent",

@@ -24,7 +24,9 @@ from masking_async.models import Interaction
 from masking_async.wire import make_converter
 
 __all__ = [
+    "RECORDING_ATTRIBUTES",
     "RECORDING_EVENTS",
+    "STATUS_ATTRIBUTES",
     "STATUS_EVENTS",
     "CallbackEvent",
     "CallbackFormatError",
@@ -43,6 +45,41 @@ STATUS_EVENTS: Final = (
     "SessionPinAuthenticationStatus",
     "SessionTimeout",
     "SessionPartiesHangup",
+)
+#: Every attribute a status callback carries, in the order the reference lists them.
+STATUS_ATTRIBUTES: Final = (
+    "EventName",
+    "EventTimestamp",
+    "SessionUUID",
+    "From",
+    "To",
+    "VirtualNumber",
+    "PinAuthenticationStatus",
+    "PinRetryCounter",
+    "Amount",
+    "BilledDuration",
+    "Duration",
+    "PlivoHangupCause",
+    "PlivoHangupCauseCode",
+    "SequenceNumber",
+)
+#: Every attribute a recording callback carries, in the order the reference lists them.
+RECORDING_ATTRIBUTES: Final = (
+    "EventName",
+    "EventTimestamp",
+    "SessionUUID",
+    "From",
+    "To",
+    "VirtualNumber",
+    "RecordingUUID",
+    "RecordingURL",
+    "RecordingResourceURL",
+    "RecordingDuration",
+    "RecordingStartTime",
+    "RecordingEndTime",
+    "RecordingFormat",
+    "SequenceNumber",
+    "interaction",
 )
 #: The recording callback's events.
 RECORDING_EVENTS: Final = (

@@ -16,6 +16,8 @@ from typing import Any, Final, Literal
 import attrs
 import phonenumbers
 
+from masking_async.emulator.calls_config import CallsConfig
+
 __all__ = [
     "DEFAULT_AUTH_ID",
     "DEFAULT_AUTH_TOKEN",
@@ -233,6 +235,8 @@ class EmulatorConfig:
     seed: int | None = None
     #: How many requests the request log keeps (the oldest are dropped first).
     request_log_size: int = attrs.field(default=100_000, validator=_positive)
+    #: Phones, tariff and callback delivery (see ``docs/callbacks.md``).
+    calls: CallsConfig = attrs.field(factory=CallsConfig)
 
     @accounts.validator
     def _check_accounts(

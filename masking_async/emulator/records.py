@@ -7,10 +7,13 @@ with the pool, and multimaps that keep a lone value bare instead of in a list of
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from masking_async.emulator.config import Account
 from masking_async.emulator.pool import Allocator, NumberPool
+
+if TYPE_CHECKING:
+    from masking_async.emulator.callstate import SessionCalls
 
 __all__ = [
     "AccountState",
@@ -47,6 +50,7 @@ class SessionRecord:
     """
 
     __slots__ = (
+        "calls",
         "cooloff",
         "created",
         "ended",
@@ -87,6 +91,8 @@ class SessionRecord:
         self.single_party = single_party
         self.cooloff = cooloff
         self.options = options
+        #: What calls left on the session (``callstate.SessionCalls``); ``None`` before any.
+        self.calls: SessionCalls | None = None
 
     @property
     def active(self) -> bool:
@@ -94,7 +100,9 @@ class SessionRecord:
 
     @property
     def status(self) -> str:
-        return "active" if self.ended is None else "expired"
+        if self.ended is not None:
+            return "expired"
+        return "in-progress" if self.calls is not None and self.calls.up else "active"
 
     @property
     def duration(self) -> int:

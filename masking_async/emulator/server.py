@@ -14,6 +14,8 @@ from types import TracebackType
 from aiohttp import web
 
 from masking_async.emulator.app import Runtime, build_app
+from masking_async.emulator.calls_engine import CallEngine
+from masking_async.emulator.calls_http import register_call_routes
 from masking_async.emulator.clock import Clock, SystemClock
 from masking_async.emulator.config import EmulatorConfig
 from masking_async.emulator.faults import FaultInjector
@@ -37,6 +39,14 @@ class Emulator:
             self.clock, self.config.accounts, self.config.pool, seed=self.config.seed
         )
         self.request_log = RequestLog(self.config.request_log_size)
+        #: Calls, phones and callback deliveries (see ``docs/callbacks.md``).
+        self.calls = CallEngine(
+            self.store,
+            self.clock,
+            self.config.calls,
+            (account.auth_id for account in self.config.accounts),
+            self.config.seed,
+        )
         self._runtime = Runtime(
             store=self.store,
             clock=self.clock,
@@ -62,9 +72,9 @@ class Emulator:
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
         self._runtime.closing = asyncio.Event()
-        runner = web.AppRunner(
-            build_app(self._runtime), access_log=None, shutdown_timeout=_SHUTDOWN_SECONDS
-        )
+        app = build_app(self._runtime)
+        register_call_routes(app, self.calls)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_SECONDS)
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port)
         try:
@@ -74,11 +84,13 @@ class Emulator:
             raise
         self._runner = runner
         self._port = _bound_port(runner)
+        await self.calls.start()
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         if runner is not None:
             self._runtime.closing.set()
+            await self.calls.stop()
             await runner.cleanup()
         self._port = None
 

@@ -14,7 +14,7 @@ import heapq
 import random
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from masking_async.emulator.clock import Clock
 from masking_async.emulator.config import Account, PoolConfig
@@ -27,7 +27,7 @@ from masking_async.emulator.records import (
     SessionRecord,
 )
 
-__all__ = ["Store"]
+__all__ = ["Store", "StoreObserver"]
 
 #: Create arguments kept in their own slots (or used once); the rest go to ``options``.
 _OWN_SLOTS: Final = frozenset(
@@ -45,8 +45,22 @@ DEFAULT_SESSION_EXPIRY: Final = 3600
 DEFAULT_PIN_LENGTH: Final = 4
 
 
+class StoreObserver(Protocol):
+    """Told what happens to sessions (the call engine is one): before an account is read, after
+    a session is created, and when one ends (by time or DELETE)."""
+
+    def sync(self, state: AccountState, now: float) -> None: ...
+
+    def created(self, state: AccountState, record: SessionRecord) -> None: ...
+
+    def ended(self, state: AccountState, record: SessionRecord, at: float) -> None: ...
+
+
 class Store:
     """All accounts' state, read and changed through the five operations of the API."""
+
+    #: Set by the call engine; ``None`` in a store used on its own.
+    observer: StoreObserver | None = None
 
     def __init__(
         self,
@@ -72,8 +86,18 @@ class Store:
         if state is None:
             raise SessionNotFound(f"account {auth_id} not found")
         now = self.clock.now()
+        if self.observer is not None:
+            self.observer.sync(state, now)
         self._sweep(state, now)
         return state, now
+
+    def state(self, auth_id: str) -> AccountState:
+        """An account's state, brought up to date (calls, then expiries); 404 if unknown."""
+        return self._state(auth_id)[0]
+
+    def sweep(self, state: AccountState, now: float) -> None:
+        """End the sessions due by ``now``: the call engine keeps expiry and calls in order."""
+        self._sweep(state, now)
 
     def _sweep(self, state: AccountState, now: float) -> None:
         heap = state.expiry_heap
@@ -91,6 +115,8 @@ class Store:
     def _end(self, state: AccountState, record: SessionRecord, at: float) -> None:
         record.ended = at
         record.modified = max(record.modified, at)  # an update may have ended it retroactively
+        if self.observer is not None:
+            self.observer.ended(state, record, at)
         for party in record.parties():
             state.busy.remove(party, record.virtual_number)
             if record.cooloff:
@@ -139,6 +165,8 @@ class Store:
             state.by_party.add(party, record)
             state.busy.add(party, number)
         heapq.heappush(state.expiry_heap, (record.expiry, record.uuid))
+        if self.observer is not None:
+            self.observer.created(state, record)
         return record
 
     def get(self, auth_id: str, session_uuid: str) -> SessionRecord:
