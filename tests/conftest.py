@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest_asyncio
 
+from masking_async.callbacks import CallbackServer
 from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, Emulator
 
 
@@ -76,3 +77,10 @@ async def emulator_http(
 ) -> EmulatorHTTP:
     """Raw HTTP to the ``masking_emulator`` fixture's default account."""
     return emulator_http_for(masking_emulator)
+
+
+@pytest_asyncio.fixture
+async def callback_server() -> AsyncIterator[CallbackServer]:
+    """A verifying callback receiver on a free loopback port, for the default account's token."""
+    async with CallbackServer(auth_token=DEFAULT_AUTH_TOKEN) as server:
+        yield server

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from masking_async.errors import MaskingError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-_COMMANDS = ("demo", "batch", "listing", "load", "emulator")
+_COMMANDS = ("demo", "batch", "listing", "load", "emulator", "callbacks")
 
 EXIT_USAGE = 2
 

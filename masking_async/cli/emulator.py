@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from masking_async.cli.callbacks import register_emulator_commands
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -114,6 +115,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="only these operations misbehave: create,get,list,update,expire",
     )
     parser.set_defaults(handler=handle)
+    commands = parser.add_subparsers(dest="emulator_command", metavar="COMMAND")
+    register_emulator_commands(commands)
 
 
 def build_config(args: argparse.Namespace) -> EmulatorConfig:

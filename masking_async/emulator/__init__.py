@@ -9,6 +9,9 @@
 See ``docs/emulator.md`` for the behaviour it chooses where the spec is silent.
 """
 
+from masking_async.emulator.calls import Call, Leg, LegState
+from masking_async.emulator.calls_config import CallsConfig, DeliveryPolicy, Phone, Tariff
+from masking_async.emulator.calls_engine import CallEngine
 from masking_async.emulator.clock import DEFAULT_START, Clock, ManualClock, SystemClock
 from masking_async.emulator.config import (
     DEFAULT_AUTH_ID,
@@ -38,13 +41,20 @@ __all__ = [
     "DEFAULT_START",
     "OPERATIONS",
     "Account",
+    "Call",
+    "CallEngine",
+    "CallsConfig",
     "Clock",
+    "DeliveryPolicy",
     "Emulator",
     "EmulatorConfig",
     "Faults",
     "InvalidOperation",
+    "Leg",
+    "LegState",
     "ManualClock",
     "Page",
+    "Phone",
     "PoolConfig",
     "RateLimit",
     "RequestLog",
@@ -54,5 +64,6 @@ __all__ = [
     "Store",
     "StoreError",
     "SystemClock",
+    "Tariff",
     "default_numbers",
 ]
