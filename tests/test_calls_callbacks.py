@@ -15,6 +15,7 @@ import attrs
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from plivo.utils.signature_v3 import validate_v3_signature
 
 from masking_async.callbacks import (
     NONCE_HEADER,
@@ -365,3 +366,38 @@ async def test_control_plane_over_http(
                 assert message in (await answer.json())["error"]
         async with http.get(f"{base}/calls/nope") as answer:
             assert answer.status == 404
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("query", ["", "?tenant=7&empty="])
+async def test_the_sdk_accepts_the_emulators_signatures(
+    masking_emulator: Emulator, raw_receiver: RawReceiver, method: str, query: str
+) -> None:
+    """plivo's validate_v3_signature accepts both headers of every callback the emulator sent
+    (empty attribute values included), given the URL and parameters as a receiver sees them."""
+    record = masking_emulator.store.create(
+        DEFAULT_AUTH_ID,
+        {
+            "first_party": FIRST,
+            "second_party": SECOND,
+            "callback_url": raw_receiver.url + query,
+            "callback_method": method,
+        },
+    )
+    masking_emulator.calls.call(FIRST, record.virtual_number, caller_phone=Phone(hangup_after=5))
+    advance(masking_emulator, 10)
+    await masking_emulator.calls.settle()
+    assert len(raw_receiver.seen) == 6
+    for seen in raw_receiver.seen:
+        assert seen.method == method
+        params = {} if method == "GET" else dict(seen.params)
+        for header in (SIGNATURE_HEADER, SIGNATURE_MA_HEADER):
+            assert validate_v3_signature(
+                method,
+                seen.url,
+                seen.headers[NONCE_HEADER],
+                DEFAULT_AUTH_TOKEN,
+                seen.headers[header],
+                params,
+            )
+        assert "" in seen.params.values()
