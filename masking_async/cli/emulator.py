@@ -12,6 +12,7 @@ from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
     Account,
+    CallsConfig,
     Emulator,
     EmulatorConfig,
     Faults,
@@ -114,6 +115,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=lambda text: frozenset(name.strip() for name in text.split(",") if name.strip()),
         help="only these operations misbehave: create,get,list,update,expire",
     )
+    calls = parser.add_argument_group("calls and callbacks (see docs/callbacks.md)")
+    calls.add_argument(
+        "--callback-host",
+        action="append",
+        metavar="HOST",
+        help="a host callbacks may go to besides loopback (repeatable)",
+    )
+    calls.add_argument(
+        "--allow-any-callback-host",
+        action="store_true",
+        help="let callbacks go to any host (by default only loopback and --callback-host)",
+    )
     parser.set_defaults(handler=handle)
     commands = parser.add_subparsers(dest="emulator_command", metavar="COMMAND")
     register_emulator_commands(commands)
@@ -146,6 +159,10 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
             seed=args.seed,
         ),
         seed=args.seed,
+        calls=CallsConfig(
+            callback_hosts=args.callback_host or (),
+            allow_any_callback_host=args.allow_any_callback_host,
+        ),
     )
 
 
