@@ -460,3 +460,23 @@ async def test_retrieve_list_and_status_filter_see_a_call(
         "second_party_resource_url",
         "recording_resource_url",
     }
+
+
+async def test_the_control_plane_keeps_a_bounded_history(
+    masking_emulator_factory: Callable[..., Any], callback_server: CallbackServer
+) -> None:
+    """CallsConfig.history bounds the calls and deliveries kept; the oldest go first."""
+    emu: Emulator = await masking_emulator_factory(
+        EmulatorConfig(rate_limit=None, calls=CallsConfig(history=2))
+    )
+    _, number = await make_session(emu, callback_server)
+    calls = [emu.calls.call(STRANGER, number) for _ in range(3)]
+    assert list(emu.calls.calls) == calls[1:]
+    assert emu.calls.find(calls[0].call_id) is None
+    assert emu.calls.find(calls[2].call_id) is calls[2]
+    emu.calls.call(FIRST, number, caller_phone=Phone(hangup_after=5))
+    await finish(emu, 10)
+    assert [d.event for d in emu.calls.deliveries()] == [
+        "SessionSecondPartyHangup",
+        "SessionPartiesHangup",
+    ]

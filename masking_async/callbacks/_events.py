@@ -99,8 +99,8 @@ def _party(value: str | None) -> str | None:
 
 
 @attrs.frozen(kw_only=True)
-class SessionEvent:
-    """A session status callback (``callback_url``); attributes not sent are ``None``."""
+class _Event:
+    """What both families carry; ``extra`` keeps attributes this library does not know."""
 
     event_name: str
     session_uuid: str
@@ -109,6 +109,13 @@ class SessionEvent:
     from_number: str | None = attrs.field(default=None, converter=_party)
     to_number: str | None = attrs.field(default=None, converter=_party)
     virtual_number: str | None = attrs.field(default=None, converter=_party)
+    extra: dict[str, Any] = attrs.field(factory=dict, eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class SessionEvent(_Event):
+    """A session status callback (``callback_url``); attributes not sent are ``None``."""
+
     pin_authentication_status: str | None = None
     pin_retry_counter: int | None = None
     amount: Decimal | None = None
@@ -116,20 +123,12 @@ class SessionEvent:
     duration: int | None = None
     hangup_cause: str | None = None
     hangup_cause_code: int | None = None
-    extra: dict[str, Any] = attrs.field(factory=dict, eq=False)
 
 
 @attrs.frozen(kw_only=True)
-class RecordingEvent:
+class RecordingEvent(_Event):
     """A recording callback (``recording_callback_url``); attributes not sent are ``None``."""
 
-    event_name: str
-    session_uuid: str
-    sequence_number: int
-    event_timestamp: datetime | None = None
-    from_number: str | None = attrs.field(default=None, converter=_party)
-    to_number: str | None = attrs.field(default=None, converter=_party)
-    virtual_number: str | None = attrs.field(default=None, converter=_party)
     recording_uuid: str | None = None
     recording_url: str | None = None
     recording_resource_url: str | None = None
@@ -138,7 +137,6 @@ class RecordingEvent:
     recording_end_time: datetime | None = None
     recording_format: str | None = None
     interaction: Interaction | None = None
-    extra: dict[str, Any] = attrs.field(factory=dict, eq=False)
 
 
 CallbackEvent = SessionEvent | RecordingEvent

@@ -129,7 +129,8 @@ class Outbox:
     def __init__(self, config: CallsConfig) -> None:
         self.config = config
         self.policy: DeliveryPolicy = config.delivery
-        self.deliveries: list[Delivery] = []
+        #: Every delivery, newest last (at most ``CallsConfig.history``).
+        self.deliveries: deque[Delivery] = deque(maxlen=config.history)
         self._queues: dict[str, deque[Delivery]] = {}
         self._group: TaskGroup | None = None
         self._http: aiohttp.ClientSession | None = None

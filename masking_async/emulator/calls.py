@@ -96,6 +96,8 @@ CAUSES: Final[Mapping[str, tuple[str, int]]] = {
 }
 
 Family = Literal["status", "recording"]
+#: How a leg that never answered ends, by cause (any other cause cancels it).
+_UNANSWERED_END: Final = {"busy": LegState.BUSY, "no-answer": LegState.NO_ANSWER}
 
 
 class TransitionError(RuntimeError):
@@ -265,9 +267,10 @@ class _Planner:
     def hangup(self, at: float, leg: int, cause: str) -> None:
         """End a leg (completed if it was answered) and send its hangup event."""
         was = self.legs[leg]
-        state = LegState.COMPLETED if was.state is LegState.ANSWERED else LegState(cause)
-        if cause in ("normal", "time-limit") and state is not LegState.COMPLETED:
-            state = LegState.CANCELLED
+        if was.state is LegState.ANSWERED:
+            state = LegState.COMPLETED
+        else:
+            state = _UNANSWERED_END.get(cause, LegState.CANCELLED)
         self.move(leg, state, at, cause)
         billed = self.tariff.billed_seconds(was.seconds)
         name, code = CAUSES[cause]
@@ -494,15 +497,14 @@ def _plan_dial_in(planner: _Planner, route: Route, t0: float, callee: Phone | No
     record = route.session
     t = t0
     if record is not None and role is not None:
-        if not planner.option(record, "is_pin_authentication_required"):
-            pass
-        elif not planner.option(record, "force_pin_authentication"):
-            planner.pin_status(t0, "AuthorizedCaller", 0)
-        else:
+        pin = planner.option(record, "is_pin_authentication_required")
+        if pin and planner.option(record, "force_pin_authentication"):
             t, found, _ = planner.authenticate(t0, [record], role)
             if found is None:
                 _give_up(planner, t)
                 return
+        elif pin:
+            planner.pin_status(t0, "AuthorizedCaller", 0)
     else:
         t, found, role = planner.authenticate(t0, candidates, None)
         if found is None or role is None:

@@ -21,6 +21,7 @@ import itertools
 import json
 import random
 import time
+from collections import deque
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -82,7 +83,7 @@ class CallEngine:
         self.phones: dict[str, Phone] = {
             _number(number, "phones"): phone for number, phone in config.phones.items()
         }
-        self.calls: list[Call] = []
+        self.calls: deque[Call] = deque(maxlen=config.history)
         self.outbox = Outbox(config)
         self._by_id: dict[str, Call] = {}
         self._sessions: dict[str, SessionRecord] = {}  # call id -> the session it belongs to
@@ -181,6 +182,8 @@ class CallEngine:
             rng=self._rng,
             recording_fails=recording_fails,
         )
+        if len(self.calls) == self.calls.maxlen:
+            self._by_id.pop(self.calls[0].call_id, None)
         self.calls.append(call)
         self._by_id[call.call_id] = call
         if plan.session is not None:
@@ -228,6 +231,9 @@ class CallEngine:
                     self.store.sweep(state, at)  # expiries due first keep their place in order
                 self._apply(state, call, call.steps[index])
                 call.applied += 1
+                if call.done:  # what only a running call needs goes
+                    self._sessions.pop(call.call_id, None)
+                    self._interactions.pop(call.call_id, None)
         finally:
             self._pumping = False
 
