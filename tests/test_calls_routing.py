@@ -87,6 +87,7 @@ async def test_a_party_reaches_the_other_party(
     ring = next(e for e in callback_server.events if e.event_name == "SessionSecondPartyRing")
     assert (ring.from_number, ring.to_number, ring.virtual_number) == (caller, callee, number)
     assert [leg.number for leg in call.legs] == [caller, callee]
+    assert call.legs[1].caller_id == number  # the dialled party sees the virtual number
     assert [leg.state for leg in call.legs] == [LegState.COMPLETED, LegState.COMPLETED]
     assert call.outcome == "completed"
     assert status(masking_emulator, uuid) == "active"
@@ -105,7 +106,7 @@ async def test_unknown_caller_hears_unknown_caller_play(
     call = masking_emulator.calls.call(STRANGER, number)
     await finish(masking_emulator, 10)
     assert call.outcome == "unknown-caller"
-    assert call.played == [play]
+    assert call.played == [{"to": STRANGER, "url": play}]
     assert call.session_uuid is None
     assert callback_server.events == []
     assert masking_emulator.store.get(DEFAULT_AUTH_ID, uuid).calls is None
@@ -156,7 +157,7 @@ async def test_pin_connects_an_unknown_caller_as_that_party(
     assert call.legs[0].role == role
     assert call.legs[1].number == dialled
     assert call.outcome == "completed"
-    assert call.played == ["https://example.com/pin.mp3"]
+    assert call.played == [{"to": STRANGER, "url": "https://example.com/pin.mp3"}]
 
 
 async def test_wrong_pins_are_retried_then_the_caller_is_dropped(
@@ -181,7 +182,7 @@ async def test_wrong_pins_are_retried_then_the_caller_is_dropped(
     assert names(callback_server)[-2:] == ["SessionFirstPartyHangup", "SessionPartiesHangup"]
     assert call.outcome == "pin-failed"
     assert call.pin_attempts == ["0000", "1111", "2222"]
-    assert call.played.count("https://example.com/wrong.mp3") == 3
+    assert call.played.count({"to": STRANGER, "url": "https://example.com/wrong.mp3"}) == 3
     assert len(call.legs) == 1
     record = masking_emulator.store.get(DEFAULT_AUTH_ID, uuid)
     assert record.calls is not None
@@ -283,6 +284,7 @@ async def test_initiate_call_to_first_party_rings_the_first_party(
     assert offset(by_name["SessionPartiesHangup"]) == 34
     call = masking_emulator.calls.calls[0]
     assert (call.kind, call.outcome, call.legs[0].number) == ("call-me", "completed", FIRST)
+    assert {leg.caller_id for leg in call.legs} == {call.virtual_number}
 
 
 async def test_initiate_call_to_first_party_not_answered(
@@ -479,4 +481,22 @@ async def test_the_control_plane_keeps_a_bounded_history(
     assert [d.event for d in emu.calls.deliveries()] == [
         "SessionSecondPartyHangup",
         "SessionPartiesHangup",
+    ]
+
+
+async def test_play_urls_reach_each_party_before_connecting(
+    masking_emulator: Emulator, callback_server: CallbackServer
+) -> None:
+    """The caller hears its role's play URL before the other is dialled; the dialled party
+    hears its own when it answers."""
+    _, number = await make_session(
+        masking_emulator,
+        callback_server,
+        first_party_play_url="https://example.com/first.mp3",
+        second_party_play_url="https://example.com/second.wav",
+    )
+    call = masking_emulator.calls.call(SECOND, number, caller_phone=Phone(hangup_after=9))
+    assert call.played == [
+        {"to": SECOND, "url": "https://example.com/second.wav"},
+        {"to": FIRST, "url": "https://example.com/first.mp3"},
     ]

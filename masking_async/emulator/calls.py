@@ -111,6 +111,8 @@ class Leg:
     call_uuid: str
     number: str
     role: str | None
+    #: The number this leg's phone shows: the virtual number on every leg Plivo dials out.
+    caller_id: str | None = None
     state: LegState = LegState.CREATED
     ringing_at: float | None = None
     answered_at: float | None = None
@@ -165,7 +167,8 @@ class Call:
     outcome: str
     session_uuid: str | None = None
     legs: list[Leg] = attrs.field(factory=list)
-    played: list[str] = attrs.field(factory=list)
+    #: What was played, to whom: ``{"to": number, "url": url}`` in order.
+    played: list[dict[str, str]] = attrs.field(factory=list)
     pin_attempts: list[str | None] = attrs.field(factory=list)
     recording: dict[str, str] | None = None
     steps: list[Step] = attrs.field(factory=list)
@@ -237,15 +240,20 @@ class _Planner:
     def step(self, step: Step) -> None:
         self.call.steps.append(step)
 
-    def new_leg(self, number: str, role: str | None) -> int:
+    def new_leg(self, number: str, role: str | None, caller_id: str | None) -> int:
         uuid_ = self.new_uuid()
-        self.call.legs.append(Leg(uuid_, number, role))
-        self.legs.append(Leg(uuid_, number, role))
+        self.call.legs.append(Leg(uuid_, number, role, caller_id))
+        self.legs.append(Leg(uuid_, number, role, caller_id))
         return len(self.legs) - 1
 
     def move(self, leg: int, state: LegState, at: float, cause: str | None = None) -> None:
         self.legs[leg].move(state, at, cause)
         self.step(Step(at, "leg", leg=leg, state=state, cause=cause))
+
+    def play(self, leg: int, url: str | None) -> None:
+        """Play ``url`` (if set) to a leg; plays take no time on the emulator's clock."""
+        if url:
+            self.call.played.append({"to": self.legs[leg].number, "url": url})
 
     def event(self, at: float, name: str, **fields: str) -> None:
         """A status callback event (``callback_url``)."""
@@ -325,7 +333,7 @@ class _Planner:
         for attempt in range(attempts):
             prompt = self.option(settings, "pin_prompt_play")
             if prompt:
-                self.call.played.append(prompt)
+                self.play(0, prompt)
             keyed_at = t + caller.dtmf_seconds
             if self.gives_up is not None and self.gives_up <= keyed_at:
                 self.abandoned = True
@@ -341,7 +349,7 @@ class _Planner:
             self.pin_status(keyed_at, "failed", attempt + 1)
             wrong = self.option(settings, "incorrect_pin_play")
             if wrong:
-                self.call.played.append(wrong)
+                self.play(0, wrong)
             t = keyed_at
             if attempt + 1 < attempts:
                 t += float(self.option(settings, "pin_retry_wait"))
@@ -352,9 +360,7 @@ class _Planner:
         other_role = "second_party" if role == "first_party" else "first_party"
         other = getattr(record, other_role)
         limit = float(self.option(record, "call_time_limit"))
-        play = self.option(record, f"{role}_play_url")
-        if play:
-            self.call.played.append(play)
+        self.play(0, self.option(record, f"{role}_play_url"))
         if other is None:  # a single-party session: nobody to dial
             self.hangup(t, 0, "normal")
             self.finish(t, "no-second-party")
@@ -364,7 +370,7 @@ class _Planner:
         if self.gives_up is not None and self.gives_up <= a_limit:
             a_stop, a_cause = self.gives_up, "normal"
         phone = callee or self.phone_of(other)
-        leg = self.new_leg(other, other_role)
+        leg = self.new_leg(other, other_role, self.call.virtual_number)
         self.step(Step(t, "dial", leg=leg))
         self.move(leg, LegState.RINGING, t)
         self.event(t, "SessionSecondPartyRing", **self.parties())
@@ -389,6 +395,7 @@ class _Planner:
             return
         self.move(leg, LegState.ANSWERED, answer)
         self.event(answer, "SessionSecondPartyAnswer", **self.parties())
+        self.play(leg, self.option(record, f"{other_role}_play_url"))
         recording = self.start_recording(answer, record)
         b_limit = answer + limit
         ends = [(a_stop, 0, a_cause), (b_limit, leg, "time-limit")]
@@ -481,12 +488,11 @@ def _plan_dial_in(planner: _Planner, route: Route, t0: float, callee: Phone | No
     call, phone = planner.call, planner.caller_phone
     planner.gives_up = None if phone.hangup_after is None else t0 + phone.hangup_after
     role = route.role
-    leg = planner.new_leg(call.caller, role)
+    leg = planner.new_leg(call.caller, role, call.caller)
     candidates = [route.session] if route.session is not None else list(route.pin_sessions)
     if not candidates:  # nobody to reach: the unknown-caller message, then the line drops
         planner.move(leg, LegState.ANSWERED, t0)
-        if route.unknown_play:
-            call.played.append(route.unknown_play)
+        planner.play(leg, route.unknown_play)
         planner.move(leg, LegState.COMPLETED, t0, "normal")
         call.outcome, call.ended_at = "unknown-caller", t0
         return
@@ -526,7 +532,7 @@ def _plan_call_me(planner: _Planner, route: Route, t0: float, callee: Phone | No
     assert record is not None, "a call-me call belongs to the session that asked for it"
     planner.session = record
     phone = planner.caller_phone
-    leg = planner.new_leg(record.first_party, "first_party")
+    leg = planner.new_leg(record.first_party, "first_party", record.virtual_number)
     planner.step(Step(t0, "start"))
     planner.move(leg, LegState.RINGING, t0)
     ring_end = t0 + float(planner.option(record, "ring_timeout"))

@@ -49,6 +49,7 @@ def _leg_view(leg: Leg) -> dict[str, Any]:
         "call_uuid": leg.call_uuid,
         "number": leg.number,
         "role": leg.role,
+        "caller_id": leg.caller_id,
         "state": leg.state.value,
         "ringing_at": _time(leg.ringing_at),
         "answered_at": _time(leg.answered_at),
@@ -71,7 +72,7 @@ def call_view(call: Call) -> dict[str, Any]:
         "outcome": call.outcome if call.done else None,
         "ended_at": _time(call.ended_at) if call.done else None,
         "legs": [_leg_view(leg) for leg in call.legs],
-        "played": list(call.played),
+        "played": [dict(item) for item in call.played],
         "pin_attempts": list(call.pin_attempts),
         "recording": call.recording,
     }
