@@ -204,18 +204,21 @@ async def get_callback(request: web.Request) -> web.Response:
     return _bad(f"no callback delivery {wanted}", 404)
 
 
-def register_call_routes(app: web.Application, engine: CallEngine) -> None:
-    """Add the calls' control routes to the emulator's application."""
+def register_call_routes(
+    app: web.Application, engine: CallEngine, *, prefix: str = "/emulator"
+) -> None:
+    """Add the calls' control routes to ``app`` under ``prefix`` (``""`` on a sub-application
+    already mounted at ``/emulator``)."""
     app[CALL_ENGINE] = engine
     routes: list[tuple[str, str, Handler]] = [
-        ("POST", "/emulator/calls", place),
-        ("GET", "/emulator/calls", list_calls),
-        ("POST", "/emulator/calls/settle", settle),
-        ("GET", "/emulator/calls/{call_id}", get_call),
-        ("PUT", "/emulator/phones/{number}", put_phone),
-        ("GET", "/emulator/phones", list_phones),
-        ("GET", "/emulator/callbacks", list_callbacks),
-        ("GET", "/emulator/callbacks/{id}", get_callback),
+        ("POST", "/calls", place),
+        ("GET", "/calls", list_calls),
+        ("POST", "/calls/settle", settle),
+        ("GET", "/calls/{call_id}", get_call),
+        ("PUT", "/phones/{number}", put_phone),
+        ("GET", "/phones", list_phones),
+        ("GET", "/callbacks", list_callbacks),
+        ("GET", "/callbacks/{id}", get_callback),
     ]
     for method, path, handler in routes:
-        app.router.add_route(method, path, handler)
+        app.router.add_route(method, prefix + path, handler)
