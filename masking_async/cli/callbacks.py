@@ -21,7 +21,10 @@ import attrs
 
 from masking_async.callbacks import CallbackEvent, CallbackServer, NonceCache, RecordingEvent
 from masking_async.cli._common import run_until_signalled
+from masking_async.cli.emulator import _typed
+from masking_async.emulator.call_load import CallLoad, run_call_load
 from masking_async.emulator.calls_config import Phone
+from masking_async.emulator.config import parse_seconds
 
 __all__ = ["event_json", "register", "register_emulator_commands"]
 
@@ -74,6 +77,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--no-verify", action="store_true", help="accept unsigned requests (local experiments)"
     )
     listen.set_defaults(handler=handle_listen)
+    load = commands.add_parser(
+        "load",
+        help="place calls at a rate on an embedded emulator and report callback latency",
+        description=(
+            "Start an emulator and a receiver here, place --rate calls per second for"
+            " --duration seconds (each answered at once, hung up after --talk seconds) and print"
+            " a JSON report: events sent and received, and how late they arrived (ms)."
+        ),
+    )
+    seconds = _typed(parse_seconds)
+    load.add_argument("--rate", type=_typed(float), required=True, help="calls per second")
+    load.add_argument("--duration", type=seconds, default=10.0, help="how long, e.g. 10s")
+    load.add_argument("--talk", type=seconds, default=1.0, help="each call's length, e.g. 1s")
+    load.add_argument("--method", choices=("GET", "POST"), default="POST", help="callback method")
+    load.add_argument("--record", action="store_true", help="record calls (recording callbacks)")
+    load.add_argument(
+        "--tick", type=seconds, default=0.05, help="how often the emulator looks at its clock"
+    )
+    load.set_defaults(handler=handle_load)
 
 
 def handle_listen(args: argparse.Namespace) -> int:
@@ -121,6 +143,24 @@ def handle_listen(args: argparse.Namespace) -> int:
         return 0
 
     return run_until_signalled(work)
+
+
+def handle_load(args: argparse.Namespace) -> int:
+    try:
+        load = CallLoad(
+            rate=args.rate,
+            duration=args.duration,
+            talk_seconds=args.talk,
+            method=args.method,
+            record=args.record,
+            tick=args.tick,
+        )
+    except ValueError as exc:
+        print(f"masking-async callbacks load: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = anyio.run(run_call_load, load)
+    print(json.dumps(report.as_dict(), indent=2))
+    return 0 if report.lost == 0 and report.deliveries_failed == 0 else 1
 
 
 # -- emulator call / phone -------------------------------------------------------------------

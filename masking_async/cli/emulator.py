@@ -7,7 +7,6 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from masking_async.cli.callbacks import register_emulator_commands
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -129,6 +128,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.set_defaults(handler=handle)
     commands = parser.add_subparsers(dest="emulator_command", metavar="COMMAND")
+    from masking_async.cli.callbacks import register_emulator_commands  # it imports this module
+
     register_emulator_commands(commands)
 
 
