@@ -39,15 +39,14 @@ import enum
 import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Final, Literal
 
 import attrs
 
 from masking_async.emulator.calls_config import Phone, Tariff
+from masking_async.emulator.callstate import bare_number, epoch_text
 from masking_async.emulator.records import SessionRecord
-from masking_async.rules import format_timestamp
 
 __all__ = [
     "CAUSES",
@@ -196,14 +195,6 @@ class Plan:
     session: SessionRecord | None
 
 
-def _time(epoch: float) -> str:
-    return format_timestamp(datetime.fromtimestamp(epoch, timezone.utc))
-
-
-def _bare(number: str | None) -> str:
-    return number[1:] if number and number.startswith("+") else (number or "")
-
-
 def _int(seconds: float) -> str:
     return str(round(seconds))
 
@@ -264,13 +255,13 @@ class _Planner:
         self._event(at, name, "recording", fields)
 
     def _event(self, at: float, name: str, family: Family, fields: Mapping[str, str]) -> None:
-        base = {"EventName": name, "EventTimestamp": _time(at)}
+        base = {"EventName": name, "EventTimestamp": epoch_text(at)}
         self.step(Step(at, "event", family=family, fields={**base, **fields}))
 
     def parties(self) -> dict[str, str]:
         first = self.legs[0].number
         second = self.legs[1].number if len(self.legs) > 1 else ""
-        return {"From": _bare(first), "To": _bare(second)}
+        return {"From": bare_number(first), "To": bare_number(second)}
 
     def hangup(self, at: float, leg: int, cause: str) -> None:
         """End a leg (completed if it was answered) and send its hangup event."""
@@ -423,7 +414,7 @@ class _Planner:
             "RecordingUUID": recording_id,
             "RecordingURL": f"{base}.{fmt}",
             "RecordingResourceURL": base + "/",
-            "RecordingStartTime": _time(at),
+            "RecordingStartTime": epoch_text(at),
             "RecordingFormat": f".{fmt}",
         }
         self.call.recording = dict(recording)
@@ -440,7 +431,11 @@ class _Planner:
 
     def stop_recording(self, at: float, recording: dict[str, str]) -> None:
         started = self.legs[1].answered_at or at
-        done = {**recording, "RecordingEndTime": _time(at), "RecordingDuration": _int(at - started)}
+        done = {
+            **recording,
+            "RecordingEndTime": epoch_text(at),
+            "RecordingDuration": _int(at - started),
+        }
         if self.call.recording is not None:
             self.call.recording.update(done)
         self.recording_event(at, "SessionRecordingCompleted", **self.parties(), **done)

@@ -23,7 +23,6 @@ import random
 import time
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
@@ -33,12 +32,12 @@ from masking_async.callbacks import RECORDING_ATTRIBUTES, STATUS_ATTRIBUTES
 from masking_async.emulator.callbacks_out import Delivery, Outbox, params_of
 from masking_async.emulator.calls import Call, Leg, Route, Step, plan_call
 from masking_async.emulator.calls_config import CallsConfig, Phone
-from masking_async.emulator.callstate import SessionCalls, calls_of
+from masking_async.emulator.callstate import SessionCalls, bare_number, calls_of, epoch_text
 from masking_async.emulator.clock import Clock
 from masking_async.emulator.records import AccountState, SessionRecord
 from masking_async.emulator.render import option
 from masking_async.emulator.store import Store
-from masking_async.rules import format_timestamp, normalize_party
+from masking_async.rules import normalize_party
 
 __all__ = ["CallEngine"]
 
@@ -48,14 +47,6 @@ def _number(value: Any, field: str) -> str:
         return normalize_party(value)
     except Exception as exc:  # rules raises its private _Invalid with the rule's words
         raise ValueError(f"{field}: {exc}") from None
-
-
-def _bare(number: str | None) -> str:
-    return number[1:] if number and number.startswith("+") else (number or "")
-
-
-def _time(epoch: float) -> str:
-    return format_timestamp(datetime.fromtimestamp(epoch, timezone.utc))
 
 
 def _json(interaction: dict[str, str | None] | None) -> str:
@@ -212,7 +203,7 @@ class CallEngine:
             self._plan(call, Route(session=record, role="first_party"), None, None)
 
     def ended(self, state: AccountState, record: SessionRecord, at: float) -> None:
-        fields = {"EventName": "SessionTimeout", "EventTimestamp": _time(at)}
+        fields = {"EventName": "SessionTimeout", "EventTimestamp": epoch_text(at)}
         self._send(state, record, "status", fields, at)
 
     # -- applying steps ---------------------------------------------------------------------
@@ -304,7 +295,7 @@ class CallEngine:
             **{name: "" for name in names},
             **fields,
             "SessionUUID": record.uuid,
-            "VirtualNumber": _bare(record.virtual_number),
+            "VirtualNumber": bare_number(record.virtual_number),
         }
         main = state.auth_token
         own = self.config.subaccount_tokens.get(record.subaccount or "", main)

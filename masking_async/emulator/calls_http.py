@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from typing import Any, Final
 
 import attrs
@@ -29,8 +28,8 @@ from aiohttp import web
 from masking_async.emulator.calls import Call, Leg
 from masking_async.emulator.calls_config import Phone
 from masking_async.emulator.calls_engine import CallEngine
+from masking_async.emulator.callstate import epoch_text
 from masking_async.emulator.records import StoreError
-from masking_async.rules import format_timestamp
 
 __all__ = ["CALL_ENGINE", "call_view", "phone_from", "register_call_routes"]
 
@@ -39,9 +38,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _time(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return format_timestamp(datetime.fromtimestamp(epoch, timezone.utc))
+    return None if epoch is None else epoch_text(epoch)
 
 
 def _leg_view(leg: Leg) -> dict[str, Any]:

@@ -14,7 +14,17 @@ from typing import Any
 
 from masking_async.rules import format_timestamp
 
-__all__ = ["SessionCalls", "call_fields", "calls_of"]
+__all__ = ["SessionCalls", "bare_number", "call_fields", "calls_of", "epoch_text"]
+
+
+def epoch_text(epoch: float) -> str:
+    """Epoch seconds as the API writes times: ``2024-02-01 06:28:15 +0000 UTC``."""
+    return format_timestamp(datetime.fromtimestamp(epoch, timezone.utc))
+
+
+def bare_number(number: str | None) -> str:
+    """A number as callbacks and the session object write it: without ``+`` (``""`` for none)."""
+    return number[1:] if number and number.startswith("+") else (number or "")
 
 
 class SessionCalls:
@@ -66,11 +76,7 @@ def call_fields(calls: SessionCalls | None) -> dict[str, Any]:
             "total_session_amount": zero,
             "last_interaction_time": "",
         }
-    last = (
-        format_timestamp(datetime.fromtimestamp(calls.last, timezone.utc))
-        if calls.last is not None
-        else ""
-    )
+    last = epoch_text(calls.last) if calls.last is not None else ""
     return {
         "amount": _money(session_fee),
         "interaction": [dict(item) for item in calls.interactions] or None,
