@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
 import re
-import selectors
 import signal
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -54,8 +54,38 @@ def server() -> Iterator[str]:
         yield url
 
 
+class Lines:
+    """A child's output, line by line, read by a thread: select() cannot see lines that Python
+    already buffered, so waiting on the pipe would miss events printed together."""
+
+    def __init__(self, stream: Any) -> None:
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def next(self, timeout: float = 30) -> str:
+        try:
+            line = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"nothing printed within {timeout} s") from None
+        if line is None:
+            raise AssertionError("the process ended")
+        return line
+
+    def join(self) -> None:
+        self._thread.join(10)
+
+
+Listener = tuple[subprocess.Popen[str], str, Lines]
+
+
 @pytest.fixture
-def listener() -> Iterator[tuple[subprocess.Popen[str], str]]:
+def listener() -> Iterator[Listener]:
     """``callbacks listen --port 0`` in a child process, and the URL it printed."""
     process = subprocess.Popen(
         [
@@ -73,13 +103,12 @@ def listener() -> Iterator[tuple[subprocess.Popen[str], str]]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stderr is not None
-    assert process.stdout is not None
+    errors, output = Lines(process.stderr), Lines(process.stdout)
     try:
-        line = _readline(process.stderr, 30)
+        line = errors.next()
         match = re.search(r"http://127\.0\.0\.1:\d+/", line)
         assert match, line
-        yield process, match.group(0)
+        yield process, match.group(0), output
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -87,16 +116,11 @@ def listener() -> Iterator[tuple[subprocess.Popen[str], str]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        process.stdout.close()
-        process.stderr.close()
-
-
-def _readline(stream: Any, timeout: float) -> str:
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            raise AssertionError(f"nothing printed within {timeout} s")
-    return str(stream.readline())
+        errors.join()
+        output.join()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_emulator_call_places_a_call(server: str) -> None:
@@ -170,11 +194,9 @@ def test_listen_needs_a_token() -> None:
     assert "--auth-token" in done.stderr
 
 
-def test_listen_prints_verified_events_only(
-    listener: tuple[subprocess.Popen[str], str],
-) -> None:
+def test_listen_prints_verified_events_only(listener: Listener) -> None:
     """A signed callback is printed as one JSON line; an unsigned one is refused with 403."""
-    process, url = listener
+    _, url, output = listener
     params = {"EventName": "SessionTimeout", "SessionUUID": "u-1", "SequenceNumber": "3"}
     body = "&".join(f"{k}={v}" for k, v in params.items()).encode()
     for signed in (False, True):
@@ -190,7 +212,7 @@ def test_listen_prints_verified_events_only(
         except urllib.error.HTTPError as exc:
             status = exc.code
         assert status == (200 if signed else 403)
-    event = json.loads(_readline(process.stdout, 30))
+    event = json.loads(output.next())
     assert (event["family"], event["event_name"], event["sequence_number"]) == (
         "status",
         "SessionTimeout",
@@ -198,11 +220,9 @@ def test_listen_prints_verified_events_only(
     )
 
 
-def test_an_emulator_process_calls_back_the_listener(
-    server: str, listener: tuple[subprocess.Popen[str], str]
-) -> None:
+def test_an_emulator_process_calls_back_the_listener(server: str, listener: Listener) -> None:
     """Real time, real processes: a short scripted call reaches the listener as JSON Lines."""
-    process, url = listener
+    _, url, output = listener
     session = create(server, callback_url=url)
     assert (
         cli("emulator", "phone", SECOND, "answer=0,hangup=0.2", "--emulator-url", server).returncode
@@ -219,10 +239,7 @@ def test_an_emulator_process_calls_back_the_listener(
         server,
     )
     assert placed.returncode == 0, placed.stderr
-    names = []
-    deadline = time.monotonic() + 30
-    while len(names) < 6 and time.monotonic() < deadline:
-        names.append(json.loads(_readline(process.stdout, 30))["event_name"])
+    names = [json.loads(output.next())["event_name"] for _ in range(6)]
     assert names == [
         "SessionFirstPartyAnswer",
         "SessionSecondPartyRing",

@@ -322,9 +322,7 @@ class _Planner:
         attempts = 1 + int(self.option(settings, "pin_retry"))
         roles = [own_role] if own_role else ["first_party", "second_party"]
         for attempt in range(attempts):
-            prompt = self.option(settings, "pin_prompt_play")
-            if prompt:
-                self.play(0, prompt)
+            self.play(0, self.option(settings, "pin_prompt_play"))
             keyed_at = t + caller.dtmf_seconds
             if self.gives_up is not None and self.gives_up <= keyed_at:
                 self.abandoned = True
@@ -338,9 +336,7 @@ class _Planner:
                         self.pin_status(keyed_at, "success", attempt)
                         return keyed_at, record, role
             self.pin_status(keyed_at, "failed", attempt + 1)
-            wrong = self.option(settings, "incorrect_pin_play")
-            if wrong:
-                self.play(0, wrong)
+            self.play(0, self.option(settings, "incorrect_pin_play"))
             t = keyed_at
             if attempt + 1 < attempts:
                 t += float(self.option(settings, "pin_retry_wait"))

@@ -161,7 +161,8 @@ class CallsConfig:
     a test tool: it should not post to the internet by accident). ``subaccount_tokens`` signs
     subaccount sessions' ``X-Plivo-Signature-V3`` with the subaccount's token (the
     ``-Ma-V3`` header always uses the account's). ``tick`` is how often, in real seconds, a
-    running emulator looks at its clock for calls that moved on; ``history`` bounds the calls
+    running emulator looks at its clock while calls are under way (``idle_tick`` otherwise: a
+    quiet emulator should not busy its event loop); ``history`` bounds the calls
     and deliveries kept for the control plane.
     """
 
@@ -173,5 +174,7 @@ class CallsConfig:
     allow_any_callback_host: bool = False
     subaccount_tokens: dict[str, str] = attrs.field(factory=dict, repr=False)
     tick: float = attrs.field(default=0.1, validator=_seconds)
+    #: How often it looks while no call is under way (for ``SessionTimeout`` without traffic).
+    idle_tick: float = attrs.field(default=1.0, validator=_seconds)
     #: How many calls and deliveries the control plane keeps (the oldest are dropped first).
     history: int = attrs.field(default=100_000, validator=_positive_int)

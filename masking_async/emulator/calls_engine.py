@@ -7,8 +7,9 @@ session that ends sends ``SessionTimeout``. Steps are applied in clock order acr
 expiries due before a step are applied before it, so ``SequenceNumber`` follows time.
 
 While the emulator runs, one supervisor task owns a task group holding the delivery workers and
-a ticker that looks at the clock every ``CallsConfig.tick`` seconds (so callbacks go out without
-any request to the API). ``Emulator.start()`` and ``stop()`` may run in different tasks (pytest
+a ticker that looks at the clock every ``CallsConfig.tick`` seconds while calls are under way
+(``idle_tick`` otherwise), so callbacks go out without any request to the API.
+``Emulator.start()`` and ``stop()`` may run in different tasks (pytest
 fixtures do), which a task group entered in one and left in the other cannot survive; the
 supervisor is the one task that enters and leaves it, and ``stop()`` waits for it to end.
 """
@@ -84,6 +85,8 @@ class CallEngine:
         self._ids = itertools.count(1)
         self._rng = random.Random(seed)
         self._pumping = False
+        #: Set when a call is planned, so an idle ticker looks again at once.
+        self._wake = asyncio.Event()
         self._closing: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
         store.observer = self
@@ -181,6 +184,7 @@ class CallEngine:
             self._sessions[call.call_id] = plan.session
         for index, step in enumerate(call.steps):
             heapq.heappush(self._heap, (step.at, next(self._order), call, index))
+        self._wake.set()
 
     # -- the store's observer ---------------------------------------------------------------
 
@@ -341,7 +345,11 @@ class CallEngine:
             self.outbox.detach()
 
     async def _tick(self) -> None:
+        """Look at the clock: every ``tick`` while calls are under way, else every ``idle_tick``
+        or as soon as a call is placed."""
         while True:
             for auth_id in self.accounts:
                 self.store.state(auth_id)
-            await anyio.sleep(self.config.tick)
+            self._wake.clear()
+            with anyio.move_on_after(self.config.tick if self._heap else self.config.idle_tick):
+                await self._wake.wait()
