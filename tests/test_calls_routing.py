@@ -22,6 +22,7 @@ from masking_async.emulator import (
     Tariff,
 )
 from masking_async.emulator.calls import LEG_TRANSITIONS, Leg, TransitionError
+from masking_async.emulator.callstate import session_status
 from masking_async.emulator.render import session_body
 
 FIRST, SECOND, STRANGER = "+12125550101", "+12125550102", "+12125550199"
@@ -56,7 +57,8 @@ def names(rx: CallbackServer) -> list[str]:
 
 
 def status(emu: Emulator, uuid: str) -> str:
-    return emu.store.get(DEFAULT_AUTH_ID, uuid).status
+    """The status the API would show for the session."""
+    return session_status(emu.store.get(DEFAULT_AUTH_ID, uuid))
 
 
 def offset(event: SessionEvent | RecordingEvent) -> float:
@@ -500,3 +502,18 @@ async def test_play_urls_reach_each_party_before_connecting(
         {"to": SECOND, "url": "https://example.com/second.wav"},
         {"to": FIRST, "url": "https://example.com/first.mp3"},
     ]
+
+
+async def test_forgetting_an_account_drops_its_unfinished_calls(
+    masking_emulator: Emulator, callback_server: CallbackServer
+) -> None:
+    """When the store forgets an account (a reset), its calls stop where they were: no more
+    steps, no more callbacks, outcome ``reset``."""
+    _, number = await make_session(masking_emulator, callback_server)
+    call = masking_emulator.calls.call(FIRST, number, caller_phone=Phone(hangup_after=30))
+    await masking_emulator.calls.settle()
+    sent = len(callback_server.events)
+    masking_emulator.calls.forget(DEFAULT_AUTH_ID)
+    await finish(masking_emulator, 100)
+    assert (call.done, call.outcome) == (True, "reset")
+    assert len(callback_server.events) == sent

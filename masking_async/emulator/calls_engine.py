@@ -210,6 +210,23 @@ class CallEngine:
         fields = {"EventName": "SessionTimeout", "EventTimestamp": epoch_text(at)}
         self._send(state, record, "status", fields, at)
 
+    def forget(self, auth_id: str | None) -> None:
+        """Drop the unfinished calls of an account (all with ``None``) whose sessions the store
+        forgets (a reset): their remaining steps are never applied; they end as ``reset``."""
+        kept = []
+        for entry in self._heap:
+            call = entry[2]
+            if auth_id is None or call.auth_id == auth_id:
+                if call.steps[call.applied :]:
+                    del call.steps[call.applied :]
+                    call.outcome = "reset"
+                self._sessions.pop(call.call_id, None)
+                self._interactions.pop(call.call_id, None)
+            else:
+                kept.append(entry)
+        heapq.heapify(kept)
+        self._heap = kept
+
     # -- applying steps ---------------------------------------------------------------------
 
     def pump(self, now: float | None = None) -> None:

@@ -14,7 +14,14 @@ from typing import Any
 
 from masking_async.rules import format_timestamp
 
-__all__ = ["SessionCalls", "bare_number", "call_fields", "calls_of", "epoch_text"]
+__all__ = [
+    "SessionCalls",
+    "bare_number",
+    "call_fields",
+    "calls_of",
+    "epoch_text",
+    "session_status",
+]
 
 
 def epoch_text(epoch: float) -> str:
@@ -48,6 +55,19 @@ class SessionCalls:
         self.interactions: list[dict[str, str | None]] = []
         #: The last ``SequenceNumber`` sent for this session (both callback families).
         self.sequence = 0
+
+
+def session_status(record: Any) -> str:
+    """The status the API shows: ``in-progress`` while a call is up on an unexpired session.
+
+    ``SessionRecord.status`` stays ``active`` then (the store's indexes and the ``status``
+    filter treat a session in a call as active, as the filter's values say).
+    """
+    status: str = record.status
+    calls: SessionCalls | None = record.calls
+    if status == "active" and calls is not None and calls.up:
+        return "in-progress"
+    return status
 
 
 def calls_of(record: Any) -> SessionCalls:

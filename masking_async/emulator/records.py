@@ -92,6 +92,8 @@ class SessionRecord:
         self.cooloff = cooloff
         self.options = options
         #: What calls left on the session (``callstate.SessionCalls``); ``None`` before any.
+        #: ``status`` stays ``active``/``expired`` (what indexes key on); the API shows
+        #: ``in-progress`` from ``callstate.session_status``.
         self.calls: SessionCalls | None = None
 
     @property
@@ -100,9 +102,7 @@ class SessionRecord:
 
     @property
     def status(self) -> str:
-        if self.ended is not None:
-            return "expired"
-        return "in-progress" if self.calls is not None and self.calls.up else "active"
+        return "active" if self.ended is None else "expired"
 
     @property
     def duration(self) -> int:

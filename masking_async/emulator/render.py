@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from masking_async.emulator.callstate import call_fields
+from masking_async.emulator.callstate import call_fields, session_status
 from masking_async.emulator.listing import Page
 from masking_async.emulator.records import SessionRecord
 from masking_async.rules import format_timestamp
@@ -94,7 +94,7 @@ def session_body(record: SessionRecord, *, auth_id: str | None = None) -> dict[s
         "first_party": _bare(record.first_party),
         "second_party": _bare(record.second_party),
         "virtual_number": _bare(record.virtual_number),
-        "status": record.status,
+        "status": session_status(record),
         "initiate_call_to_first_party": options["initiate_call_to_first_party"],
     }
     if options.get("is_pin_authentication_required"):

@@ -55,6 +55,10 @@ class StoreObserver(Protocol):
 
     def ended(self, state: AccountState, record: SessionRecord, at: float) -> None: ...
 
+    def forget(self, auth_id: str | None) -> None:
+        """The account's sessions (all accounts' with ``None``) are being forgotten."""
+        ...
+
 
 class Store:
     """All accounts' state, read and changed through the five operations of the API."""
