@@ -61,13 +61,39 @@ def latency(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
+def learning(rows: list[dict[str, Any]], path: Path) -> None:
+    """The sending rate and the limiter's learned rate while it finds a lower real limit."""
+    series = _series(rows, "rate:")
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for name, label, style in (
+        ("rate:sent", "sent (per 0.5 s)", "-"),
+        ("rate:learned", "learned rate", "--"),
+    ):
+        points = series.get(name, [])
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        axes.plot(xs, ys, style, label=label, drawstyle="steps-post")
+    axes.axhline(100, color="grey", linewidth=0.8, label="server's limit (100/s)")
+    axes.axhline(200, color="grey", linewidth=0.8, linestyle=":", label="client's ceiling (200/s)")
+    axes.set_xlabel("seconds")
+    axes.set_ylabel("requests per second")
+    axes.set_title("Learning a real limit half the configured one")
+    axes.set_ylim(0, 215)
+    axes.legend(loc="upper right", fontsize=8)
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main(results: Path = HERE / "results.json") -> int:
     rows = json.loads(results.read_text())["rows"]
     IMAGES.mkdir(parents=True, exist_ok=True)
     throughput(rows, IMAGES / "throughput_vs_concurrency.png")
     latency(rows, IMAGES / "latency_distribution.png")
+    learning(rows, IMAGES / "rate_learning.png")
     print(
-        f"wrote {IMAGES}/throughput_vs_concurrency.png and latency_distribution.png",
+        f"wrote {IMAGES}/throughput_vs_concurrency.png, latency_distribution.png and"
+        " rate_learning.png",
         file=sys.stderr,
     )
     return 0

@@ -33,6 +33,8 @@ def machine() -> dict[str, Any]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
+    """The rows as aligned text; rows marked ``plot_only`` (a plot's points) are left out."""
+    rows = [r for r in rows if not r.get("plot_only")]
     widths = [max(len(str(r.get(k, ""))) for r in rows) for k in ("benchmark", "metric")]
     lines = [f"{'benchmark':<{widths[0]}}  {'metric':<{widths[1]}}  value"]
     for row in rows:

@@ -6,6 +6,8 @@
     ├── ConfigurationError       missing credentials, or a client used outside ``async with``
     ├── RequestValidationError   a request broke the spec's rules; nothing was sent
     ├── ResponseFormatError      the server answered something we cannot read
+    ├── OutcomeUnknownError      a create may have been applied and no lookup could tell
+    ├── PoolTimeout              no pooled connection free in time; nothing was sent
     ├── TransportError           no answer: connection refused, reset or closed
     │   └── RequestTimeout       no answer in time
     └── APIError                 the server answered with an error status
@@ -14,6 +16,9 @@
         ├── NotFoundError        404
         ├── RateLimitedError     429 (carries ``retry_after``)
         └── ServerError          5xx
+
+A :class:`TransportError` (and a 5xx) leaves a create's outcome unknown: the server may have made
+the session. A :class:`PoolTimeout` never does: it is raised before the request is sent.
 
 No error ever carries credentials: messages are built from the method, the URL (which holds the
 auth id, an account name, never the token) and the server's own message.
@@ -32,6 +37,8 @@ __all__ = [
     "InvalidRequestError",
     "MaskingError",
     "NotFoundError",
+    "OutcomeUnknownError",
+    "PoolTimeout",
     "RateLimitedError",
     "RequestTimeout",
     "RequestValidationError",
@@ -64,6 +71,36 @@ class ResponseFormatError(MaskingError):
     def __init__(self, message: str, *, method: str = "", url: str = "", status: int = 0) -> None:
         self.method, self.url, self.status = method, url, status
         super().__init__(f"{message} ({method} {url} -> {status})" if method else message)
+
+
+class OutcomeUnknownError(MaskingError):
+    """A create may have made a session, and no conclusive lookup could say which.
+
+    ``session_uuid`` is set when the server named the session in an answer we could not read;
+    ``candidates`` lists the sessions that matched when more than one did (ambiguous).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        session_uuid: str | None = None,
+        candidates: tuple[str, ...] = (),
+    ) -> None:
+        self.session_uuid, self.candidates = session_uuid, candidates
+        super().__init__(message)
+
+
+class PoolTimeout(MaskingError):
+    """No connection of the pool was free within ``Timeouts.pool``: the request was never sent.
+
+    Not a :class:`TransportError`: nothing reached the server, so a create is not "maybe made",
+    needs no lookup, and may be sent again later.
+    """
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        self.method, self.url = method, url
+        super().__init__(f"{message} ({method} {url})" if method else message)
 
 
 class TransportError(MaskingError):

@@ -83,6 +83,9 @@ class Session:
     resource_uri: str | None = None
     #: Fields the spec does not name, kept as sent so nothing the server says is lost.
     extra: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+    #: Fields the server sent in a form the client could not read: left unset here, kept as
+    #: sent in ``extra``. The answer was a success all the same (the change happened).
+    unreadable: tuple[str, ...] = attrs.field(default=(), eq=False)
 
     @property
     def is_active(self) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -23,17 +23,22 @@ import phonenumbers
 
 __all__ = [
     "CREATE_FIELDS",
+    "DEFAULT_LIST_WINDOW",
     "IMMUTABLE_ON_UPDATE",
     "LIST_FILTERS",
+    "MAX_LIST_WINDOW",
     "UPDATE_FIELDS",
+    "TimeSpan",
     "Violation",
     "check_create",
     "check_expire",
     "check_list_filters",
+    "check_session_uuid",
     "check_update",
     "coerce_text",
     "format_timestamp",
     "normalize_party",
+    "parse_filter_span",
     "parse_filter_time",
 ]
 
@@ -59,6 +64,8 @@ MAX_URL_LENGTH: Final = 1000
 SESSION_EXPIRY_RANGE: Final = (60, 86400)
 CALL_TIME_LIMIT_RANGE: Final = (60, 86400)
 _PIN = re.compile(r"[0-9]{4,15}")
+#: The API's session ids are UUIDs (8-4-4-4-12 hex digits); nothing else may reach a URL path.
+_SESSION_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _SUBACCOUNT = re.compile(r"SA[A-Za-z0-9]{18}")
 
 
@@ -66,6 +73,9 @@ _SUBACCOUNT = re.compile(r"SA[A-Za-z0-9]{18}")
 
 
 def _boolean(value: Any) -> bool:
+    """JSON booleans, and ``"true"``/``"false"`` as the update page's own example sends them."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
     if not isinstance(value, bool):
         raise _Invalid("must be a boolean (true or false)")
     return value
@@ -91,6 +101,13 @@ def _clamped(low: int, high: int) -> Check:
         return min(max(value, low), high)
 
     return check
+
+
+def check_session_uuid(value: Any) -> list[Violation]:
+    """A session id as the API makes them; anything else would change the URL it is put in."""
+    if isinstance(value, str) and _SESSION_UUID.fullmatch(value):
+        return []
+    return [Violation("session_uuid", "must be a session id (a UUID such as 4189591e-d004-...)")]
 
 
 def normalize_party(value: Any) -> str:
@@ -335,6 +352,9 @@ def check_expire(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violat
 
 # -- list filters ------------------------------------------------------------------------------
 
+#: The spec's list windows: 7 days when a created (or expiry) range is open, 30 days at most.
+DEFAULT_LIST_WINDOW: Final = timedelta(days=7)
+MAX_LIST_WINDOW: Final = timedelta(days=30)
 _TIME_FORMATS: Final = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
 _OPS: Final = ("", "__gt", "__gte", "__lt", "__lte")
 MAX_PAGE_SIZE: Final = 20
@@ -351,15 +371,59 @@ def parse_filter_time(value: str) -> datetime:
     raise _Invalid("must be a time as YYYY-MM-DD HH:MM[:ss[.uuuuuu]]")
 
 
+@attrs.frozen
+class TimeSpan:
+    """An exact time filter: every instant that, written to the filter's precision, reads as it.
+
+    ``created_time=2024-02-01 06:28`` is the whole minute, ``...06:28:15`` the whole second,
+    ``...06:28:15.250000`` that microsecond, so the time a session shows always matches itself.
+    """
+
+    start: datetime
+    width: timedelta
+
+    @property
+    def end(self) -> datetime:
+        return self.start + self.width
+
+
+_PRECISION: Final = (
+    timedelta(minutes=1),
+    timedelta(seconds=1),
+    timedelta(microseconds=1),
+)
+
+
+def parse_filter_span(value: str) -> TimeSpan:
+    """Parse an exact time filter (``created_time=``, ``expiry_time=``) into its span."""
+    start = parse_filter_time(value)
+    text = value.strip()
+    precision = 2 if "." in text else (1 if text.count(":") == 2 else 0)
+    return TimeSpan(start, _PRECISION[precision])
+
+
 def format_timestamp(moment: datetime) -> str:
-    """Format a time the way the API answers: ``2024-02-01 06:28:15 +0000 UTC``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+    """Format a time the way the API answers: ``2023-07-12 15:52:14.772699 +0000 UTC``.
+
+    As the recorded answers show (Go's default time format): microseconds with trailing zeros
+    dropped, none at all on a whole second (``2024-02-01 06:28:15 +0000 UTC``).
+    """
+    utc = moment.astimezone(timezone.utc)
+    fraction = f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else ""
+    return utc.strftime("%Y-%m-%d %H:%M:%S") + fraction + " +0000 UTC"
+
+
+#: Digits a numeric filter may have: far beyond any duration or offset, far below the length at
+#: which ``int()`` refuses text (4,300 digits), so an absurd value is a violation, not a crash.
+MAX_FILTER_DIGITS: Final = 18
 
 
 def _non_negative(value: Any) -> int:
     text = str(value).strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise _Invalid("must be a non-negative integer")
+    if len(text.lstrip("0")) > MAX_FILTER_DIGITS:
+        raise _Invalid(f"must be a non-negative integer of at most {MAX_FILTER_DIGITS} digits")
     return int(text)
 
 
@@ -390,8 +454,10 @@ LIST_FILTERS: Final[Mapping[str, Check]] = {
     "subaccount": _subaccount,
     "limit": _page_size,
     "offset": _non_negative,
-    **{f"created_time{op}": parse_filter_time for op in _OPS},
-    **{f"expiry_time{op}": parse_filter_time for op in _OPS},
+    **{f"created_time{op}": parse_filter_time for op in _OPS if op},
+    **{f"expiry_time{op}": parse_filter_time for op in _OPS if op},
+    "created_time": parse_filter_span,
+    "expiry_time": parse_filter_span,
     **{f"duration{op}": _non_negative for op in _OPS},
 }
 

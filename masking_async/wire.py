@@ -3,14 +3,22 @@
 The API has answered in two shapes over time. The current one sends JSON types, party numbers
 without ``+`` and timestamps like ``2024-02-01 06:28:15 +0000 UTC``; the older one sends every
 value as a string (``"false"``, ``"null"``, ``"3600"``, ``"{}"``) and ``session_expiry`` instead of
-``duration``. One key is spelled ``"pin_ prompt_play"``. The hooks below accept all of it, keep
-unknown fields in ``Session.extra``, and turn anything unreadable into
-:class:`~masking_async.errors.ResponseFormatError`.
+``duration``. One key is spelled ``"pin_ prompt_play"``. Recorded answers of the real API (the
+official SDK's test fixtures, copied in ``tests/fixtures/``) add microseconds, a zone once written
+``+0000 +0000``, play URLs sent as ``""`` and a DELETE answer without a session. The hooks below
+accept all of it and keep unknown fields in ``Session.extra``.
+
+A session the client cannot fully read is still a success (the server answered 2xx: the change
+happened): its unreadable fields are left unset, kept as sent in ``extra`` and named in
+``Session.unreadable``. Only an answer with no session at all, or none with a ``session_uuid``,
+is a :class:`~masking_async.errors.ResponseFormatError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import typing
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -28,12 +36,16 @@ __all__ = ["make_converter", "read_page", "read_session"]
 _NULLS: Final = frozenset({"", "null", "none", "{}", "[]"})
 _KEY_FIXES: Final = {"pin_ prompt_play": "pin_prompt_play"}
 _PARTY_FIELDS: Final = ("first_party", "second_party", "virtual_number")
-_SESSION_FIELDS: Final = frozenset(a.name for a in attrs.fields(Session)) - {"extra"}
+_SESSION_FIELDS: Final = frozenset(a.name for a in attrs.fields(Session)) - {
+    "extra",
+    "unreadable",
+}
+_SESSION_TYPES: Final = typing.get_type_hints(Session)
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 #: The API's own format, in UTC: read without strptime, which costs ~10 µs a try.
 _UTC_TIME = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6})\d*)?"
-    r"(?: ?(?:\+0000|\+00:00|Z))?(?: UTC)?"
+    r"(?: ?(?:\+0000|\+00:00|Z))*(?: UTC)?"  # the zone once came twice: "+0000 +0000"
 )
 _TIME_FORMATS: Final = (
     "%Y-%m-%d %H:%M:%S.%f %z",
@@ -84,6 +96,14 @@ def _str(value: Any, _: Any) -> str | None:
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return str(value)
     raise ValueError(f"not a string: {value!r}")
+
+
+def _text(value: Any, _: Any) -> str:
+    """A required string (``session_uuid``, ``status``): never a null, a list or an object."""
+    text = _str(value, None)
+    if text is None:
+        raise ValueError(f"missing: {value!r}")
+    return text
 
 
 def parse_time(value: Any, _: Any = None) -> datetime | None:
@@ -148,7 +168,8 @@ def _prepare_session(data: Any) -> dict[str, Any]:
     for name in _PARTY_FIELDS:
         if name in known:
             known[name] = _party(known[name])
-    known["interaction"] = _interactions(known.get("interaction"))
+    with contextlib.suppress(ValueError):  # else left as sent: unreadable (see _lenient)
+        known["interaction"] = _interactions(known.get("interaction"))
     if "session_uuid" not in known:
         raise ValueError("a session has no session_uuid")
     known["extra"] = extra
@@ -163,6 +184,7 @@ def make_converter() -> cattrs.Converter:
         (int | None, _int),
         (int, _int),
         (str | None, _str),
+        (str, _text),
         (Decimal | None, _decimal),
         (datetime | None, parse_time),
     ):
@@ -180,13 +202,50 @@ def make_converter() -> cattrs.Converter:
 def _structure(converter: cattrs.Converter, data: Any, kind: type[Any], where: str) -> Any:
     try:
         return converter.structure(data, kind)
-    except (ValueError, TypeError, KeyError, AttributeError, cattrs.BaseValidationError) as exc:
+    except _STRUCTURE_ERRORS as exc:
         detail = (
             "; ".join(cattrs.transform_error(exc))
             if isinstance(exc, cattrs.BaseValidationError)
             else str(exc)
         )
         raise ResponseFormatError(f"unreadable {where}: {detail}") from None
+
+
+_STRUCTURE_ERRORS: Final = (
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    cattrs.BaseValidationError,
+)
+
+
+def _lenient(converter: cattrs.Converter, data: Any) -> Session:
+    """A session read field by field: what cannot be read is left unset and kept in ``extra``."""
+    try:
+        known = _prepare_session(data)
+    except ValueError as exc:
+        raise ResponseFormatError(f"unreadable session: {exc}") from None
+    extra: dict[str, Any] = known.pop("extra")
+    fields: dict[str, Any] = {}
+    unreadable: list[str] = []
+    for name, value in known.items():
+        try:
+            fields[name] = converter.structure(value, _SESSION_TYPES[name])
+        except _STRUCTURE_ERRORS:
+            unreadable.append(name)
+            extra[name] = value
+    if "session_uuid" in unreadable:
+        raise ResponseFormatError(f"unreadable session: session_uuid {extra['session_uuid']!r}")
+    return Session(**fields, extra=extra, unreadable=tuple(unreadable))
+
+
+def _read_one(converter: cattrs.Converter, data: Any) -> Session:
+    try:
+        session: Session = converter.structure(data, Session)
+    except _STRUCTURE_ERRORS:
+        return _lenient(converter, data)
+    return session
 
 
 def read_session(converter: cattrs.Converter, body: Any) -> Session:
@@ -198,8 +257,7 @@ def read_session(converter: cattrs.Converter, body: Any) -> Session:
         data = body  # the oldest shape: the session at the top level
     if isinstance(data, Mapping) and "virtual_number" not in data and "virtual_number" in body:
         data = {**data, "virtual_number": body["virtual_number"]}
-    session: Session = _structure(converter, data, Session, "session")
-    return session
+    return _read_one(converter, data)
 
 
 def read_page(converter: cattrs.Converter, body: Any) -> SessionPage:
@@ -208,7 +266,5 @@ def read_page(converter: cattrs.Converter, body: Any) -> SessionPage:
     if not isinstance(response, Mapping) or not isinstance(response.get("objects"), list):
         raise ResponseFormatError("unreadable list answer: no response.objects")
     meta: PageMeta = _structure(converter, response.get("meta"), PageMeta, "list meta")
-    objects = tuple(
-        _structure(converter, item, Session, "session in list") for item in response["objects"]
-    )
+    objects = tuple(_read_one(converter, item) for item in response["objects"])
     return SessionPage(meta=meta, objects=objects, api_id=body.get("api_id"))

@@ -192,7 +192,7 @@ async def test_failed_deliveries_are_retried_with_backoff(
         DEFAULT_AUTH_ID,
         {"first_party": FIRST, "second_party": SECOND, "callback_url": raw_receiver.url},
     )
-    emu.store.expire(DEFAULT_AUTH_ID, emu.store.state(DEFAULT_AUTH_ID).ordered[0].uuid)
+    emu.store.expire(DEFAULT_AUTH_ID, emu.store.state(DEFAULT_AUTH_ID).all[0].uuid)
     await emu.calls.settle()
     (delivery,) = emu.calls.deliveries()
     assert delivery.state == "delivered"

@@ -142,7 +142,7 @@ async def test_pin_connects_an_unknown_caller_as_that_party(
 ) -> None:
     """An unknown caller keying a party's PIN is connected to the other party."""
     await make_session(masking_emulator, callback_server, **PIN_SESSION)
-    number = masking_emulator.store.state(DEFAULT_AUTH_ID).ordered[0].virtual_number
+    number = masking_emulator.store.state(DEFAULT_AUTH_ID).all[0].virtual_number
     call = masking_emulator.calls.call(
         STRANGER, number, caller_phone=Phone(digits=[pin], dtmf_seconds=4, hangup_after=30)
     )

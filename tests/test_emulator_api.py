@@ -13,14 +13,15 @@ from masking_async.phones import party_numbers
 from masking_async.rules import IMMUTABLE_ON_UPDATE
 
 A, B, C, D = islice(party_numbers("US", start=500), 4)
-TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC")
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})? \+0000 UTC")
 SESSION_KEYS = {
     "first_party", "second_party", "virtual_number", "status", "initiate_call_to_first_party",
     "session_uuid", "callback_url", "callback_method", "created_time", "modified_time",
     "expiry_time", "duration", "amount", "call_time_limit", "ring_timeout", "record",
     "record_file_format", "recording_callback_url", "recording_callback_method", "interaction",
     "total_call_amount", "total_call_count", "total_call_billed_duration",
-    "total_session_amount", "last_interaction_time",
+    "total_session_amount", "last_interaction_time", "first_party_play_url",
+    "second_party_play_url",
 }  # fmt: skip
 OTHER = Account("MAOTHERACCOUNT000001", "other-token")
 PIN = {
@@ -86,7 +87,7 @@ async def test_retrieve_update_and_expire_envelopes(emulator_http):
     assert updated["message"] == "Session updated"
     assert updated["session"]["call_time_limit"] == 60  # clamped into 60-86400, as documented
     _, expired, _ = await api.call("DELETE", uuid, json={"session_uuid": uuid})
-    assert expired["message"] == "Session expired"
+    assert expired["message"] == "Session Deleted"
     assert len({got["api_id"], updated["api_id"], expired["api_id"]}) == 3
 
 
@@ -267,15 +268,16 @@ async def test_single_party_session_accepts_parties_on_update(emulator_http):
     assert "must differ" in body["error"]
 
 
-async def test_session_expiry_update_recomputes_expiry_time(emulator_http):
-    """expiry_time = created_time + session_expiry, also after an update; duration follows."""
+async def test_session_expiry_update_counts_from_the_update(emulator_http):
+    """An updated session_expiry runs from the update (as recorded answers show); duration is
+    then expiry_time - created_time."""
     api = emulator_http
     uuid = (await api.create(**GOOD, session_expiry=600))["session_uuid"]
     api.emulator.clock.advance(100)
     _, body, _ = await api.call("POST", uuid, json={"session_expiry": 7200})
     session = body["session"]
-    assert session["expiry_time"] == "2024-02-01 08:00:00 +0000 UTC"
-    assert session["duration"] == 7200
+    assert session["expiry_time"] == "2024-02-01 08:01:40 +0000 UTC"
+    assert session["duration"] == 7300
     assert session["modified_time"] == "2024-02-01 06:01:40 +0000 UTC"
 
 
@@ -293,15 +295,17 @@ async def test_sessions_expire_by_themselves_on_the_clock(emulator_http):
     assert [o["session_uuid"] for o in listed["response"]["objects"]] == [uuid]
 
 
-async def test_shortening_expiry_into_the_past_expires_at_once(emulator_http):
-    """An update whose session_expiry already elapsed leaves the session expired."""
+async def test_shortening_expiry_counts_from_the_update_too(emulator_http):
+    """A shorter session_expiry sent late still leaves the session active until now + expiry."""
     api = emulator_http
     uuid = (await api.create(**GOOD))["session_uuid"]
     api.emulator.clock.advance(120)
     _, body, _ = await api.call("POST", uuid, json={"session_expiry": 60})
-    assert body["session"]["status"] == "expired"
-    assert body["session"]["expiry_time"] == "2024-02-01 06:01:00 +0000 UTC"
-    assert body["session"]["modified_time"] == "2024-02-01 06:02:00 +0000 UTC"
+    assert body["session"]["status"] == "active"
+    assert body["session"]["expiry_time"] == "2024-02-01 06:03:00 +0000 UTC"
+    assert body["session"]["duration"] == 180
+    api.emulator.clock.advance(60)
+    assert (await api.call("GET", uuid))[1]["response"]["status"] == "expired"
 
 
 async def test_expired_session_cannot_be_updated(emulator_http):
@@ -315,7 +319,8 @@ async def test_expired_session_cannot_be_updated(emulator_http):
 
 
 async def test_expire_sets_status_and_expiry_time_and_is_repeatable(emulator_http):
-    """DELETE expires now (expiry_time, duration); a second DELETE is a harmless 200."""
+    """DELETE expires now (expiry_time, modified_time; duration stays, as recorded answers
+    show); a second DELETE is a harmless 200."""
     api = emulator_http
     uuid = (await api.create(**GOOD))["session_uuid"]
     api.emulator.clock.advance(90)
@@ -323,7 +328,8 @@ async def test_expire_sets_status_and_expiry_time_and_is_repeatable(emulator_htt
     session = (await api.call("GET", uuid))[1]["response"]
     assert session["status"] == "expired"
     assert session["expiry_time"] == "2024-02-01 06:01:30 +0000 UTC"
-    assert session["duration"] == 90
+    assert session["modified_time"] == "2024-02-01 06:01:30 +0000 UTC"
+    assert session["duration"] == 3600
     assert (await api.call("DELETE", uuid, json={"session_uuid": uuid}))[0] == 200
 
 

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
+import io
+import json
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
 
 from masking_async.cli import emulator as cli
+from masking_async.cli import main as cli_main
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
+    DEFAULT_AUTH_TOKEN,
     Account,
     Emulator,
     EmulatorConfig,
+    FaultRule,
     Faults,
     ManualClock,
     RateLimit,
 )
+from masking_async.emulator.process import emulator_process
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -50,6 +59,8 @@ def test_every_flag_reaches_the_config():
             "--error-rate", "0.1", "--throttle-rate", "0.2",
             "--drop-rate", "0.05", "--stall-rate", "0.05", "--stall-seconds", "2s",
             "--fault-phase", "after", "--fault-operations", "create,update",
+            "--fault", "kind=error,operation=update,status=503,phase=after,count=2",
+            "--fault", "kind=stall,stall_seconds=1.5s,probability=0.25",
             "--seed", "42",
         )
     )  # fmt: skip
@@ -72,12 +83,23 @@ def test_every_flag_reaches_the_config():
         operations={"create", "update"},
         seed=42,
     )
+    assert config.fault_rules == (
+        FaultRule(kind="error", operation="update", status=503, phase="after", count=2),
+        FaultRule(kind="stall", stall_seconds=1.5, probability=0.25),
+    )
     assert config.seed == 42
 
 
 @pytest.mark.parametrize(
     "argv",
-    [("--account", "nocolon"), ("--rate-limit", "fast"), ("--latency", "soon")],
+    [
+        ("--account", "nocolon"),
+        ("--rate-limit", "fast"),
+        ("--latency", "soon"),
+        ("--fault", "kind=error,status=429"),
+        ("--fault", "kind=drop,colour=red"),
+        ("--fault", "error"),
+    ],
 )
 def test_bad_flags_are_usage_errors(argv, capsys):
     """A malformed flag value stops argparse with a message, not a traceback."""
@@ -132,3 +154,86 @@ async def test_base_url_needs_a_running_emulator():
     emulator = Emulator(EmulatorConfig())
     with pytest.raises(RuntimeError, match="not running"):
         _ = emulator.base_url
+
+
+def _request(url: str, method: str = "GET", body: object = None, **headers: str) -> object:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_manual_clock_state_file_and_admin_token_from_the_command_line(tmp_path):
+    """--clock manual moves only over HTTP, --admin-token guards it, --state keeps sessions."""
+    state = tmp_path / "state.json"
+    token = {"Authorization": "Bearer t0ken"}
+    api = {"Authorization": "Basic " + base64.b64encode(b"%s:%s" % (
+        DEFAULT_AUTH_ID.encode(), DEFAULT_AUTH_TOKEN.encode())).decode(),
+        "Content-Type": "application/json"}  # fmt: skip
+    flags = ("--clock", "manual", "--state", str(state), "--admin-token", "t0ken")
+    with emulator_process(*flags) as url:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _request(url + "/emulator/clock")
+        refused.value.close()
+        assert refused.value.code == 401
+        start = _request(url + "/emulator/clock", **token)
+        moved = _request(url + "/emulator/clock", "POST", {"advance": 90}, **token)
+        assert moved["epoch"] == start["epoch"] + 90
+        pair = {"first_party": "+12125550199", "second_party": "+12125550198"}
+        made = _request(f"{url}/v1/Account/{DEFAULT_AUTH_ID}/Masking/Session/", "POST", pair, **api)
+    saved = json.loads(state.read_text())
+    sessions = saved["accounts"][DEFAULT_AUTH_ID]["sessions"]
+    assert [s["session_uuid"] for s in sessions] == [made["session_uuid"]]
+    with emulator_process(*flags) as url:
+        path = f"/v1/Account/{DEFAULT_AUTH_ID}/Masking/Session/{made['session_uuid']}/"
+        assert _request(url + path, **api)["response"]["status"] == "active"
+
+
+def test_a_corrupt_state_file_exits_2(tmp_path, capsys):
+    """A --state file that cannot be loaded is one line on stderr and exit status 2."""
+    state = tmp_path / "state.json"
+    state.write_text("[]")
+    assert cli.handle(_args("--port", "0", "--state", str(state))) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "state.json" in err
+    assert "Traceback" not in err
+
+
+def _ctl(url: str, *argv: str) -> tuple[int, object]:
+    """Run ``masking-async emulator-ctl --url URL ARGV...`` in-process; (status, printed JSON)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = cli_main(["emulator-ctl", "--url", url, *argv])
+    return status, json.loads(buffer.getvalue()) if buffer.getvalue() else None
+
+
+def test_emulator_ctl_drives_the_control_plane(tmp_path, capsys, monkeypatch):
+    """Clock, faults, requests, state and reset from the command line, admin token from env."""
+    monkeypatch.setenv("MASKING_EMULATOR_ADMIN_TOKEN", "t0ken")
+    with emulator_process("--clock", "manual", "--admin-token", "t0ken") as url:
+        status, clock = _ctl(url, "clock", "--advance", "1h")
+        assert (status, clock["manual"]) == (0, True)
+        status, faults = _ctl(url, "faults", "--add", "kind=error,operation=get,status=503")
+        assert [r["status"] for r in faults["rules"]] == [503]
+        status, faults = _ctl(url, "faults", "--remove", str(faults["rules"][0]["id"]))
+        assert faults == {"rules": []}
+        snapshot = tmp_path / "snapshot.json"
+        assert _ctl(url, "state", "--save", str(snapshot))[0] == 0
+        assert json.loads(snapshot.read_text())["version"] == 1
+        assert _ctl(url, "state", "--load", str(snapshot))[0] == 0
+        assert _ctl(url, "reset")[1] == {"reset": "all"}
+        assert _ctl(url, "requests", "--limit", "5")[1] == {"requests": []}
+        # refusals are one line and exit 2
+        assert _ctl(url, "reset", "--account", "MANOSUCHACCOUNT00000")[0] == 2
+        assert "404" in capsys.readouterr().err
+        monkeypatch.delenv("MASKING_EMULATOR_ADMIN_TOKEN")
+        assert _ctl(url, "clock")[0] == 2
+        assert "401" in capsys.readouterr().err
+
+
+def test_emulator_ctl_reports_an_unreachable_emulator(capsys):
+    """No emulator at the URL: one line on stderr, exit status 1."""
+    assert _ctl("http://127.0.0.1:9", "clock")[0] == 1
+    err = capsys.readouterr().err
+    assert "cannot reach" in err
+    assert "Traceback" not in err

@@ -96,3 +96,47 @@ def test_one_or_many_keeps_lone_values_bare():
     multimap.remove("p", "n2")
     assert len(multimap) == 0
     assert not multimap.contains("p", "n2")
+
+
+def test_every_transition_of_a_session_life():
+    """Each row of the life table in records.py, the refused one included, in one walk."""
+    config = EmulatorConfig()
+    store = Store(ManualClock(), config.accounts, config.pool, seed=3, retention=7200.0)
+    state = store.account(DEFAULT_AUTH_ID)
+    # (none) -> active: indexed as active, parties busy
+    natural = store.create(
+        DEFAULT_AUTH_ID, {"first_party": A, "second_party": B, "session_expiry": 60}
+    )
+    deleted = store.create(DEFAULT_AUTH_ID, {"first_party": C, "second_party": D})
+    assert natural.status == "active"
+    assert state.busy.get(A) == [natural.virtual_number]
+    # active -> active by update: modified now, expiry counted from now
+    store.clock.advance(30)
+    store.update(DEFAULT_AUTH_ID, natural.uuid, {"session_expiry": 60})
+    assert (natural.modified, natural.expiry) == (natural.created + 30, natural.created + 90)
+    # active -> expired by the clock: modified kept, party free
+    store.clock.advance(60)
+    assert store.get(DEFAULT_AUTH_ID, natural.uuid).status == "expired"
+    assert natural.modified == natural.created + 30
+    assert state.busy.get(A) == []
+    # active -> expired by DELETE: ended, expiry and modified are now; duration kept
+    store.expire(DEFAULT_AUTH_ID, deleted.uuid)
+    now = store.clock.now()
+    assert (deleted.ended, deleted.expiry, deleted.modified, deleted.duration) == (
+        now,
+        now,
+        now,
+        3600,
+    )
+    # expired -> expired by DELETE: nothing changes
+    store.clock.advance(5)
+    store.expire(DEFAULT_AUTH_ID, deleted.uuid)
+    assert deleted.modified == now
+    # expired -> update: refused
+    with pytest.raises(InvalidOperation, match="expired"):
+        store.update(DEFAULT_AUTH_ID, deleted.uuid, {"record": True})
+    # expired -> gone once the retention has passed
+    store.clock.advance(7200)
+    with pytest.raises(SessionNotFound):
+        store.get(DEFAULT_AUTH_ID, natural.uuid)
+    assert store.list(DEFAULT_AUTH_ID, {}).total_count == 0

@@ -16,13 +16,10 @@ from masking_async.emulator import (
 )
 from masking_async.emulator.pytest_plugin import EmulatorFactory
 from masking_async.load.plan import LoadPlan
-from masking_async.load.runner import LoadTarget, run_load
-from masking_async.load.schedule import ScheduleResult
+from masking_async.load.runner import LoadResult, LoadTarget, run_load
 
 
-async def _run(
-    factory: EmulatorFactory, faults: Faults, plan: LoadPlan
-) -> tuple[ScheduleResult, int]:
+async def _run(factory: EmulatorFactory, faults: Faults, plan: LoadPlan) -> tuple[LoadResult, int]:
     emu = await factory(EmulatorConfig(rate_limit=None, faults=faults), clock=SystemClock())
     target = LoadTarget(
         base_url=emu.base_url, auth_id=DEFAULT_AUTH_ID, auth_token=DEFAULT_AUTH_TOKEN
@@ -43,11 +40,14 @@ async def test_load_holds_its_rate_and_cleans_up(masking_emulator_factory: Emula
         warmup_sessions=10,
     )
     result, active = await _run(masking_emulator_factory, Faults(), plan)
-    assert result.sent == result.recorder.completed == 300
-    assert result.recorder.failed == 0
-    assert result.achieved_rate > 0.8 * 150
-    assert set(result.recorder.histograms) == {"create", "get", "update", "expire"}
+    schedule = result.schedule
+    assert schedule.sent == schedule.recorder.completed == 300
+    assert schedule.recorder.failed == 0
+    assert schedule.achieved_rate > 0.8 * 150
+    assert set(schedule.recorder.histograms) == {"create", "get", "update", "expire"}
     assert active == 0
+    assert result.cleanup.left == ()
+    assert result.cleanup.expired == result.cleanup.sessions > 0
 
 
 async def test_injected_stall_shows_in_the_reported_tail(
@@ -57,7 +57,7 @@ async def test_injected_stall_shows_in_the_reported_tail(
     plan = LoadPlan(rate=200, requests=400, mix={"get": 1}, warmup_sessions=5)
     faults = Faults(stall_rate=0.03, stall_seconds=0.4, operations={"get"}, seed=5)
     result, _ = await _run(masking_emulator_factory, faults, plan)
-    latency = result.recorder.latency_ms("get")
+    latency = result.schedule.recorder.latency_ms("get")
     assert latency["max"] >= 400
     assert latency["p99"] >= 300
 
@@ -91,7 +91,7 @@ def test_load_command_writes_a_report(tmp_path: Path) -> None:
     data = json.loads(report.read_text())
     assert data["completed"] == 100
     assert data["kept_up"] is True
-    assert set(data["latency_ms"]["all"]) == {"p50", "p90", "p99", "p99.9", "max"}
+    assert set(data["latency_ms"]["all"]) == {"p50", "p90", "p99", "p99.9", "max", "mean"}
 
 
 def test_bad_options_are_one_clear_line() -> None:

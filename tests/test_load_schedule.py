@@ -6,8 +6,8 @@ import anyio
 import pytest
 
 from masking_async.load.plan import LoadPlan, PlanError, parse_mix, parse_rate
-from masking_async.load.report import format_report, report_dict
 from masking_async.load.schedule import run_schedule
+from masking_async.load.timing import CallTiming
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ async def test_schedule_holds_rate_and_mix() -> None:
     plan = LoadPlan(rate=400, requests=200, mix={"create": 3, "get": 1}, seed=7)
     seen: list[str] = []
 
-    async def perform(op: str) -> None:
+    async def perform(op: str, timing: CallTiming) -> None:
         seen.append(op)
         await anyio.sleep(0.001)
 
@@ -55,9 +55,9 @@ async def test_schedule_holds_rate_and_mix() -> None:
     assert result.sent == len(seen) == result.recorder.completed == 200
     assert 120 < seen.count("create") < 180
     assert result.elapsed >= 199 / 400
-    data = report_dict(result)
-    assert data["failed"] == 0
-    assert set(data["latency_ms"]) == {"all", "create", "get"}
+    assert result.recorder.failed == 0
+    assert set(result.recorder.histograms) == {"create", "get"}
+    assert result.kept_up
 
 
 async def test_stall_shows_in_tail_and_falling_behind_is_reported() -> None:
@@ -66,7 +66,7 @@ async def test_stall_shows_in_tail_and_falling_behind_is_reported() -> None:
     calls = 0
     stall_end = float("inf")
 
-    async def perform(op: str) -> None:
+    async def perform(op: str, timing: CallTiming) -> None:
         # The server freezes for 0.3 s from the 10th request: everything in flight waits.
         nonlocal calls, stall_end
         calls += 1
@@ -83,14 +83,14 @@ async def test_stall_shows_in_tail_and_falling_behind_is_reported() -> None:
     # charged from their due time: the tail shows the stall, not just its first victims.
     assert latency["p90"] >= 100
     assert not result.kept_up
-    assert "could not keep up" in format_report(result)
+    assert any("fell behind" in reason for reason in result.not_kept_up)
 
 
 async def test_failures_are_classified() -> None:
     """Each failure is counted under the kind the classifier gives it."""
     plan = LoadPlan(rate=1000, requests=20)
 
-    async def perform(op: str) -> None:
+    async def perform(op: str, timing: CallTiming) -> None:
         raise RuntimeError("429")
 
     result = await run_schedule(plan, perform, lambda exc: str(exc))

@@ -1,68 +1,116 @@
-"""The batch engine: every row of a file to exactly one outcome, as fast as the account allows.
+"""The batch engine: every row to exactly one known outcome, as fast as the account allows.
 
-A first pass reads the whole file (as a stream) and checks every row, so a malformed file stops
-the run before anything is sent, ``--strict`` can refuse invalid rows, and the progress bar knows
-its total. The second pass feeds a bounded stream (backpressure) read by a fixed pool of workers
-that all call one client, and so share its rate limit and retries. A stop (Ctrl-C, SIGTERM) ends
-the feeding at once, gives rows in flight ``grace`` seconds, then cancels them; every row not
-finished is written to the unprocessed file, and the journal tells the next run where to resume.
+Each row moves through :mod:`masking_async.batch.rowstate`, every move committed to the journal
+before the engine acts on it. A file is read once, checked and recorded in the journal (so a
+malformed file stops the run before anything is sent, ``strict`` can refuse invalid rows, and a
+resume refuses rows that changed); the run then streams the journal's rows, in input order, into
+a bounded stream read by a fixed pool of workers that share one client (one rate limit).
+
+Rows that act on the same session, and creates with identical parameters (which one lookup could
+confuse), share a *lane*: they run one at a time, in input order. A transient failure (5xx, lost
+connection, timeout) is not an outcome: the row is retried with backoff, paced by the client's
+limiter, until ``deadline``; a lost create is first looked up (strict adoption, see
+``client._adoption``). A 401/403 stops the run at once; a journal write error stops it too.
+A stop (Ctrl-C) ends the feeding, gives rows in flight ``grace`` seconds, then cancels them.
 """
 
 from __future__ import annotations
 
+import json
+import random
+import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
 import anyio.abc
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream
 
-from masking_async.batch.journal import Journal, JournalEntry, fingerprint
+from masking_async.batch.journal import Journal, JournalEntry, JournalError, row_digest
+from masking_async.batch.lanes import Lanes, Turn
 from masking_async.batch.progress import show_progress
 from masking_async.batch.results import Result, ResultWriter, RowWriter
 from masking_async.batch.rows import Task, to_task
-from masking_async.batch.sources import Format, SourceError, csv_header, detect_format, read_rows
+from masking_async.batch.rowstate import Event, advance
+from masking_async.batch.sources import (
+    Format,
+    Row,
+    csv_header,
+    detect_format,
+    first_columns,
+    read_rows,
+    unused_columns,
+)
 from masking_async.batch.summary import Summary
-from masking_async.client import CallTrace
-from masking_async.client._retry import is_retryable
-from masking_async.errors import APIError, MaskingError
+from masking_async.client import CallTrace, LimiterStats
+from masking_async.client._adoption import Lookup, create_lane
+from masking_async.client._options import RetryPolicy
+from masking_async.client._retry import backoff, maybe_applied
+from masking_async.errors import (
+    APIError,
+    AuthenticationError,
+    MaskingError,
+    OutcomeUnknownError,
+    PoolTimeout,
+    RateLimitedError,
+)
 from masking_async.models import Session
 
-__all__ = ["BatchOptions", "SessionAPI", "StrictModeError", "expire_matching", "run_batch"]
+__all__ = [
+    "BatchOptions",
+    "BatchUsageError",
+    "SessionAPI",
+    "StrictModeError",
+    "expire_matching",
+    "run_batch",
+]
 
-#: How far before a journalled send a create's session may have been stamped (clock skew).
-_RECONCILE_MARGIN = timedelta(seconds=30)
+Source = Path | Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]]
 
 
 class SessionAPI(Protocol):
-    """What the engine needs of a client (``MaskingClient`` has it; tests may fake it)."""
+    """What the engine needs of a client (``MaskingClient`` has it)."""
 
-    async def create_session(self, request: Any, *, trace: CallTrace | None = None) -> Session: ...
-    async def update_session(
-        self, session_uuid: str, request: Any, *, trace: CallTrace | None = None
+    async def attempt_create(
+        self, params: Mapping[str, Any], *, trace: CallTrace | None = None
     ) -> Session: ...
-    async def expire_session(
+    async def attempt_update(
+        self, session_uuid: str, params: Mapping[str, Any], *, trace: CallTrace | None = None
+    ) -> Session | None: ...
+    async def attempt_expire(
         self, session_uuid: str, *, trace: CallTrace | None = None
     ) -> None: ...
-    async def find_created_session(
-        self, first_party: str, second_party: str | None, *, created_since: datetime
-    ) -> Session | None: ...
+    async def lookup_create(
+        self,
+        params: Mapping[str, Any],
+        *,
+        sent_at: float,
+        claimed: Callable[[str], bool] | None = None,
+    ) -> Lookup: ...
+    async def get_session(
+        self, session_uuid: str, *, trace: CallTrace | None = None
+    ) -> Session: ...
     def iter_sessions(
         self, filters: Mapping[str, Any] | None = None, *, concurrency: int = 8
     ) -> AsyncIterator[Session]: ...
+    @property
+    def rate_stats(self) -> LimiterStats: ...
 
 
 class StrictModeError(MaskingError):
     """``strict`` was asked and some rows are invalid: nothing was sent."""
 
 
+class BatchUsageError(MaskingError):
+    """The run is set up so it would lose data (an output over the input, say): nothing sent."""
+
+
 @attrs.frozen(kw_only=True)
 class BatchOptions:
-    """How to run a file; ``op=None`` takes each row's operation from its ``op`` column."""
+    """How to run rows; ``op=None`` takes each row's operation from its ``op`` column."""
 
     op: str | None = None
     format: str | None = None
@@ -74,6 +122,23 @@ class BatchOptions:
     progress: bool = True
     #: Seconds rows in flight may take to finish after a stop before they are cancelled.
     grace: float = 10.0
+    #: Send again the rows an earlier run on this journal ended ``failed``.
+    retry_failed: bool = False
+    #: Seconds a row keeps retrying transient failures before it ends unresolved/unprocessed.
+    deadline: float = 900.0
+    #: The shape of the waits between those retries (attempt counts do not apply).
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    #: For mappings given to :func:`run_batch`: the field holding each row's unique key.
+    key_field: str = "key"
+
+
+@attrs.frozen
+class _Item:
+    """One row on its way to a worker: what the journal knows, the checked task, any refusal."""
+
+    entry: JournalEntry
+    task: Task
+    problem: str | None = None
 
 
 def _since(started: float) -> float:
@@ -86,69 +151,557 @@ def _report_to_stderr(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def _scan(
-    path: Path, fmt: Format, op: str | None, summary: Summary, report: Callable[[str], None]
-) -> None:
-    """Pass one: read and check every row (in a worker thread), reporting each bad one."""
-    for row in read_rows(path, fmt):
-        task = to_task(row, op, text_cells=fmt == "csv")
-        summary.total += 1
-        if not task.valid:
-            summary.invalid += 1
-            for violation in task.violations:
-                report(f"{path}: line {task.line}: {violation.field}: {violation.rule}")
+def _classify(error: MaskingError) -> Event:
+    """What an error says about whether the server applied the request."""
+    if isinstance(error, (RateLimitedError, AuthenticationError, PoolTimeout)):
+        return "not_applied"
+    return "lost" if maybe_applied(error) else "refused"
 
 
-def _outputs(path: Path, out: Path | None) -> tuple[Path, Path, Path]:
-    results = out or path.with_name(f"{path.stem}.results.jsonl")
+def _outputs(base: Path, out: Path | None, suffix: str) -> dict[str, Path]:
+    results = out or base.with_name(f"{base.stem}.results.jsonl")
     stem = results.with_suffix("")
-    return (
-        results,
-        stem.with_name(f"{stem.name}.failed{path.suffix}"),
-        stem.with_name(f"{stem.name}.unprocessed{path.suffix}"),
+    return {
+        "results": results,
+        "failed rows": stem.with_name(f"{stem.name}.failed{suffix}"),
+        "unresolved rows": stem.with_name(f"{stem.name}.unresolved{suffix}"),
+        "unprocessed rows": stem.with_name(f"{stem.name}.unprocessed{suffix}"),
+    }
+
+
+def _refuse_overlap(outputs: Mapping[str, Path], protected: Mapping[str, Path | None]) -> None:
+    """No output may be the input or the journal: writing it would destroy what we read."""
+    for role, path in protected.items():
+        if path is None:
+            continue
+        for name, output in outputs.items():
+            same = output.exists() and path.exists() and output.samefile(path)
+            if same or output.resolve() == path.resolve():
+                raise BatchUsageError(
+                    f"the {name} file {output} is the {role}: writing it would destroy it;"
+                    " choose another --out"
+                )
+
+
+def _scan(
+    path: Path,
+    fmt: Format,
+    op: str | None,
+    journal: Journal | None,
+    summary: Summary,
+    report: Callable[[str], None],
+) -> list[str]:
+    """Pass one (a worker thread): read, check and record every row; the keys that changed."""
+    ignore = _ignored(path, fmt, op, report)
+    meta = {
+        "source": str(path),
+        "format": fmt,
+        "columns": json.dumps(csv_header(path) if fmt == "csv" else None),
+        "command": op or "run",
+    }
+
+    def rows() -> Iterable[JournalEntry]:
+        for row in read_rows(path, fmt):
+            ordinal = row.record
+            task = to_task(row, op, text_cells=fmt == "csv", ignore=ignore)
+            summary.total += 1
+            if not task.valid:
+                summary.invalid += 1
+                for violation in task.violations:
+                    report(f"{path}: line {row.line}: {violation} (row {ordinal})")
+            yield _fresh(str(ordinal), ordinal, row, task)
+
+    if journal is None:
+        for _ in rows():
+            pass
+        return []
+    changed = journal.register(rows(), meta)
+    for key in changed[:20]:
+        report(f"{path}: row {key} changed since {journal.path} recorded it; it will not be run")
+    return changed
+
+
+def _ignored(
+    path: Path, fmt: Format, op: str | None, report: Callable[[str], None]
+) -> frozenset[str]:
+    """Session attributes the operation does not use (a file ``list`` wrote): set aside."""
+    ignored = unused_columns(op, first_columns(path, fmt))
+    if ignored:
+        report(f"note: columns {', '.join(ignored)} are not used by {op}; ignored")
+    return frozenset(ignored)
+
+
+def _fresh(key: str, ordinal: int, row: Row, task: Task) -> JournalEntry:
+    invalid = "; ".join(str(v) for v in task.violations) or None
+    return JournalEntry(
+        key=key,
+        ordinal=ordinal,
+        line=row.line,
+        digest=row_digest(row.fields),
+        raw=row.fields,
+        op=task.op,
+        state="failed" if invalid else "pending",
+        error=invalid,
     )
 
 
 async def run_batch(
-    path: Path,
+    source: Source,
     *,
     client: SessionAPI | None,
     options: BatchOptions,
     stop: anyio.Event | None = None,
     report: Callable[[str], None] = _report_to_stderr,
+    on_result: Callable[[Result], None] | None = None,
 ) -> Summary:
-    """Run every row of ``path``; returns the summary (see ``Summary.exit_status``).
+    """Run every row of ``source``; returns the summary (see ``Summary.exit_status``).
 
-    Raises :class:`SourceError` for a malformed file and :class:`StrictModeError` when
-    ``strict`` finds invalid rows, in both cases before anything is sent.
+    ``source`` is a file (CSV, JSON array, JSON Lines) or an iterable / async iterable of
+    mappings, each with a unique ``options.key_field`` that keys it in the journal. Raises
+    :class:`SourceError` for a malformed file, :class:`StrictModeError` when ``strict`` finds
+    invalid rows, :class:`BatchUsageError` for outputs over the input or journal, and
+    :class:`JournalError` for a journal another run holds: in every case before anything is sent.
     """
-    fmt = detect_format(path, options.format)
+    if not isinstance(source, Path):
+        return await _run_mappings(source, client, options, stop, on_result)
+    fmt = detect_format(source, options.format)
     summary = Summary(dry_run=options.dry_run)
-    await anyio.to_thread.run_sync(_scan, path, fmt, options.op, summary, report)
     if options.dry_run:
+        await anyio.to_thread.run_sync(
+            _scan, source, fmt, options.op, None, summary, report, abandon_on_cancel=True
+        )
         return summary
-    if options.strict and summary.invalid:
-        raise StrictModeError(f"{summary.invalid} of {summary.total} rows are invalid; none sent")
     if client is None:
         raise ValueError("a client is needed unless dry_run is set")
-    journal = None
-    if options.journal is not None:
-        journal = await Journal.open(
-            options.journal, await anyio.to_thread.run_sync(fingerprint, path)
+    outputs = _outputs(source, options.out, source.suffix)
+    _refuse_overlap(outputs, {"input": source, "journal": options.journal})
+    with tempfile.TemporaryDirectory(prefix="masking-async-") as folder:
+        journal = (
+            Journal.open(options.journal) if options.journal else Journal.temporary(Path(folder))
         )
-    results_path, failed_path, unprocessed_path = _outputs(path, options.out)
-    columns = csv_header(path) if fmt == "csv" else None
-    run = _Run(
-        client=client,
-        summary=summary,
-        journal=journal,
-        results=ResultWriter(results_path),
-        failed=RowWriter(failed_path, fmt, columns),
-        unprocessed=RowWriter(unprocessed_path, fmt, columns),
-    )
-    tasks = (to_task(row, options.op, text_cells=fmt == "csv") for row in read_rows(path, fmt))
-    await run.execute(tasks, options, stop or anyio.Event())
+        try:
+            changed = await anyio.to_thread.run_sync(
+                _scan, source, fmt, options.op, journal, summary, report, abandon_on_cancel=True
+            )
+            if options.strict and summary.invalid:
+                raise StrictModeError(
+                    f"{summary.invalid} of {summary.total} rows are invalid; none sent"
+                )
+            columns = csv_header(source) if fmt == "csv" else None
+            run = _Run(client, summary, journal, options, outputs, fmt, columns, on_result)
+            ignore = _ignored(source, fmt, options.op, lambda _: None)
+            items = _file_items(journal, options.op, fmt, set(changed), ignore)
+            await run.execute(items, stop)
+        finally:
+            await journal.close()
     return summary
+
+
+async def _file_items(
+    journal: Journal, op: str | None, fmt: Format, changed: set[str], ignore: frozenset[str]
+) -> AsyncIterator[_Item]:
+    for entry in journal.entries():
+        task = to_task(Row(entry.line, entry.raw), op, text_cells=fmt == "csv", ignore=ignore)
+        problem = (
+            "changed since the journal recorded it; run it with a new journal"
+            if entry.key in changed
+            else None
+        )
+        yield _Item(entry, task, problem)
+        await anyio.lowlevel.checkpoint()
+
+
+async def _run_mappings(
+    source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
+    client: SessionAPI | None,
+    options: BatchOptions,
+    stop: anyio.Event | None,
+    on_result: Callable[[Result], None] | None,
+) -> Summary:
+    """The Python API for backends: rows as mappings, keyed by the caller."""
+    if client is None:
+        raise ValueError("a client is needed")
+    summary = Summary()
+    outputs = _outputs(options.out, options.out, ".jsonl") if options.out else {}
+    _refuse_overlap(outputs, {"journal": options.journal})
+    with tempfile.TemporaryDirectory(prefix="masking-async-") as folder:
+        journal = (
+            Journal.open(options.journal) if options.journal else Journal.temporary(Path(folder))
+        )
+        try:
+            run = _Run(client, summary, journal, options, outputs, "jsonl", None, on_result)
+            await run.execute(_mapping_items(source, journal, options, summary), stop)
+        finally:
+            await journal.close()
+    return summary
+
+
+async def _mapping_items(
+    source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
+    journal: Journal,
+    options: BatchOptions,
+    summary: Summary,
+) -> AsyncIterator[_Item]:
+    async def each() -> AsyncIterator[Mapping[str, Any]]:
+        if isinstance(source, AsyncIterable):
+            async for mapping in source:
+                yield mapping
+        else:
+            for mapping in source:
+                yield mapping
+                await anyio.lowlevel.checkpoint()
+
+    seen: set[str] = set()
+    ordinal = 0
+    async for mapping in each():
+        ordinal += 1
+        summary.total += 1
+        fields = {k: v for k, v in mapping.items() if k != options.key_field}
+        key = mapping.get(options.key_field)
+        row = Row(ordinal, fields)
+        task = to_task(row, options.op, text_cells=False)
+        problem = None
+        if key is None or str(key) == "":
+            key, problem = f"#{ordinal}", f"{options.key_field}: every row needs a unique key"
+        elif str(key) in seen:
+            problem = f"{options.key_field}: {key!r} repeats an earlier row's key"
+        key = str(key)
+        seen.add(key)
+        fresh = _fresh(key, ordinal, row, task)
+        entry = journal.entry(key)
+        if entry is None:
+            entry = fresh
+        elif entry.digest != fresh.digest and problem is None:
+            problem = "changed since the journal recorded it; give it a new key or a new journal"
+        if problem is not None or not task.valid:
+            summary.invalid += 1
+        yield _Item(entry, task, problem)
+
+
+class _Run:
+    """One run's workers, writers and stop conditions."""
+
+    def __init__(
+        self,
+        client: SessionAPI,
+        summary: Summary,
+        journal: Journal,
+        options: BatchOptions,
+        outputs: Mapping[str, Path],
+        fmt: Format,
+        columns: list[str] | None,
+        on_result: Callable[[Result], None] | None,
+    ) -> None:
+        self.client, self.summary, self.journal, self.options = client, summary, journal, options
+        self.on_result = on_result
+        self.results = ResultWriter(outputs["results"]) if outputs else None
+        self.rows = {
+            name: RowWriter(path, fmt, columns)
+            for name, path in outputs.items()
+            if name != "results"
+        }
+        self.halt = anyio.Event()  # set on 401/403 or a journal failure: send nothing more
+        self.lanes = Lanes()
+        self.rng = random.Random()
+        self._current: dict[int, JournalEntry] = {}  # where each row in flight stands
+
+    async def execute(self, items: AsyncIterator[_Item], stop: anyio.Event | None) -> None:
+        started = time.monotonic()
+        stop = stop or anyio.Event()
+        options = self.options
+        send, receive = anyio.create_memory_object_stream[tuple[_Item, Turn]](
+            max(1, options.concurrency) * 2
+        )
+        leftovers = receive.clone()  # kept open to collect what is still queued at the end
+        work = anyio.CancelScope()
+        self.journal.start()
+
+        async def produce() -> None:
+            async with send:
+                async for item in items:
+                    if stop.is_set() or self.halt.is_set():
+                        self._unprocessed(item)
+                        break
+                    turn = self.lanes.admit(_lane(item.task))
+                    try:
+                        await send.send((item, turn))
+                    except anyio.get_cancelled_exc_class():
+                        turn.leave()
+                        self._unprocessed(item)  # read but never queued
+                        raise
+                async for item in items:  # what is left after a stop: unprocessed
+                    self._unprocessed(item)
+
+        async def worker(stream: anyio.abc.ObjectReceiveStream[tuple[_Item, Turn]]) -> None:
+            async with stream:
+                async for item, turn in stream:
+                    try:
+                        await turn.wait()
+                        await self._row(item, stop)
+                    finally:
+                        turn.leave()  # whatever happened, the rows behind it go on
+
+        async def cancel_after_grace() -> None:
+            await stop.wait()
+            self.summary.interrupted = True
+            await anyio.sleep(options.grace)
+            work.cancel()
+
+        async def cancel_on_halt() -> None:
+            await self.halt.wait()
+            await anyio.sleep(min(1.0, options.grace))
+            work.cancel()
+
+        try:
+            async with anyio.create_task_group() as outer:
+                if options.progress:
+                    outer.start_soon(
+                        partial(show_progress, self.summary, stats=lambda: self.client.rate_stats)
+                    )
+                outer.start_soon(cancel_after_grace)
+                outer.start_soon(cancel_on_halt)
+                with work:
+                    async with anyio.create_task_group() as group:
+                        group.start_soon(produce)
+                        with receive:
+                            for _ in range(max(1, options.concurrency)):
+                                group.start_soon(worker, receive.clone())
+                outer.cancel_scope.cancel()
+        finally:  # no await here: this runs even when cancelled
+            with leftovers:
+                while True:
+                    try:
+                        item, turn = leftovers.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                    turn.leave()
+                    self._unprocessed(item)
+            self.summary.elapsed = time.monotonic() - started
+            self.summary.limiter = str(self.client.rate_stats)
+            self._close()
+
+    # -- one row ------------------------------------------------------------------------------
+
+    async def _row(self, item: _Item, stop: anyio.Event) -> None:
+        """Drive one row to an outcome, or leave it unprocessed / unresolved on a stop."""
+        entry, task = item.entry, item.task
+        if item.problem is not None or not task.valid:
+            reason = item.problem or "; ".join(str(v) for v in task.violations)
+            self._finish(item, entry, "failed", error=reason, resumed=False)
+            return
+        if entry.state == "ok":
+            self._finish(item, entry, "ok", resumed=True)
+            return
+        if entry.state == "failed":
+            if not self.options.retry_failed:
+                self._finish(item, entry, "failed", resumed=True)
+                return
+            entry = attrs.evolve(entry, state=advance("failed", "retry"), status=None, error=None)
+        if entry.state == "sending":  # cut off by a crash while in flight
+            entry = attrs.evolve(entry, state="unknown")
+        try:
+            await self._drive(item, entry, stop)
+        except JournalError as error:
+            self._stop("journal", str(error))
+            self._unresolved_or_unprocessed(item, str(error))
+        except anyio.get_cancelled_exc_class():
+            self._unresolved_or_unprocessed(item, "stopped while in flight")
+            raise
+
+    async def _drive(self, item: _Item, entry: JournalEntry, stop: anyio.Event) -> None:
+        task = item.task
+        deadline = time.monotonic() + self.options.deadline
+        started = time.perf_counter()
+        trace = CallTrace()
+        failures = 0
+        self._current[id(item)] = entry
+        while True:
+            late = time.monotonic() > deadline
+            if entry.state == "unknown":
+                self._current[id(item)] = entry
+                if stop.is_set() or self.halt.is_set() or late:
+                    self._finish(item, entry, "unresolved", error=entry.error, started=started)
+                    return
+                if task.op != "create":  # an update or expire is safe to send again
+                    entry = attrs.evolve(entry, state=advance("unknown", "absent"))
+                    continue
+                try:
+                    found = await self._lookup(task, entry)
+                except AuthenticationError as error:
+                    self._stop("auth", f"the server refused the credentials ({error.status})")
+                    continue  # ends unresolved: the halt is seen at the top of the loop
+                except MaskingError as error:
+                    failures += 1
+                    entry = attrs.evolve(entry, error=f"lookup failed: {error}")
+                    await backoff(self.options.retry, failures, error, self.rng)
+                    continue
+                if found.session is not None:
+                    entry = self._applied(entry, "adopted", found.session)
+                    await self._commit(item, entry)
+                    self._finish(item, entry, "ok", started=started)
+                    return
+                if found.ambiguous:
+                    entry = attrs.evolve(
+                        entry,
+                        candidates=found.candidates,
+                        error=f"{len(found.candidates)} sessions match this create; none adopted",
+                    )
+                    await self._commit(item, entry)
+                    self._finish(item, entry, "unresolved", started=started)
+                    return
+                entry = attrs.evolve(entry, state=advance("unknown", "absent"))
+            # pending: send it
+            if stop.is_set() or self.halt.is_set() or late:
+                self._unprocessed(item)
+                return
+            entry = attrs.evolve(
+                entry,
+                state=advance("pending", "send"),
+                sent_at=time.time(),
+                attempts=entry.attempts + 1,
+                candidates=(),
+            )
+            await self._commit(item, entry)
+            try:
+                session = await self._send(task, trace)
+            except MaskingError as error:
+                event = _classify(error)
+                status = error.status if isinstance(error, APIError) else None
+                message = error.message if isinstance(error, APIError) else str(error)
+                named = error.session_uuid if isinstance(error, OutcomeUnknownError) else None
+                entry = attrs.evolve(
+                    entry,
+                    state=advance("sending", event),
+                    status=status,
+                    error=message or type(error).__name__,
+                    session_uuid=named or entry.session_uuid,
+                )
+                await self._commit(item, entry)
+                if event == "refused":
+                    self._finish(item, entry, "failed", started=started)
+                    return
+                if isinstance(error, AuthenticationError):
+                    self._stop("auth", f"the server refused the credentials ({status})")
+                    self._unprocessed(item)
+                    return
+                if event == "lost":
+                    failures += 1
+                    await backoff(self.options.retry, failures, error, self.rng)
+                continue
+            entry = self._applied(entry, "applied", session)
+            await self._commit(item, entry)
+            self._finish(item, entry, "ok", started=started)
+            return
+
+    async def _commit(self, item: _Item, entry: JournalEntry) -> None:
+        """Store ``entry``; only once it is on disk is it where the row stands."""
+        await self.journal.commit(entry)
+        self._current[id(item)] = entry
+
+    def _applied(self, entry: JournalEntry, event: Event, session: Session | None) -> JournalEntry:
+        return attrs.evolve(
+            entry,
+            state=advance(entry.state, event),
+            session_uuid=session.session_uuid if session else entry.session_uuid,
+            virtual_number=session.virtual_number if session else entry.virtual_number,
+            adopted=event == "adopted",
+            status=None,
+            error=None,
+            candidates=(),
+        )
+
+    async def _send(self, task: Task, trace: CallTrace) -> Session | None:
+        if task.op == "create":
+            return await self.client.attempt_create(task.params, trace=trace)
+        assert task.session_uuid is not None
+        if task.op == "update":
+            return await self.client.attempt_update(task.session_uuid, task.params, trace=trace)
+        await self.client.attempt_expire(task.session_uuid, trace=trace)
+        return None
+
+    async def _lookup(self, task: Task, entry: JournalEntry) -> Lookup:
+        """Did this row's create make a session? By the id the server named, else by search."""
+        if entry.session_uuid is not None:
+            session = await self.client.get_session(entry.session_uuid)
+            return Lookup(session, (session.session_uuid,))
+        assert entry.sent_at is not None
+        return await self.client.lookup_create(
+            task.params,
+            sent_at=entry.sent_at,
+            claimed=lambda uuid: self.journal.claimed_elsewhere(uuid, entry.key),
+        )
+
+    # -- outcomes -----------------------------------------------------------------------------
+
+    def _stop(self, why: Any, reason: str) -> None:
+        if self.summary.halted is None:
+            self.summary.halted, self.summary.halt_reason = why, reason
+        self.halt.set()
+
+    def _finish(
+        self,
+        item: _Item,
+        entry: JournalEntry,
+        outcome: str,
+        *,
+        error: str | None = None,
+        resumed: bool = False,
+        started: float | None = None,
+    ) -> None:
+        result = Result(
+            key=entry.key,
+            line=entry.line,
+            ref=item.task.ref,
+            op=item.task.op,
+            outcome=outcome,
+            session_uuid=entry.session_uuid or item.task.session_uuid,
+            virtual_number=entry.virtual_number,
+            status=entry.status,
+            error=error or entry.error if outcome != "ok" else None,
+            attempts=entry.attempts,
+            adopted=entry.adopted,
+            resumed=resumed,
+            candidates=entry.candidates,
+            latency_ms=_since(started) if started is not None else None,
+        )
+        self._current.pop(id(item), None)
+        self.summary.add(result)
+        if self.results is not None:
+            self.results.write(result)
+        if outcome != "ok" and f"{outcome} rows" in self.rows:
+            self.rows[f"{outcome} rows"].write(entry.raw, result.error)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def _unresolved_or_unprocessed(self, item: _Item, reason: str) -> None:
+        entry = self._current.pop(id(item), item.entry)
+        if entry.state in ("sending", "unknown"):
+            self._finish(item, attrs.evolve(entry, error=reason), "unresolved")
+        else:
+            self._unprocessed(item)
+
+    def _unprocessed(self, item: _Item) -> None:
+        self._current.pop(id(item), None)
+        self.summary.unprocessed += 1
+        if "unprocessed rows" in self.rows:
+            self.rows["unprocessed rows"].write(item.entry.raw)
+
+    def _close(self) -> None:
+        files = {}
+        if self.results is not None:
+            self.results.close()
+            files["results"] = self.results.path
+        for name, writer in self.rows.items():
+            writer.close()
+            if writer.count:
+                files[name] = writer.path
+        self.summary.files = files
+
+
+def _lane(task: Task) -> str:
+    if task.op == "create":
+        return create_lane(task.params)
+    return f"session:{task.session_uuid}"
 
 
 async def expire_matching(
@@ -160,226 +713,8 @@ async def expire_matching(
 ) -> Summary:
     """Expire every session the filters match: list them all (in parallel), then expire."""
     uuids = [s.session_uuid async for s in client.iter_sessions(filters, concurrency=8)]
-    summary = Summary(total=len(uuids))
     out = options.out or Path("expired.results.jsonl")
-    stem = out.with_suffix("")
-    run = _Run(
-        client=client,
-        summary=summary,
-        journal=None,
-        results=ResultWriter(out),
-        failed=RowWriter(stem.with_name(f"{stem.name}.failed.jsonl"), "jsonl", None),
-        unprocessed=RowWriter(stem.with_name(f"{stem.name}.unprocessed.jsonl"), "jsonl", None),
+    rows = ({"key": u, "op": "expire", "session_uuid": u} for u in uuids)
+    return await run_batch(
+        rows, client=client, options=attrs.evolve(options, op="expire", out=out), stop=stop
     )
-    tasks = (
-        Task(line=i, op="expire", params={}, raw={"session_uuid": u}, session_uuid=u)
-        for i, u in enumerate(uuids, 1)
-    )
-    await run.execute(tasks, options, stop or anyio.Event())
-    return summary
-
-
-@attrs.define
-class _Run:
-    client: SessionAPI
-    summary: Summary
-    journal: Journal | None
-    results: ResultWriter
-    failed: RowWriter
-    unprocessed: RowWriter
-
-    async def execute(
-        self, tasks: Iterator[Task], options: BatchOptions, stop: anyio.Event
-    ) -> None:
-        started = time.monotonic()
-        send, receive = anyio.create_memory_object_stream[tuple[Task, JournalEntry | None]](
-            max(1, options.concurrency) * 2
-        )
-        leftovers = receive.clone()  # kept open to collect what is still queued at the end
-        work = anyio.CancelScope()
-
-        async def produce() -> None:
-            async with send:
-                for task in tasks:
-                    if not task.valid:
-                        error = "; ".join(str(v) for v in task.violations)
-                        self._record(
-                            task, Result(task.line, task.ref, task.op, "failed", error=error)
-                        )
-                        continue
-                    previous = self.journal.entry(task.line) if self.journal else None
-                    if previous is not None and previous.state == "done":
-                        self._skipped(task, previous)
-                        continue
-                    if stop.is_set():
-                        self._unprocessed(task)
-                        break
-                    try:
-                        await send.send((task, previous))
-                    except anyio.get_cancelled_exc_class():
-                        self._unprocessed(task)  # read from the file but never queued
-                        raise
-
-        async def worker(
-            stream: anyio.abc.ObjectReceiveStream[tuple[Task, JournalEntry | None]],
-        ) -> None:
-            async with stream:
-                async for task, previous in stream:
-                    if stop.is_set():
-                        self._unprocessed(task)
-                        continue
-                    try:
-                        self._record(task, await self._process(task, previous))
-                    except anyio.get_cancelled_exc_class():
-                        self._unprocessed(task)
-                        raise
-
-        async def cancel_after_grace() -> None:
-            await stop.wait()
-            self.summary.interrupted = True
-            await anyio.sleep(options.grace)
-            work.cancel()
-
-        try:
-            async with anyio.create_task_group() as outer:
-                if options.progress:
-                    outer.start_soon(show_progress, self.summary)
-                outer.start_soon(cancel_after_grace)
-                with work:
-                    async with anyio.create_task_group() as group:
-                        group.start_soon(produce)
-                        with receive:
-                            for _ in range(max(1, options.concurrency)):
-                                group.start_soon(worker, receive.clone())
-                outer.cancel_scope.cancel()
-        finally:
-            with anyio.CancelScope(shield=True):
-                self._drain(leftovers, tasks)
-                self.summary.elapsed = time.monotonic() - started
-                await self._close()
-
-    async def _process(self, task: Task, previous: JournalEntry | None) -> Result:
-        trace = CallTrace()
-        started = time.perf_counter()
-        session: Session | None = None
-        try:
-            if self.journal is not None:
-                if previous is not None and previous.state == "sending" and task.op == "create":
-                    session = await self._reconcile(task, previous)
-                    trace.adopted = session is not None
-                if session is None:
-                    await self.journal.sending(task.line, task.op, time.time())
-            if session is not None:
-                pass
-            elif task.op == "create":
-                session = await self.client.create_session(task.params, trace=trace)
-            elif task.op == "update":
-                assert task.session_uuid is not None
-                session = await self.client.update_session(
-                    task.session_uuid, task.params, trace=trace
-                )
-            else:
-                assert task.session_uuid is not None
-                await self.client.expire_session(task.session_uuid, trace=trace)
-        except MaskingError as error:
-            status = error.status if isinstance(error, APIError) else None
-            message = error.message if isinstance(error, APIError) else str(error)
-            result = Result(
-                task.line,
-                task.ref,
-                task.op,
-                "failed",
-                session_uuid=task.session_uuid,
-                status=status,
-                error=message or type(error).__name__,
-                attempts=trace.attempts,
-                latency_ms=_since(started),
-            )
-            self._journal(result, retry=is_retryable(error))
-            return result
-        self.summary.adopted += trace.adopted
-        result = Result(
-            task.line,
-            task.ref,
-            task.op,
-            "ok",
-            session_uuid=session.session_uuid if session else task.session_uuid,
-            virtual_number=session.virtual_number if session else None,
-            status=trace.last_status,
-            attempts=trace.attempts,
-            latency_ms=_since(started),
-        )
-        self._journal(result, retry=False)
-        return result
-
-    async def _reconcile(self, task: Task, previous: JournalEntry) -> Session | None:
-        """A create that was in flight when the last run died: did the server make it?"""
-        assert previous.sent_at is not None
-        since = datetime.fromtimestamp(previous.sent_at, timezone.utc) - _RECONCILE_MARGIN
-        return await self.client.find_created_session(
-            task.params["first_party"], task.params.get("second_party"), created_since=since
-        )
-
-    def _journal(self, result: Result, *, retry: bool) -> None:
-        if self.journal is not None:
-            self.journal.finished(
-                result.line,
-                retry=retry,
-                outcome=result.outcome,
-                session_uuid=result.session_uuid,
-                virtual_number=result.virtual_number,
-                status=result.status,
-                error=result.error,
-            )
-
-    def _record(self, task: Task, result: Result) -> None:
-        self.summary.add(result)
-        self.results.write(result)
-        if result.outcome == "failed":
-            self.failed.write(dict(task.raw))
-
-    def _skipped(self, task: Task, previous: JournalEntry) -> None:
-        self._record(
-            task,
-            Result(
-                task.line,
-                task.ref,
-                task.op,
-                "skipped",
-                session_uuid=previous.session_uuid,
-                virtual_number=previous.virtual_number,
-                status=previous.status,
-                error=previous.error,
-            ),
-        )
-
-    def _unprocessed(self, task: Task) -> None:
-        self.summary.unprocessed += 1
-        self.unprocessed.write(dict(task.raw))
-
-    def _drain(
-        self, receive: MemoryObjectReceiveStream[tuple[Task, Any]], tasks: Iterable[Task]
-    ) -> None:
-        """Rows still queued or never read become unprocessed, so none is lost silently."""
-        with receive:
-            while True:
-                try:
-                    task, _ = receive.receive_nowait()
-                except (anyio.WouldBlock, anyio.EndOfStream):
-                    break
-                self._unprocessed(task)
-        try:
-            for task in tasks:
-                self._unprocessed(task)
-        except SourceError:
-            pass  # the first pass read the whole file; it cannot fail here unless it changed
-
-    async def _close(self) -> None:
-        for name, writer in (("failed rows", self.failed), ("unprocessed rows", self.unprocessed)):
-            writer.close()
-            if writer.count:
-                self.summary.files[name] = writer.path
-        self.results.close()
-        self.summary.files = {"results": self.results.path, **self.summary.files}
-        if self.journal is not None:
-            await self.journal.close()

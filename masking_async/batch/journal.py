@@ -1,168 +1,280 @@
-"""The journal: a SQLite file (WAL) that makes a batch run resumable after any crash.
+"""The journal: a SQLite file (WAL) holding every row of a run and where it is in its life.
 
-Each row is recorded as ``sending`` — durably, before its request leaves — and as ``done`` or
-``retry`` after. On the next run with the same journal, ``done`` rows are skipped, ``retry`` rows
-(429, 5xx, no answer) are run again, and ``sending`` rows, whose fate is unknown, are reconciled:
-a create is first looked up by its parties at the server. Writes go through one thread in
-batches (group commit), so the event loop never waits on the disk and a thousand rows in flight
-cost one fsync, not a thousand.
+It is the one source of truth for a batch: results, failed, unresolved and unprocessed files can
+be rebuilt from it alone (``masking-async report``). Each row is keyed by its ordinal in the input
+(or the caller's key) and stored with a digest of its content, so a resume against an edited file
+refuses the rows that changed. States follow :mod:`masking_async.batch.rowstate`; every change is
+*committed* (on disk) before the engine acts on it: ``sending`` before the request leaves, the
+outcome before its result line is written.
+
+Writes go through one thread in batches (group commit): the event loop never waits on the disk,
+and a thousand rows in flight cost one commit, not a thousand. A write that fails stops the
+writer for good and fails every waiting and later commit with :class:`JournalError`, so a run
+stops loudly instead of hanging. An OS lock (``flock``) held for the journal's whole life makes a
+second run on the same journal fail at once; the lock dies with the process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
+import json
+import os
 import queue
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 import anyio
 import attrs
 
+from masking_async.batch.rowstate import State
 from masking_async.errors import MaskingError
 
-__all__ = ["Journal", "JournalEntry", "JournalError", "fingerprint"]
+__all__ = ["Journal", "JournalEntry", "JournalError", "JournalLocked", "row_digest"]
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rows (
-    line INTEGER PRIMARY KEY,
-    state TEXT NOT NULL,
+    key TEXT PRIMARY KEY,
+    ordinal INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    raw TEXT NOT NULL,
     op TEXT NOT NULL,
+    state TEXT NOT NULL,
     sent_at REAL,
     session_uuid TEXT,
     virtual_number TEXT,
-    outcome TEXT,
     status INTEGER,
-    error TEXT
+    error TEXT,
+    candidates TEXT,
+    adopted INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS rows_by_ordinal ON rows (ordinal, key);
+CREATE INDEX IF NOT EXISTS rows_by_session ON rows (session_uuid);
 """
+_COLUMNS: Final = (
+    "key, ordinal, line, digest, raw, op, state, sent_at, session_uuid, virtual_number,"
+    " status, error, candidates, adopted, attempts"
+)
 _BATCH: Final = 512
+_BUSY_MS: Final = 5000
+#: What a journal opened from an input remembers of it, to write its rows back the same way.
+META_KEYS: Final = ("source", "format", "columns", "command")
 
 
 class JournalError(MaskingError):
-    """The journal cannot be used for this run (another input file, or not a journal)."""
+    """The journal cannot be used: not a journal, or a write to it failed."""
+
+
+class JournalLocked(JournalError):
+    """Another run holds this journal."""
 
 
 @attrs.frozen
 class JournalEntry:
+    """A row as the journal knows it."""
+
+    key: str
+    ordinal: int
     line: int
-    state: str  # sending | done | retry
+    digest: str
+    raw: dict[str, Any]
     op: str
-    sent_at: float | None
-    session_uuid: str | None
-    virtual_number: str | None
-    outcome: str | None
-    status: int | None
-    error: str | None
+    state: State
+    sent_at: float | None = None
+    session_uuid: str | None = None
+    virtual_number: str | None = None
+    status: int | None = None
+    error: str | None = None
+    candidates: tuple[str, ...] = ()
+    adopted: bool = False
+    attempts: int = 0
 
 
-def fingerprint(path: Path) -> str:
-    """Size and SHA-256 of the input, streamed: a journal only resumes the file it started."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return f"{path.stat().st_size}:{digest.hexdigest()}"
+def row_digest(fields: Mapping[str, Any]) -> str:
+    """A digest of a row's content, independent of key order and of how the file spelled it."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _entry(found: tuple[Any, ...]) -> JournalEntry:
+    (key, ordinal, line, digest, raw, op, state, sent_at, uuid, number, status, error, cands) = (
+        found[:13]
+    )
+    return JournalEntry(
+        key=key,
+        ordinal=ordinal,
+        line=line,
+        digest=digest,
+        raw=json.loads(raw),
+        op=op,
+        state=state,
+        sent_at=sent_at,
+        session_uuid=uuid,
+        virtual_number=number,
+        status=status,
+        error=error,
+        candidates=tuple(json.loads(cands)) if cands else (),
+        adopted=bool(found[13]),
+        attempts=found[14],
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=_BUSY_MS / 1000, check_same_thread=False)
+    connection.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+    return connection
+
+
+_Write = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 
 
 class Journal:
-    """Open with :meth:`open`; close with :meth:`close` (flushes everything written)."""
+    """Open with :meth:`open` or :meth:`temporary`, then :meth:`start`; :meth:`close` at the end."""
 
-    def __init__(self, path: Path, reader: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, lock: int | None, *, durable: bool) -> None:
         self.path = path
-        self._reader = reader
-        self._queue: queue.Queue[tuple[str, tuple[Any, ...], asyncio.Future[None] | None] | None]
-        self._queue = queue.Queue()
+        self._lock = lock
+        self._durable = durable
+        self._reader = _connect(path)
+        self._queue: queue.Queue[_Write | None] = queue.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._failure: str | None = None
+
+    @classmethod
+    def open(cls, path: Path, *, durable: bool = True) -> Journal:
+        """Open or create ``path`` and lock it; :class:`JournalLocked` if another run has it."""
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise JournalError(f"{path}: cannot open the journal ({exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalLocked(f"{path}: another run is using this journal") from None
+        try:
+            connection = _connect(path)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(_SCHEMA)
+            connection.close()
+        except sqlite3.DatabaseError as exc:
+            os.close(fd)
+            raise JournalError(f"{path}: not a usable journal ({exc})") from None
+        return cls(path, fd, durable=durable)
+
+    # -- reading (event loop thread, or a worker thread before start) -----------------------
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._reader.execute("SELECT key, value FROM meta").fetchall())
+
+    def entry(self, key: str) -> JournalEntry | None:
+        found = self._reader.execute(f"SELECT {_COLUMNS} FROM rows WHERE key = ?", (key,))
+        row = found.fetchone()
+        return _entry(row) if row else None
+
+    def entries(self) -> Iterator[JournalEntry]:
+        """Every row in input order, streamed a page at a time.
+
+        Each page is its own short read, so no snapshot stays open for the whole run (an open
+        one would stop SQLite from ever checkpointing the write-ahead log, which would then grow
+        with every commit of a long run).
+        """
+        after: tuple[int, str] = (0, "")
+        while True:
+            page = self._reader.execute(
+                f"SELECT {_COLUMNS} FROM rows WHERE (ordinal, key) > (?, ?)"
+                " ORDER BY ordinal, key LIMIT 256",
+                after,
+            ).fetchall()
+            if not page:
+                return
+            after = (page[-1][1], page[-1][0])
+            yield from map(_entry, page)
+
+    def claimed_elsewhere(self, session_uuid: str, key: str) -> bool:
+        """Is ``session_uuid`` already the session of another row?"""
+        found = self._reader.execute(
+            "SELECT 1 FROM rows WHERE session_uuid = ? AND key != ? AND state = 'ok' LIMIT 1",
+            (session_uuid, key),
+        )
+        return found.fetchone() is not None
+
+    def register(self, rows: Iterable[JournalEntry], meta: Mapping[str, str]) -> list[str]:
+        """Record rows not seen before, in one transaction (call before :meth:`start`).
+
+        Returns the keys of the rows whose content differs from what this journal recorded.
+        """
+        changed: list[str] = []
+        connection = _connect(self.path)
+        try:
+            with connection:
+                for name, value in meta.items():
+                    connection.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (name, value))
+                for row in rows:
+                    known = connection.execute(
+                        "SELECT digest FROM rows WHERE key = ?", (row.key,)
+                    ).fetchone()
+                    if known is None:
+                        connection.execute(*_upsert(row))
+                    elif known[0] != row.digest:
+                        changed.append(row.key)
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: cannot record the input ({exc})") from None
+        finally:
+            connection.close()
+        return changed
+
+    # -- writing (through the writer thread) ---------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer; commits are accepted from now on (call from the event loop)."""
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._write, name="journal-writer", daemon=True)
         self._thread.start()
 
-    @classmethod
-    async def open(cls, path: Path, source_fingerprint: str) -> Journal:
-        """Open or create ``path``; refuse a journal that belongs to another input."""
-        try:
-            connection = sqlite3.connect(path)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
-            row = connection.execute("SELECT value FROM meta WHERE key='input'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"{path}: not a usable journal ({exc})") from None
-        if row is None:
-            connection.execute("INSERT INTO meta VALUES ('input', ?)", (source_fingerprint,))
-            connection.commit()
-        elif row[0] != source_fingerprint:
-            connection.close()
-            raise JournalError(
-                f"{path} records a run of a different input file (its size or content changed);"
-                " use a new journal, or the original file"
-            )
-        return cls(path, connection)
-
-    def entry(self, line: int) -> JournalEntry | None:
-        """What the journal knew of ``line`` when it was opened or since (read from disk)."""
-        found = self._reader.execute(
-            "SELECT line, state, op, sent_at, session_uuid, virtual_number, outcome, status, error"
-            " FROM rows WHERE line = ?",
-            (line,),
-        ).fetchone()
-        return JournalEntry(*found) if found else None
-
-    async def sending(self, line: int, op: str, sent_at: float) -> None:
-        """Record that ``line`` is about to be sent; returns once that is on disk."""
+    async def commit(self, entry: JournalEntry) -> None:
+        """Store ``entry`` (a row's whole record); returns once it is on disk."""
+        if self._failure is not None:
+            raise JournalError(self._failure)
+        assert self._loop is not None, "start() the journal first"
         future: asyncio.Future[None] = self._loop.create_future()
-        self._queue.put(
-            (
-                "INSERT OR REPLACE INTO rows (line, state, op, sent_at)"
-                " VALUES (?, 'sending', ?, ?)",
-                (line, op, sent_at),
-                future,
-            )
-        )
+        self._queue.put((*_upsert(entry), future))
         await future
 
-    def finished(
-        self,
-        line: int,
-        *,
-        retry: bool,
-        outcome: str,
-        session_uuid: str | None,
-        virtual_number: str | None,
-        status: int | None,
-        error: str | None,
-    ) -> None:
-        """Record a row's outcome (no wait: a lost outcome only means one reconciliation)."""
-        self._queue.put(
-            (
-                "UPDATE rows SET state = ?, session_uuid = ?, virtual_number = ?, outcome = ?,"
-                " status = ?, error = ? WHERE line = ?",
-                (
-                    "retry" if retry else "done",
-                    session_uuid,
-                    virtual_number,
-                    outcome,
-                    status,
-                    error,
-                    line,
-                ),
-                None,
-            )
-        )
-
     async def close(self) -> None:
-        """Flush every pending write and close; the wait happens off the event loop."""
-        self._queue.put(None)
-        await anyio.to_thread.run_sync(self._thread.join)
+        """Flush every write, stop the writer, release the lock."""
+        if self._thread is not None:
+            self._queue.put(None)
+            await anyio.to_thread.run_sync(self._thread.join)
+            self._thread = None
+        self.close_now()
+
+    def close_now(self) -> None:
+        """Close a journal that was only read (never started)."""
+        assert self._thread is None, "a started journal is closed with close()"
         self._reader.close()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def _write(self) -> None:
-        connection = sqlite3.connect(self.path)
-        # WAL + NORMAL: a commit survives the process being killed (kill -9); only a power
-        # loss can undo the last few. That is the failure a batch run must survive.
-        connection.execute("PRAGMA synchronous=NORMAL")
+        try:
+            connection = _connect(self.path)
+            # WAL + NORMAL: a commit survives the process being killed (kill -9); only a power
+            # loss can undo the last few. That is the failure a batch run must survive.
+            connection.execute(f"PRAGMA synchronous={'NORMAL' if self._durable else 'OFF'}")
+        except sqlite3.Error as exc:
+            self._fail(f"{self.path}: cannot write the journal ({exc})", [])
+            return
         stop = False
         while not stop:
             batch = [self._queue.get()]
@@ -171,21 +283,71 @@ class Journal:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            waiting = []
-            with connection:
-                for item in batch:
-                    if item is None:
-                        stop = True
-                        continue
-                    sql, params, future = item
-                    connection.execute(sql, params)
-                    if future is not None:
-                        waiting.append(future)
+            waiting = [item[2] for item in batch if item is not None and item[2] is not None]
+            stop = None in batch
+            try:
+                with connection:
+                    for item in batch:
+                        if item is not None:
+                            connection.execute(item[0], item[1])
+            except sqlite3.Error as exc:
+                self._fail(f"{self.path}: a journal write failed ({exc})", waiting)
+                break
             for future in waiting:
-                self._loop.call_soon_threadsafe(_resolve, future)
+                self._settle(future, None)
         connection.close()
 
+    def _fail(self, message: str, waiting: list[asyncio.Future[None]]) -> None:
+        """Fail every waiting and queued commit, and every later one: the run must stop."""
+        self._failure = message
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None and item[2] is not None:
+                waiting.append(item[2])
+        for future in waiting:
+            self._settle(future, JournalError(message))
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
+    def _settle(self, future: asyncio.Future[None], error: JournalError | None) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+            self._loop.call_soon_threadsafe(_resolve, future, error)
+
+    @classmethod
+    def temporary(cls, folder: Path) -> Journal:
+        """A journal for a run that asked for none: same machine, no fsync, deleted at close."""
+        return cls.open(folder / "run.journal", durable=False)
+
+
+def _upsert(entry: JournalEntry) -> tuple[str, tuple[Any, ...]]:
+    return (
+        f"INSERT OR REPLACE INTO rows ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+        (
+            entry.key,
+            entry.ordinal,
+            entry.line,
+            entry.digest,
+            json.dumps(entry.raw, default=str),
+            entry.op,
+            entry.state,
+            entry.sent_at,
+            entry.session_uuid,
+            entry.virtual_number,
+            entry.status,
+            entry.error,
+            json.dumps(list(entry.candidates)) if entry.candidates else None,
+            int(entry.adopted),
+            entry.attempts,
+        ),
+    )
+
+
+def _resolve(future: asyncio.Future[None], error: JournalError | None) -> None:
+    if future.done():
+        return
+    if error is None:
         future.set_result(None)
+    else:
+        future.set_exception(error)

@@ -1,24 +1,41 @@
-"""What a run writes: one result per row, and the failed and unprocessed rows in the input's format.
+"""What a run writes: one result per row, and the rows that did not end ok, in the input's format.
 
-The failed and unprocessed files hold the rows exactly as the input had them (same format, same
-columns), so fixing a few cells and running the file again is all a retry takes. Credentials
-never reach these files: results carry ids, statuses and the server's error messages only.
+The row files hold the rows as the input had them (same format, same columns) plus an ``error``
+column with the reason, which the reader ignores, so fixing a few cells and running the file
+again is all a retry takes. Each result line is written and flushed only after the row's outcome
+is committed to the journal, so the results never run ahead of it, and lag it by nothing a crash
+can lose that ``masking-async report`` cannot rebuild. Credentials never reach these files.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, Final
 
 import attrs
 
-from masking_async.batch.sources import Format
+from masking_async.batch.sources import REASON_COLUMN, Format
+from masking_async.errors import MaskingError
 
-__all__ = ["RESULT_FIELDS", "Result", "ResultWriter", "RowWriter"]
+__all__ = ["REASON_COLUMN", "RESULT_FIELDS", "OutputError", "Result", "ResultWriter", "RowWriter"]
+
+
+class OutputError(MaskingError):
+    """An output file cannot be written where it was asked."""
+
+
+def _create(path: Path) -> IO[str]:
+    try:
+        return path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
+
 
 RESULT_FIELDS: Final = (
+    "key",
     "line",
     "ref",
     "op",
@@ -28,14 +45,23 @@ RESULT_FIELDS: Final = (
     "status",
     "error",
     "attempts",
+    "adopted",
+    "resumed",
+    "candidates",
     "latency_ms",
 )
 
 
 @attrs.frozen
 class Result:
-    """The outcome of one row: ``ok``, ``failed`` or ``skipped`` (done by an earlier run)."""
+    """The outcome of one row: ``ok``, ``failed`` or ``unresolved`` (may have been applied).
 
+    ``resumed`` means an earlier run reached this outcome; ``adopted`` that a create's session
+    was found by a lookup after its answer was lost; ``candidates`` names the sessions that made
+    a lookup ambiguous.
+    """
+
+    key: str
     line: int
     ref: str | None
     op: str
@@ -45,6 +71,9 @@ class Result:
     status: int | None = None
     error: str | None = None
     attempts: int = 0
+    adopted: bool = False
+    resumed: bool = False
+    candidates: tuple[str, ...] = ()
     latency_ms: float | None = None
 
 
@@ -53,7 +82,7 @@ class ResultWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._handle = path.open("w", encoding="utf-8", newline="")
+        self._handle = _create(path)
         self._csv = None
         if path.suffix.lower() == ".csv":
             self._csv = csv.DictWriter(self._handle, RESULT_FIELDS)
@@ -62,28 +91,39 @@ class ResultWriter:
     def write(self, result: Result) -> None:
         data = attrs.asdict(result)
         if self._csv is not None:
+            data["candidates"] = " ".join(result.candidates)
             self._csv.writerow({k: "" if v is None else v for k, v in data.items()})
         else:
             self._handle.write(json.dumps(data) + "\n")
+        self._handle.flush()
 
     def close(self) -> None:
         self._handle.close()
 
 
 class RowWriter:
-    """Input rows written back in the input's own format; the file appears with its first row."""
+    """Input rows written back in the input's own format; the file appears with its first row.
+
+    A file of that name left by an earlier run is removed at once, so no row file outlives the
+    run that wrote it.
+    """
 
     def __init__(self, path: Path, fmt: Format, columns: list[str] | None) -> None:
-        self.path, self._fmt, self._columns = path, fmt, columns
+        self.path, self._fmt = path, fmt
+        self._columns = None if columns is None else [*columns, REASON_COLUMN]
         self._handle: IO[str] | None = None
         self._csv: csv.DictWriter[str] | None = None
         self.count = 0
+        path.unlink(missing_ok=True)
 
-    def write(self, raw: dict[str, Any]) -> None:
+    def write(self, raw: Mapping[str, Any], reason: str | None = None) -> None:
+        raw = {**raw, REASON_COLUMN: reason or ""}
         if self._handle is None:
-            self._handle = self.path.open("w", encoding="utf-8", newline="")
+            self._handle = _create(self.path)
             if self._fmt == "csv":
-                self._csv = csv.DictWriter(self._handle, self._columns or list(raw))
+                self._csv = csv.DictWriter(
+                    self._handle, self._columns or list(raw), extrasaction="ignore"
+                )
                 self._csv.writeheader()
             elif self._fmt == "json":
                 self._handle.write("[\n")
@@ -94,6 +134,7 @@ class RowWriter:
         else:
             self._handle.write(json.dumps(raw) + "\n")
         self.count += 1
+        self._handle.flush()
 
     def close(self) -> None:
         if self._handle is not None:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 import attrs
 
 from masking_async import rules
-from masking_async.batch.sources import Row
+from masking_async.batch.sources import CONTROL_COLUMNS, Row
 from masking_async.rules import Violation
 
 __all__ = ["OPS", "Task", "to_task"]
 
 OPS: Final = ("create", "update", "expire")
-#: Columns that steer the engine and are never sent to the API.
-CONTROL_COLUMNS: Final = ("op", "ref", "session_uuid")
 
 
 @attrs.frozen
@@ -42,13 +40,22 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def to_task(row: Row, default_op: str | None, *, text_cells: bool) -> Task:
-    """Check a row by the spec's rules; ``text_cells`` (CSV) means values need coercing first."""
+def to_task(
+    row: Row, command_op: str | None, *, text_cells: bool, ignore: Collection[str] = ()
+) -> Task:
+    """Check a row by the spec's rules; ``text_cells`` (CSV) means values need coercing first.
+
+    ``command_op`` is the command's operation (``create``, ``update``, ``expire``): a row whose
+    own ``op`` names another is invalid. ``None`` (``run``) takes each row's ``op``.
+    ``ignore`` names columns set aside (a session attribute the operation does not use, as in a
+    file ``list`` wrote): kept in ``raw``, never sent.
+    """
     fields = row.fields
-    op = (_text(fields.get("op")) or default_op or "").lower()
+    row_op = (_text(fields.get("op")) or "").lower()
+    op = command_op or row_op
     ref = _text(fields.get("ref"))
     session_uuid = _text(fields.get("session_uuid"))
-    payload = {k: v for k, v in fields.items() if k not in CONTROL_COLUMNS}
+    payload = {k: v for k, v in fields.items() if k not in CONTROL_COLUMNS and k not in ignore}
     violations: list[Violation] = []
     if text_cells:
         payload, violations = rules.coerce_text({k: str(v) for k, v in payload.items()})
@@ -56,6 +63,8 @@ def to_task(row: Row, default_op: str | None, *, text_cells: bool) -> Task:
         payload = {k: v for k, v in payload.items() if v is not None}
 
     params: dict[str, Any] = {}
+    if command_op and row_op and row_op != command_op:
+        violations.append(Violation("op", f"is {row_op!r}, but this command runs {command_op}"))
     if op not in OPS:
         violations.append(Violation("op", "must be one of create, update, expire"))
     elif op == "create":
@@ -66,6 +75,8 @@ def to_task(row: Row, default_op: str | None, *, text_cells: bool) -> Task:
     else:
         if not session_uuid:
             violations.append(Violation("session_uuid", f"is required for {op}"))
+        else:
+            violations += rules.check_session_uuid(session_uuid)
         if op == "update":
             params, found = rules.check_update(payload)
             # An empty body only because a cell failed to parse is already explained.

@@ -1,32 +1,49 @@
 """Reading input files as streams: CSV with a header, a JSON array of objects, or JSON Lines.
 
-Memory does not grow with the file: CSV and JSON Lines are read line by line, and a JSON array is
-decoded one object at a time from a small rolling buffer. Anything malformed — broken quoting,
-bad JSON, no header, bytes that are not UTF-8, a field of megabytes — is a :class:`SourceError`
-naming the file and the line, never a traceback.
+Memory does not grow with the file: CSV and JSON Lines are read line by line, and JSON is parsed
+by ``ijson`` as a stream of events, fed a line (or 64 KiB) at a time so that every record keeps
+the line it starts on. Anything malformed — broken quoting, bad JSON, no header, bytes that are
+not UTF-8, a field of megabytes, values nested deeper than any API parameter — is a
+:class:`SourceError` naming the file and the line, never a traceback. Only regular files are
+read: the engine reads its input twice, which a pipe cannot give, and opening a FIFO that
+nobody writes would block beyond the reach of Ctrl-C.
+
+:data:`REASON_COLUMN`, which a failed file carries beside each row, is dropped on the way in, so
+a fixed failed file runs again as it is. :func:`unused_columns` names the session attribute
+columns (as ``list`` writes them) that an operation does not send, for the row checks to set
+aside.
 """
 
 from __future__ import annotations
 
-import codecs
+import contextlib
 import csv
-import json
-from collections.abc import Iterator
+import stat
+from collections.abc import Collection, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal
 
 import attrs
+import ijson
 
+from masking_async import rules
 from masking_async.errors import MaskingError
+from masking_async.models import Session
 
 __all__ = [
+    "CONTROL_COLUMNS",
     "FORMATS",
+    "MAX_DEPTH",
     "MAX_FIELD_BYTES",
+    "REASON_COLUMN",
     "Format",
     "Row",
     "SourceError",
+    "csv_header",
     "detect_format",
+    "first_columns",
     "read_rows",
+    "unused_columns",
 ]
 
 Format = Literal["csv", "json", "jsonl"]
@@ -37,59 +54,125 @@ FORMATS: Final[dict[str, Format]] = {
     ".ndjson": "jsonl",
 }
 #: The largest cell, JSON Lines line or JSON object accepted; no API value comes near it.
+#: (A JSON object is measured by the chunks it was read in: refused past 128 KiB + 2 chunks.)
 MAX_FIELD_BYTES: Final = 128 * 1024
-_CHUNK: Final = 64 * 1024
+#: Containers allowed inside one record; API parameters are flat, so 4 is generous.
+MAX_DEPTH: Final = 4
+#: The column a failed file adds to each row: why it failed. Readers drop it.
+REASON_COLUMN: Final = "error"
+#: Columns that steer the engine and are never sent to the API.
+CONTROL_COLUMNS: Final = ("op", "ref", "session_uuid")
+#: Every attribute of a session, as ``list`` writes them.
+_SESSION_ATTRIBUTES: Final = frozenset(a.name for a in attrs.fields(Session))
+#: Columns only ``list`` output has: a file with all of them holds sessions as they are.
+_LIST_SIGNATURE: Final = frozenset({"status", "virtual_number", "created_time"})
+_CHUNK: Final = 8 * 1024
+_SCALAR_EVENTS: Final = frozenset({"string", "number", "boolean", "null"})
+_BOM: Final = b"\xef\xbb\xbf"
 
 
 class SourceError(MaskingError):
     """The input file cannot be read as its format; ``line`` is where reading stopped."""
 
-    def __init__(self, path: Path, line: int, message: str) -> None:
+    def __init__(self, path: Path, line: int | None, message: str) -> None:
         self.path, self.line = path, line
-        super().__init__(f"{path}: line {line}: {message}")
+        super().__init__(f"{path}: line {line}: {message}" if line else f"{path}: {message}")
 
 
 @attrs.frozen
 class Row:
-    """One record of the input: its first line number and its fields as the file gave them."""
+    """One record: the line it starts on (for people), its fields, and its ordinal.
+
+    ``record`` counts records from 1 and is unique even when a JSON array puts many records on
+    one line, so it (not ``line``) is the key to resume by.
+    """
 
     line: int
     fields: dict[str, Any]
+    record: int = 0
 
 
 def detect_format(path: Path, explicit: str | None = None) -> Format:
     """The format given, or the one the file's extension names."""
     if explicit:
         if explicit not in ("csv", "json", "jsonl"):
-            raise SourceError(path, 0, f"unknown format {explicit!r} (csv, json or jsonl)")
+            raise SourceError(path, None, f"unknown format {explicit!r} (csv, json or jsonl)")
         return explicit  # type: ignore[return-value]
     try:
         return FORMATS[path.suffix.lower()]
     except KeyError:
         raise SourceError(
-            path, 0, "cannot tell the format from the extension; use --format csv|json|jsonl"
+            path, None, "cannot tell the format from the extension; use --format csv|json|jsonl"
         ) from None
 
 
-def read_rows(path: Path, fmt: Format) -> Iterator[Row]:
+def unused_columns(op: str | None, columns: Iterable[str]) -> list[str]:
+    """Session attribute columns that ``op`` does not send, in the file's order.
+
+    ``list`` writes sessions with every attribute; fed to ``expire`` or ``update``, those
+    columns are not mistakes, so they are set aside instead of failing every row. In a file
+    written by ``list`` the parties are the current ones, so ``update`` sets them aside too.
+    ``run`` (``op`` None) picks the operation per row and sets nothing aside.
+    """
+    names = list(columns)
+    if op == "expire":
+        used: Collection[str] = ()
+    elif op == "update":
+        used = set(rules.UPDATE_FIELDS)
+        if set(names) >= _LIST_SIGNATURE:
+            used -= {"first_party", "second_party"}
+    else:
+        return []
+    return [
+        name
+        for name in names
+        if name in _SESSION_ATTRIBUTES and name not in CONTROL_COLUMNS and name not in used
+    ]
+
+
+def read_rows(path: Path, fmt: Format) -> Generator[Row, None, None]:
     """Yield every row of ``path``; raises SourceError where the file stops making sense."""
-    try:
-        if fmt == "csv":
-            yield from _csv_rows(path)
-        elif fmt == "jsonl":
-            yield from _jsonl_rows(path)
-        else:
-            yield from _json_rows(path)
-    except FileNotFoundError:
-        raise SourceError(path, 0, "no such file") from None
-    except IsADirectoryError:
-        raise SourceError(path, 0, "is a directory, not a file") from None
+    reader = {"csv": _csv_rows, "jsonl": _jsonl_rows, "json": _json_rows}[fmt]
+    for row in reader(path):
+        if REASON_COLUMN in row.fields:
+            fields = {k: v for k, v in row.fields.items() if k != REASON_COLUMN}
+            row = attrs.evolve(row, fields=fields)
+        yield row
 
 
 def csv_header(path: Path) -> list[str]:
-    """The CSV header, for writing rows back in the input's own columns."""
-    with path.open("rb") as handle:
-        return [name.strip() for name in next(csv.reader(_lines(path, handle)), [])]
+    """The CSV header without the reason column, for writing rows back in the input's columns."""
+    with _open(path) as handle:
+        names = next(csv.reader(_lines(path, handle)), [])
+    return [name.strip() for name in names if name.strip() != REASON_COLUMN]
+
+
+def first_columns(path: Path, fmt: Format) -> list[str]:
+    """The CSV header, or the keys of the first JSON record (for notes before a run)."""
+    if fmt == "csv":
+        return csv_header(path)
+    with contextlib.closing(read_rows(path, fmt)) as rows:
+        return list(next(rows, Row(0, {})).fields)
+
+
+def _open(path: Path) -> BinaryIO:
+    """Open a regular file; anything else is refused before it can block or be read twice."""
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise SourceError(path, None, "is a folder, not a file")
+        if not stat.S_ISREG(mode):
+            raise SourceError(
+                path,
+                None,
+                "is not a regular file (a pipe, socket or device); the input is read twice,"
+                " so save it to a file first",
+            )
+        return path.open("rb")
+    except FileNotFoundError:
+        raise SourceError(path, None, "no such file") from None
+    except PermissionError:
+        raise SourceError(path, None, "cannot be read: permission denied") from None
 
 
 def _lines(path: Path, handle: BinaryIO) -> Iterator[str]:
@@ -104,7 +187,7 @@ def _lines(path: Path, handle: BinaryIO) -> Iterator[str]:
 
 
 def _csv_rows(path: Path) -> Iterator[Row]:
-    with path.open("rb") as handle:
+    with _open(path) as handle:
         reader = csv.reader(_lines(path, handle), strict=True)
         line = 1
         try:
@@ -114,102 +197,210 @@ def _csv_rows(path: Path) -> Iterator[Row]:
             names = [name.strip() for name in header]
             if len(set(names)) != len(names) or "" in names:
                 raise SourceError(path, 1, "header has an empty or repeated column name")
-            line = reader.line_num + 1
+            line, record = reader.line_num + 1, 0
             for cells in reader:
                 if cells:  # not a blank line
                     if len(cells) != len(names):
                         raise SourceError(
                             path, line, f"has {len(cells)} cells but the header has {len(names)}"
                         )
-                    yield Row(line, dict(zip(names, cells, strict=True)))
+                    record += 1
+                    yield Row(line, dict(zip(names, cells, strict=True)), record)
                 line = reader.line_num + 1
         except csv.Error as exc:
             raise SourceError(path, line, f"malformed CSV: {exc}") from None
 
 
 def _jsonl_rows(path: Path) -> Iterator[Row]:
-    with path.open("rb") as handle:
-        for line, text in enumerate(_lines(path, handle), 1):
-            if not text.strip():
-                continue
-            try:
-                value = json.loads(text)
-            except ValueError as exc:
-                raise SourceError(path, line, f"invalid JSON: {exc}") from None
-            if not isinstance(value, dict):
-                raise SourceError(path, line, "each line must be a JSON object")
-            yield Row(line, value)
+    return _JSONRecords(path, array=False).rows()
 
 
 def _json_rows(path: Path) -> Iterator[Row]:
-    """A JSON array decoded one element at a time with ``raw_decode`` over a rolling buffer."""
-    decoder = json.JSONDecoder()
-    text_decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    buffer, line, position = "", 1, 0
-    started = ended = eof = False
-    with path.open("rb") as handle:
+    return _JSONRecords(path, array=True).rows()
 
-        def refill() -> bool:
-            nonlocal buffer, eof
-            chunk = handle.read(_CHUNK)
-            try:
-                buffer += text_decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError:
-                raise SourceError(path, line, "is not UTF-8 text") from None
-            eof = not chunk
-            return bool(chunk)
 
-        def skip_space() -> None:
-            nonlocal position, line
-            while True:
-                while position < len(buffer) and buffer[position] in " \t\r\n":
-                    line += buffer[position] == "\n"
-                    position += 1
-                if position < len(buffer) or not refill():
-                    return
+def _ijson_message(exc: Exception) -> str:
+    """The first line of ijson's message, without yajl's 'parse error:' prefix."""
+    message = exc.args[0] if exc.args else str(exc)
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    first = str(message).strip().splitlines()[0] if str(message).strip() else "invalid JSON"
+    return first.split(" error: ", 1)[-1]
 
-        while True:
-            skip_space()
-            if position >= len(buffer):
-                if not started:
-                    raise SourceError(path, line, "is empty; expected a JSON array of objects")
-                raise SourceError(path, line, "the JSON array is not closed with ]")
-            char = buffer[position]
-            if not started:
-                if char != "[":
-                    raise SourceError(path, line, "expected a JSON array of objects, [ ... ]")
-                started, position = True, position + 1
-                skip_space()
-                if buffer[position : position + 1] == "]":
-                    position += 1
-                    ended = True
-                    break
-                continue
-            while True:
-                try:
-                    value, end = decoder.raw_decode(buffer, position)
-                    break
-                except ValueError as exc:
-                    if len(buffer) - position > MAX_FIELD_BYTES:
-                        raise SourceError(
-                            path, line, f"object is larger than {MAX_FIELD_BYTES} bytes"
-                        ) from None
-                    if eof or not refill():
-                        raise SourceError(path, line, f"invalid JSON: {exc.args[0]}") from None
-            if not isinstance(value, dict):
-                raise SourceError(path, line, "each element of the array must be a JSON object")
-            yield Row(line, value)
-            line += buffer.count("\n", position, end)
-            buffer, position = buffer[end:], 0
-            skip_space()
-            separator = buffer[position : position + 1]
-            position += 1
-            if separator == "]":
-                ended = True
-                break
-            if separator != ",":
-                raise SourceError(path, line, "expected , or ] between array elements")
-        if ended:
-            skip_space()
-            if position < len(buffer):
-                raise SourceError(path, line, "unexpected text after the closing ]")
+
+@attrs.define
+class _JSONRecords:
+    """Records out of ijson's event stream, each with the line it starts on.
+
+    Hand-written only to the extent ijson leaves off: ijson parses (in C when it can) and has no
+    notion of lines, so the file is fed to it one line (or 64 KiB) at a time and each record is
+    stamped with the line being fed when it opened. Building the record from events keeps a
+    depth limit, so a hostile nesting is one error line instead of a ``RecursionError`` later.
+    In JSON Lines mode each line must hold exactly one object.
+    """
+
+    path: Path
+    array: bool
+    line: int = 1
+    depth: int = 0
+    record: int = 0
+    stack: list[Any] = attrs.field(factory=list)
+    keys: list[str | None] = attrs.field(factory=list)
+    start_line: int = 1
+    start_byte: int = 0
+    fed: int = 0
+    chunk_start: int = 0
+    seen_text: bool = False
+    on_line: int = 0
+    done: list[Row] = attrs.field(factory=list)
+
+    @property
+    def _base(self) -> int:
+        """The depth at which a record opens: inside the array, or at the top of a line."""
+        return 1 if self.array else 0
+
+    def _error(self, message: str, line: int | None = None) -> SourceError:
+        return SourceError(self.path, line or self.line, message)
+
+    def _record_error(self, message: str, line: int | None = None) -> SourceError:
+        """An error in the record being read; in an array its ordinal too (records share lines)."""
+        if self.array:
+            message = f"record {self.record + 1}: {message}"
+        return self._error(message, line)
+
+    def _not_object(self) -> SourceError:
+        if self.array:
+            return self._record_error("each element of the array must be a JSON object")
+        return self._error("each line must be a JSON object")
+
+    def rows(self) -> Iterator[Row]:
+        events = ijson.sendable_list()
+        parser = ijson.basic_parse_coro(events, use_float=True, multiple_values=not self.array)
+        with _open(self.path) as handle:
+            for chunk in iter(lambda: handle.readline(_CHUNK), b""):
+                if self.fed == 0 and chunk.startswith(_BOM):
+                    chunk = chunk[len(_BOM) :]
+                self.chunk_start, self.fed = self.fed, self.fed + len(chunk)
+                self.seen_text = self.seen_text or bool(chunk.strip())
+                self._send(parser, chunk, events)
+                if self.stack:
+                    self._check_size()
+                yield from self.done
+                self.done.clear()
+                if chunk.endswith(b"\n"):
+                    if not self.array and self.stack:
+                        raise self._error(
+                            "the JSON object does not end on its line (JSON Lines holds one"
+                            " object per line)"
+                        )
+                    self.line, self.on_line = self.line + 1, 0
+            self._close(parser, events)
+        yield from self.done
+
+    def _send(self, parser: Any, chunk: bytes, events: list[tuple[str, Any]]) -> None:
+        try:
+            parser.send(chunk)
+        except ijson.JSONError as exc:
+            self._parse_error(exc)
+        except UnicodeDecodeError:  # the pure-Python backend
+            raise self._error("is not UTF-8 text") from None
+        self._take(events)
+
+    def _close(self, parser: Any, events: list[tuple[str, Any]]) -> None:
+        if not self.seen_text:
+            if self.array:
+                raise self._error("is empty; expected a JSON array of objects")
+            return  # empty JSON Lines: no rows
+        try:
+            parser.close()
+        except ijson.JSONError as exc:
+            if self.array and self.depth:
+                raise self._error(
+                    "invalid JSON: the file ends before the array is closed with ]"
+                ) from None
+            self._parse_error(exc)
+        self._take(events)
+
+    def _parse_error(self, exc: Exception) -> None:
+        message = _ijson_message(exc)
+        if "UTF8" in message or "UTF-8" in message:
+            raise self._error("is not UTF-8 text") from None
+        if self.array and self.depth == 0 and self.record == 0 and "trailing" not in message:
+            raise self._error("expected a JSON array of objects, [ ... ]") from None
+        if "trailing garbage" in message:
+            raise self._error("unexpected text after the closing ]") from None
+        raise self._error(f"invalid JSON: {message}") from None
+
+    def _take(self, events: list[tuple[str, Any]]) -> None:
+        """Apply the events; keys and values inside a record (nearly all) take the short path."""
+        keys, stack, inside = self.keys, self.stack, self._base + 1
+        for event, value in events:
+            if event == "map_key":
+                keys[-1] = value
+            elif event in _SCALAR_EVENTS and self.depth >= inside:
+                parent = stack[-1]
+                if type(parent) is dict:
+                    parent[keys[-1]] = value
+                else:
+                    parent.append(value)
+            else:
+                self._event(event, value)
+        events.clear()
+
+    def _event(self, event: str, value: Any) -> None:
+        base = self._base
+        if event in ("start_map", "start_array"):
+            if self.depth < base:
+                if event != "start_array":
+                    raise self._error("expected a JSON array of objects, [ ... ]")
+                self.depth += 1
+                return
+            if self.depth == base:
+                if event != "start_map":
+                    raise self._not_object()
+                self.start_line, self.start_byte = self.line, self.chunk_start
+            elif self.depth - base >= MAX_DEPTH:
+                raise self._record_error(f"values are nested deeper than {MAX_DEPTH} levels")
+            container: Any = {} if event == "start_map" else []
+            if self.stack:
+                self._attach(container)
+            self.stack.append(container)
+            self.keys.append(None)
+            self.depth += 1
+        elif event in ("end_map", "end_array"):
+            self.depth -= 1
+            if self.depth < base:
+                return  # the array itself closed
+            finished = self.stack.pop()
+            self.keys.pop()
+            if not self.stack:
+                self._finish(finished)
+        elif event == "map_key":
+            self.keys[-1] = value
+        elif self.depth <= base:
+            if self.depth < base:
+                raise self._error("expected a JSON array of objects, [ ... ]")
+            raise self._not_object()
+        else:
+            self._attach(value)
+
+    def _attach(self, value: Any) -> None:
+        parent = self.stack[-1]
+        if isinstance(parent, dict):
+            parent[self.keys[-1]] = value
+        else:
+            parent.append(value)
+
+    def _check_size(self) -> None:
+        if self.fed - self.start_byte > MAX_FIELD_BYTES + 2 * _CHUNK:
+            raise self._record_error(
+                f"object is larger than {MAX_FIELD_BYTES} bytes", self.start_line
+            )
+
+    def _finish(self, fields: dict[str, Any]) -> None:
+        self._check_size()
+        self.on_line += 1
+        if not self.array and self.on_line > 1:
+            raise self._error("holds more than one JSON object (JSON Lines: one per line)")
+        self.record += 1
+        self.done.append(Row(self.start_line, fields, self.record))

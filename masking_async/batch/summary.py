@@ -4,19 +4,39 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import attrs
 from hdrh.histogram import HdrHistogram
 
 from masking_async.batch.results import Result
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "Summary"]
+__all__ = [
+    "EXIT_AUTH",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_JOURNAL",
+    "EXIT_OK",
+    "EXIT_UNRESOLVED",
+    "EXIT_USAGE",
+    "Summary",
+]
 
+#: Every row ok.
 EXIT_OK: Final = 0
+#: Some rows failed (a definitive answer, or invalid) or were not processed: fix, run again.
 EXIT_FAILED: Final = 1
+#: Bad usage or input, journal held by another run: nothing was sent.
 EXIT_USAGE: Final = 2
+#: The server refused the credentials (401/403): the run stopped, nothing more was sent.
+EXIT_AUTH: Final = 3
+#: Some rows are unresolved (the server may have applied them): run again with the journal.
+EXIT_UNRESOLVED: Final = 4
+#: The journal could not be written: the run stopped; rows in flight are unresolved.
+EXIT_JOURNAL: Final = 5
 EXIT_INTERRUPTED: Final = 130
+
+Halt = Literal["auth", "journal"]
 
 
 @attrs.define
@@ -29,22 +49,31 @@ class Summary:
     errors: Counter[str] = attrs.field(factory=Counter)
     unprocessed: int = 0
     adopted: int = 0
+    resumed: int = 0
     elapsed: float = 0.0
     interrupted: bool = False
+    halted: Halt | None = None
+    halt_reason: str = ""
     dry_run: bool = False
+    #: The client's rate limiter at the end: ceiling, the rate it learned, 429s, time waited.
+    limiter: str = ""
     files: dict[str, Path] = attrs.field(factory=dict)
     _latency: HdrHistogram = attrs.field(factory=lambda: HdrHistogram(1, 3_600_000_000, 3))
 
     def add(self, result: Result) -> None:
         self.outcomes[result.outcome] += 1
-        if result.outcome == "failed":
+        self.adopted += result.adopted
+        self.resumed += result.resumed
+        if result.outcome != "ok":
             self.errors[self._kind(result)] += 1
         if result.latency_ms is not None:
             self._latency.record_value(max(1, round(result.latency_ms * 1000)))
 
     @staticmethod
     def _kind(result: Result) -> str:
-        """``400``, ``429``..., ``invalid`` (never sent), or the transport failure's name."""
+        """``400``, ``404``..., ``invalid`` (never sent), ``unresolved``, or the failure's name."""
+        if result.outcome == "unresolved":
+            return "unresolved"
         if result.status:
             return str(result.status)
         if not result.attempts:
@@ -57,7 +86,7 @@ class Summary:
 
     @property
     def rate(self) -> float:
-        sent = self.done - self.outcomes["skipped"]
+        sent = self.done - self.resumed
         return sent / self.elapsed if self.elapsed else 0.0
 
     def latency_ms(self) -> dict[str, float]:
@@ -68,29 +97,46 @@ class Summary:
 
     @property
     def exit_status(self) -> int:
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        failed = self.outcomes["failed"] + self.unprocessed
         if self.dry_run:
             return EXIT_FAILED if self.invalid else EXIT_OK
-        return EXIT_FAILED if failed else EXIT_OK
+        if self.halted == "journal":
+            return EXIT_JOURNAL
+        if self.halted == "auth":
+            return EXIT_AUTH
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.outcomes["unresolved"]:
+            return EXIT_UNRESOLVED
+        return EXIT_FAILED if self.outcomes["failed"] + self.unprocessed else EXIT_OK
 
     def format(self) -> str:
         if self.dry_run:
             verdict = "all valid" if not self.invalid else f"{self.invalid} invalid"
             return f"dry run: {self.total} rows checked, {verdict}; nothing was sent"
-        counts = ", ".join(f"{self.outcomes[k]} {k}" for k in ("ok", "failed", "skipped"))
+        counts = ", ".join(f"{self.outcomes[k]} {k}" for k in ("ok", "failed", "unresolved"))
+        notes = [f"{self.unprocessed} unprocessed"] if self.unprocessed else []
+        if self.resumed:
+            notes.append(f"{self.resumed} concluded by an earlier run")
+        if self.adopted:
+            notes.append(f"{self.adopted} created sessions found after a lost answer")
         lines = [
-            f"{self.done} of {self.total} rows: {counts}"
-            + (f", {self.unprocessed} unprocessed" if self.unprocessed else "")
-            + (f" ({self.adopted} creates adopted after a lost answer)" if self.adopted else ""),
+            f"{self.done} of {self.total} rows: {counts}" + "".join(f"; {note}" for note in notes),
             f"{self.rate:.1f} rows/s over {self.elapsed:.1f} s",
         ]
         if latency := self.latency_ms():
-            lines.append("latency " + "  ".join(f"{k} {v:.1f} ms" for k, v in latency.items()))
+            lines.append(
+                "time per row (rate-limit wait included) "
+                + "  ".join(f"{k} {v:.1f} ms" for k, v in latency.items())
+            )
+        if self.limiter:
+            lines.append(f"rate limit: {self.limiter}")
         if self.errors:
             lines.append("errors: " + ", ".join(f"{k} x{v}" for k, v in self.errors.most_common()))
         lines += [f"{name}: {path}" for name, path in self.files.items()]
-        if self.interrupted:
-            lines.append("interrupted: run again with the same --journal to resume")
+        if self.halted:
+            lines.append(f"stopped: {self.halt_reason}")
+        elif self.interrupted:
+            lines.append("interrupted before the end")
+        if self.interrupted or self.halted or self.outcomes["unresolved"]:
+            lines.append("run again with the same --journal to resume")
         return "\n".join(lines)

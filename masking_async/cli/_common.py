@@ -1,32 +1,27 @@
-"""Options every command that talks to the API shares: credentials, server, rate, concurrency."""
+"""Options every command that talks to the API shares, their checks, and the signal handling.
+
+Each option's value is checked by its ``type=`` function while the command line is parsed, so a
+bad value is one line naming the option before anything starts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
 
-from masking_async.client import ClientOptions, MaskingClient, RateLimit
+from masking_async.client import ClientOptions, MaskingClient, RateLimit, Timeouts
 from masking_async.emulator.config import RateLimit as _LimitText
-from masking_async.errors import MaskingError
+from masking_async.emulator.config import parse_seconds
 
 T = TypeVar("T")
 
-
-def add_client_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("connection")
-    group.add_argument("--auth-id", help="account auth id (default: $PLIVO_AUTH_ID)")
-    group.add_argument("--auth-token", help="account auth token (default: $PLIVO_AUTH_TOKEN)")
-    group.add_argument(
-        "--base-url", help="server root (default: $MASKING_ASYNC_BASE_URL or the real API)"
-    )
-    group.add_argument(
-        "--rate", default="300/5s", help="client rate limit: 300/5s (the default), 10/s or off"
-    )
-    group.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+#: Seconds one request may take, retries apart (the client's own default).
+DEFAULT_TIMEOUT = Timeouts().total
 
 
 def rate_limit(text: str) -> RateLimit:
@@ -34,44 +29,119 @@ def rate_limit(text: str) -> RateLimit:
     try:
         parsed = _LimitText.parse(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--rate: {exc}") from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return RateLimit.off() if parsed is None else RateLimit(parsed.requests, parsed.per)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """``30``, ``2.5``, ``500ms`` or ``1m``: more than zero seconds."""
+    try:
+        value = parse_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 16) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument("--auth-id", metavar="ID", help="account auth id (default: $PLIVO_AUTH_ID)")
+    group.add_argument(
+        "--auth-token", metavar="TOKEN", help="account auth token (default: $PLIVO_AUTH_TOKEN)"
+    )
+    group.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="server root, e.g. an emulator's (default: $MASKING_ASYNC_BASE_URL or the real API)",
+    )
+    group.add_argument(
+        "--rate",
+        type=rate_limit,
+        default="300/5s",
+        metavar="N/WINDOW",
+        help="client rate limit, e.g. 300/5s (the account's), 10/s, or off",
+    )
+    group.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=concurrency,
+        metavar="N",
+        help="requests in flight at once",
+    )
+    group.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="longest wait for one answer before it counts as lost and is retried",
+    )
+    group.add_argument(
+        "--settle",
+        type=positive_seconds,
+        default=ClientOptions().adopt_settle,
+        metavar="SECONDS",
+        help="after a create's answer is lost, how long past --timeout to wait before looking"
+        " for the session it may have made (the server's time to finish; see docs/batch.md)",
+    )
 
 
 def make_client(args: argparse.Namespace) -> MaskingClient:
     options = ClientOptions(
-        rate_limit=rate_limit(args.rate), max_connections=max(args.concurrency, 10)
+        rate_limit=args.rate,
+        max_connections=max(args.concurrency, 10),
+        timeouts=Timeouts(total=args.timeout, connect=min(args.timeout, Timeouts().connect)),
+        adopt_settle=args.settle,
     )
     return MaskingClient(args.auth_id, args.auth_token, base_url=args.base_url, options=options)
 
 
-def run_until_signalled(work: Callable[[anyio.Event], Awaitable[T]]) -> T:
-    """Run ``work(stop)`` where ``stop`` is set on SIGINT or SIGTERM, so it can end cleanly.
+def run_until_signalled(work: Callable[[anyio.Event], Awaitable[T]]) -> T | None:
+    """Run ``work(stop)``; the first SIGINT or SIGTERM sets ``stop``, the second cancels it.
 
-    Errors of ``work`` come out as themselves, not wrapped in an exception group, so the command
-    line can report a bad file as one line.
+    ``work`` ends cleanly when ``stop`` is set (rows in flight finish, files are flushed); a
+    second Ctrl-C cancels it at once, so Ctrl-C always works. None means it was cancelled.
     """
 
-    async def main() -> T:
+    async def main() -> T | None:
         stop = anyio.Event()
         outcome: list[T] = []
-        failure: list[MaskingError] = []
-
-        async def watch() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    stop.set()
-
         async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        if stop.is_set():
+                            print(
+                                "masking-async: stopped at once; requests in flight may or may"
+                                " not have been applied (a --journal run reconciles them)",
+                                file=sys.stderr,
+                                flush=True,
+                            )
+                            group.cancel_scope.cancel()
+                            return
+                        print(
+                            "masking-async: stopping; press Ctrl-C again to stop at once",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                        stop.set()
+
             group.start_soon(watch)
             try:
                 outcome.append(await work(stop))
-            except MaskingError as exc:
-                failure.append(exc)
             finally:
                 group.cancel_scope.cancel()
-        if failure:
-            raise failure[0]
-        return outcome[0]
+        return outcome[0] if outcome else None
 
     return anyio.run(main)

@@ -1,22 +1,41 @@
-"""``masking-async create|update|expire|run FILE``: the batch engine on the command line."""
+"""``masking-async create|update|expire|run FILE``: the batch engine on the command line.
+
+``expire`` also takes ``--where`` filters (or ``--all``) instead of a file. Expiring by filter
+is the one command that can end every session of an account, so it has a safety catch: the
+matches are listed first, ``--dry-run`` stops there (count on stderr, list written), and a real
+run shows the count and the filters and asks on a terminal; scripts pass ``--yes``. The
+confirmed matches are written to a file and expired from it as any file is, so the set expired
+is exactly the set shown, and a ``--journal`` can resume it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from masking_async.cli._common import add_client_arguments, make_client, run_until_signalled
-from masking_async.rules import LIST_FILTERS
+from masking_async.cli._errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    writing,
+)
+from masking_async.cli._filters import check_filters, where_pairs
+from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
+from masking_async.emulator.config import parse_seconds
 
 _COMMANDS = {
     "create": "create a session for every row",
     "update": "update the session each row names (session_uuid column)",
-    "expire": "expire the session each row names, or every session matching --where",
+    "expire": "expire the session each row names, or every active session matching --where",
     "run": "run each row's own operation (op column: create, update or expire)",
 }
+#: Where expire-by-filter writes its results unless --out says otherwise.
+_EXPIRED_RESULTS = Path("expired.results.jsonl")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,72 +50,214 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 " 2 bad input or usage, 130 interrupted. See docs/batch.md."
             ),
         )
-        parser.add_argument("file", type=Path, nargs="?" if command == "expire" else None)
         parser.add_argument(
-            "--format", choices=("csv", "json", "jsonl"), help="default: by extension"
+            "file",
+            type=Path,
+            nargs="?" if command == "expire" else None,
+            metavar="FILE",
+            help="the rows: .csv, .json (an array of objects), .jsonl or .ndjson"
+            + (" (or use --where / --all)" if command == "expire" else ""),
         )
-        parser.add_argument("--out", type=Path, help="results file, .jsonl or .csv")
-        parser.add_argument("--journal", type=Path, help="SQLite journal; rerun with it to resume")
-        parser.add_argument("--dry-run", action="store_true", help="check every row, send nothing")
-        parser.add_argument("--strict", action="store_true", help="refuse to start on invalid rows")
-        parser.add_argument("--no-progress", action="store_true", help="no live progress output")
+        parser.add_argument(
+            "--format",
+            choices=("csv", "json", "jsonl"),
+            help="format of FILE (default: from its extension)",
+        )
+        parser.add_argument(
+            "--out",
+            type=Path,
+            metavar="FILE",
+            help="results file, .jsonl or .csv (default: FILE's name + .results.jsonl;"
+            f" {_EXPIRED_RESULTS} for --where)",
+        )
+        parser.add_argument(
+            "--journal",
+            type=Path,
+            help="SQLite journal; run again with it to resume (default: none)",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="check every row (or list the matches of --where) and send nothing",
+        )
+        parser.add_argument(
+            "--strict", action="store_true", help="refuse to start if any row is invalid"
+        )
+        parser.add_argument(
+            "--no-progress", action="store_true", help="no live progress lines on stderr"
+        )
+        parser.add_argument(
+            "--retry-failed",
+            action="store_true",
+            help="with --journal: send again the rows an earlier run ended failed",
+        )
+        parser.add_argument(
+            "--deadline",
+            type=_seconds,
+            default=900.0,
+            metavar="DURATION",
+            help="how long a row retries 5xx answers, timeouts and lost answers before it ends"
+            " unresolved (default: 15m)",
+        )
         if command == "expire":
             parser.add_argument(
                 "--where",
                 action="append",
                 default=[],
                 metavar="FILTER=VALUE",
-                help="list filter instead of a file, e.g. status=active (repeatable)",
+                help="a list filter instead of FILE, e.g. status=active (repeatable; status=active"
+                " is implied)",
+            )
+            parser.add_argument(
+                "--all",
+                action="store_true",
+                help="expire every active session of the account (no filter)",
+            )
+            parser.add_argument(
+                "--yes", action="store_true", help="do not ask for confirmation (for scripts)"
             )
         add_client_arguments(parser)
         parser.set_defaults(handler=handle, op=None if command == "run" else command)
 
 
-def _filters(pairs: list[str]) -> dict[str, str]:
-    filters = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or name not in LIST_FILTERS:
-            raise ValueError(f"--where {pair!r}: expected FILTER=VALUE with a filter of the API")
-        filters[name] = value
-    return filters
+def _seconds(text: str) -> float:
+    try:
+        return parse_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    check_out(args.out, "--out", RESULT_SUFFIXES)
+    if args.journal is not None and not args.journal.parent.is_dir():
+        raise UsageError(f"--journal {args.journal}: folder {args.journal.parent} does not exist")
 
 
 def handle(args: argparse.Namespace) -> int:
-    from masking_async.batch import BatchOptions, expire_matching, run_batch
-    from masking_async.batch.summary import EXIT_USAGE
+    _check_paths(args)
+    if args.op == "expire":
+        chosen = [
+            name
+            for name, given in (("FILE", args.file), ("--where", args.where), ("--all", args.all))
+            if given
+        ]
+        if len(chosen) != 1:
+            raise UsageError(
+                "give exactly one of FILE, --where FILTER=VALUE or --all"
+                + (f" (got {' and '.join(chosen)})" if chosen else "")
+            )
+        if args.file is None:
+            return _expire_matching(args)
+    return _run_file(args, args.file)
 
-    where = getattr(args, "where", [])
-    if (args.file is None) == (not where):
-        print("masking-async expire: give a FILE or --where filters, not both", file=sys.stderr)
-        return EXIT_USAGE
-    options = BatchOptions(
-        op=args.op,
-        format=args.format,
-        concurrency=args.concurrency,
-        out=args.out,
-        journal=args.journal,
-        dry_run=args.dry_run,
-        strict=args.strict,
-        progress=not args.no_progress,
-    )
+
+def _options(args: argparse.Namespace, **changes: Any) -> Any:
+    from masking_async.batch import BatchOptions
+
+    values: dict[str, Any] = {
+        "op": args.op,
+        "format": args.format,
+        "concurrency": args.concurrency,
+        "out": args.out,
+        "journal": args.journal,
+        "dry_run": args.dry_run,
+        "strict": args.strict,
+        "progress": not args.no_progress,
+        "retry_failed": args.retry_failed,
+        "deadline": args.deadline,
+    }
+    return BatchOptions(**{**values, **changes})
+
+
+def _run_file(args: argparse.Namespace, path: Path, **changes: Any) -> int:
+    from masking_async.batch import run_batch
+
+    options = _options(args, **changes)
 
     async def main(stop: anyio.Event) -> int:
-        if args.dry_run:
-            summary = await run_batch(args.file, client=None, options=options)
+        if options.dry_run:
+            summary = await run_batch(path, client=None, options=options)
         else:
             async with make_client(args) as client:
-                if where:
-                    summary = await expire_matching(
-                        _filters(where), client=client, options=options, stop=stop
-                    )
-                else:
-                    summary = await run_batch(args.file, client=client, options=options, stop=stop)
+                summary = await run_batch(path, client=client, options=options, stop=stop)
         print(summary.format(), file=sys.stderr)
-        return summary.exit_status
+        return int(summary.exit_status)
 
-    try:
+    results = options.out or path.with_name(f"{path.stem}.results.jsonl")
+    with writing(f"{results} or the files beside it"):
+        status = run_until_signalled(main)
+    return EXIT_INTERRUPTED if status is None else status
+
+
+def _describe(filters: dict[str, str]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in filters.items())
+
+
+def _expire_matching(args: argparse.Namespace) -> int:
+    """List the matches, show them, confirm, then expire exactly those from a file."""
+    filters = check_filters(where_pairs(args.where), lambda name: f"--where {name}")
+    filters.setdefault("status", "active")
+    if args.journal is not None:
+        raise UsageError(
+            "--journal is for files; to finish an expire by filter, run it again"
+            " (sessions already expired no longer match)"
+        )
+    if args.dry_run:
+        listed = check_out(args.out, "--out", RESULT_SUFFIXES)
+        count = _list_to(args, filters, SessionWriter(listed))
+        if count is None:
+            return EXIT_INTERRUPTED
+        where = f"; list in {listed}" if listed else ""
+        print(
+            f"dry run: {plural(count, 'session')} match {_describe(filters)}{where};"
+            " nothing was expired",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    results = args.out or _EXPIRED_RESULTS
+    matches = results.with_name(f"{results.name.split('.')[0]}.matches.csv")
+    count = _list_to(args, filters, SessionWriter(matches, columns=("session_uuid",)))
+    if count is None:
+        return EXIT_INTERRUPTED
+    print(f"{plural(count, 'session')} match {_describe(filters)}", file=sys.stderr)
+    if count == 0:
+        return EXIT_OK
+    if not args.yes:
+        _confirm(count)
+    return _run_file(args, matches, out=results, format="csv")
+
+
+def _confirm(count: int) -> None:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"refusing to expire {plural(count, 'session')} without confirmation;"
+            " add --yes (standard input is not a terminal)"
+        )
+    # The question goes to stderr with the rest of the talk, so stdout stays clean for data.
+    print(
+        f"Expire {plural(count, 'session')}? Type yes to go on: ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    answer = sys.stdin.readline()
+    if answer.strip().lower() not in ("y", "yes"):
+        raise UsageError("not confirmed; nothing was expired")
+
+
+def _list_to(
+    args: argparse.Namespace, filters: dict[str, str], writer: SessionWriter
+) -> int | None:
+    """Write every match to ``writer``; the count, or None when interrupted."""
+
+    async def main(stop: anyio.Event) -> int | None:
+        with writer:
+            async with make_client(args) as client:
+                async for session in client.iter_sessions(filters, concurrency=8):
+                    writer.write(session)
+                    if stop.is_set():
+                        return None
+        return writer.count
+
+    with writing(str(writer.path or "stdout")):
         return run_until_signalled(main)
-    except ValueError as exc:
-        print(f"masking-async: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE

@@ -21,14 +21,14 @@ import attrs
 
 from masking_async.callbacks import CallbackEvent, CallbackServer, NonceCache, RecordingEvent
 from masking_async.cli._common import run_until_signalled
-from masking_async.cli.emulator import _typed
+from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_USAGE
+from masking_async.cli.emulator_ctl import add_admin_token, typed
 from masking_async.emulator.call_load import CallLoad, run_call_load
 from masking_async.emulator.calls_config import Phone
 from masking_async.emulator.config import parse_seconds
 
 __all__ = ["event_json", "register", "register_emulator_commands"]
 
-EXIT_USAGE = 2
 _DEFAULT_EMULATOR = "http://127.0.0.1:8180"
 
 
@@ -86,8 +86,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             " a JSON report: events sent and received, and how late they arrived (ms)."
         ),
     )
-    seconds = _typed(parse_seconds)
-    load.add_argument("--rate", type=_typed(float), required=True, help="calls per second")
+    seconds = typed(parse_seconds)
+    load.add_argument("--rate", type=typed(float), required=True, help="calls per second")
     load.add_argument("--duration", type=seconds, default=10.0, help="how long, e.g. 10s")
     load.add_argument("--talk", type=seconds, default=1.0, help="each call's length, e.g. 1s")
     load.add_argument("--method", choices=("GET", "POST"), default="POST", help="callback method")
@@ -142,7 +142,8 @@ def handle_listen(args: argparse.Namespace) -> int:
             await server.stop()
         return 0
 
-    return run_until_signalled(work)
+    status = run_until_signalled(work)
+    return EXIT_INTERRUPTED if status is None else status
 
 
 def handle_load(args: argparse.Namespace) -> int:
@@ -166,11 +167,7 @@ def handle_load(args: argparse.Namespace) -> int:
 # -- emulator call / phone -------------------------------------------------------------------
 
 
-def _script(text: str) -> Phone:
-    try:
-        return Phone.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+_SCRIPT = typed(Phone.parse)
 
 
 def register_emulator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -186,8 +183,8 @@ def register_emulator_commands(sub: argparse._SubParsersAction[argparse.Argument
     call.add_argument("--from", dest="caller", required=True, help="the caller's number (E.164)")
     call.add_argument("--to", required=True, help="the virtual number dialled (E.164)")
     call.add_argument("--auth-id", help="the account (default: the emulator's first)")
-    call.add_argument("--caller-script", type=_script, help="how the caller behaves")
-    call.add_argument("--callee-script", type=_script, help="how the dialled party behaves")
+    call.add_argument("--caller-script", type=_SCRIPT, help="how the caller behaves")
+    call.add_argument("--callee-script", type=_SCRIPT, help="how the dialled party behaves")
     call.add_argument(
         "--recording-fails", action="store_true", help="a recording that should start fails"
     )
@@ -195,13 +192,14 @@ def register_emulator_commands(sub: argparse._SubParsersAction[argparse.Argument
         "phone", help="script a number on a running emulator", description="Script a number."
     )
     phone.add_argument("number", help="the number (E.164)")
-    phone.add_argument("script", type=_script, help="busy, no-answer or answer=S,hangup=S,...")
+    phone.add_argument("script", type=_SCRIPT, help="busy, no-answer or answer=S,hangup=S,...")
     for parser in (call, phone):
         parser.add_argument(
             "--emulator-url",
             default=os.environ.get("MASKING_ASYNC_BASE_URL", _DEFAULT_EMULATOR),
             help=f"the running emulator (default: $MASKING_ASYNC_BASE_URL or {_DEFAULT_EMULATOR})",
         )
+        add_admin_token(parser, "the emulator's admin token, if it has one")
     call.set_defaults(handler=handle_call)
     phone.set_defaults(handler=handle_phone)
 
@@ -210,17 +208,19 @@ def _script_json(phone: Phone | None) -> dict[str, Any] | None:
     return None if phone is None else attrs.asdict(phone)
 
 
-async def _control(method: str, url: str, body: Any) -> tuple[int, Any]:
+async def _control(method: str, url: str, body: Any, token: str | None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     async with (
         aiohttp.ClientSession() as session,
-        session.request(method, url, json=body) as response,
+        session.request(method, url, json=body, headers=headers) as response,
     ):
         return response.status, await response.json(content_type=None)
 
 
-def _run_control(command: str, method: str, url: str, body: Any) -> int:
+def _run_control(args: argparse.Namespace, command: str, method: str, path: str, body: Any) -> int:
+    url = args.emulator_url.rstrip("/") + path
     try:
-        status, answer = anyio.run(_control, method, url, body)
+        status, answer = anyio.run(_control, method, url, body, args.admin_token)
     except (aiohttp.ClientError, OSError) as exc:
         print(f"masking-async emulator {command}: error: --emulator-url: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -241,10 +241,10 @@ def handle_call(args: argparse.Namespace) -> int:
         "callee": _script_json(args.callee_script),
         "recording_fails": args.recording_fails,
     }
-    url = args.emulator_url.rstrip("/") + "/emulator/calls"
-    return _run_control("call", "POST", url, {k: v for k, v in body.items() if v is not None})
+    body = {k: v for k, v in body.items() if v is not None}
+    return _run_control(args, "call", "POST", "/emulator/calls", body)
 
 
 def handle_phone(args: argparse.Namespace) -> int:
-    url = f"{args.emulator_url.rstrip('/')}/emulator/phones/{args.number}"
-    return _run_control("phone", "PUT", url, _script_json(args.script))
+    path = f"/emulator/phones/{args.number}"
+    return _run_control(args, "phone", "PUT", path, _script_json(args.script))

@@ -1,9 +1,4 @@
-"""``masking-async demo``: the main job end to end, against an emulator started in this process.
-
-It generates realistic pairs of parties, creates a session for each through the batch engine at
-the real API's limit (300 requests per 5 s, enforced by the emulator too), lists them with
-parallel pagination, updates some, expires them all, and prints what each step did.
-"""
+"""``masking-async demo``: the main job end to end, against an emulator started in this process."""
 
 from __future__ import annotations
 
@@ -18,23 +13,57 @@ from pathlib import Path
 import anyio
 import attrs
 
-from masking_async.cli._common import rate_limit, run_until_signalled
+from masking_async.cli._common import positive_int, rate_limit, run_until_signalled
+from masking_async.cli._errors import EXIT_INTERRUPTED
+from masking_async.cli._output import plural
 
 STEPS = 4
+_DESCRIPTION = (
+    "Run the main job against an emulator started in this process (no account, no network):"
+    " generate realistic pairs of parties, create a session for each through the batch engine at"
+    " the real API's limit (300 requests per 5 s, enforced by the emulator too), list them with"
+    " parallel pagination, update some, expire them all, and print what each step did."
+)
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1")
+    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "demo",
         help="run the main job against an embedded emulator (no account, no network)",
-        description=__doc__,
+        description=_DESCRIPTION,
     )
-    parser.add_argument("--sessions", type=int, default=2000, help="pairs to create (2000)")
-    parser.add_argument("--rate", default="300/5s", help="the account limit to run at (300/5s)")
-    parser.add_argument("--update-share", type=float, default=0.1, help="share to update (0.1)")
-    parser.add_argument("--workdir", type=Path, help="where files go (default: a temp folder)")
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--sessions", type=positive_int, default=2000, metavar="N", help="pairs to create"
+    )
+    parser.add_argument(
+        "--rate",
+        type=rate_limit,
+        default="300/5s",
+        metavar="N/WINDOW",
+        help="the account limit the emulator enforces and the client keeps to, or off",
+    )
+    parser.add_argument(
+        "--update-share", type=_share, default=0.1, metavar="SHARE", help="share to update, 0-1"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, metavar="FOLDER", help="where files go (default: a temp folder)"
+    )
+    parser.add_argument(
+        "--concurrency", type=positive_int, default=32, metavar="N", help="requests in flight"
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no live progress lines on stderr"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -81,7 +110,8 @@ def handle(args: argparse.Namespace) -> int:
         RateLimit,
     )
 
-    limit = rate_limit(args.rate)
+    limit = args.rate
+    limit_text = "off" if limit.requests is None else f"{limit.requests}/{limit.per:g}s"
     server_limit = None if limit.requests is None else RateLimit(limit.requests, limit.per)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="masking-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +120,7 @@ def handle(args: argparse.Namespace) -> int:
     async def main(stop: anyio.Event) -> int:
         started = time.monotonic()
         async with Emulator(EmulatorConfig(rate_limit=server_limit)) as emulator:
-            _say(f"emulator on {emulator.base_url}, limit {args.rate}; files in {workdir}")
+            _say(f"emulator on {emulator.base_url}, limit {limit_text}; files in {workdir}")
             async with MaskingClient(
                 DEFAULT_AUTH_ID,
                 DEFAULT_AUTH_TOKEN,
@@ -99,7 +129,7 @@ def handle(args: argparse.Namespace) -> int:
             ) as client:
                 options = BatchOptions(concurrency=args.concurrency, progress=not args.no_progress)
                 _write_pairs(pairs, args.sessions)
-                _say(f"\n[1/{STEPS}] create {args.sessions} sessions from {pairs.name}")
+                _say(f"\n[1/{STEPS}] create {plural(args.sessions, 'session')} from {pairs.name}")
                 created = await run_batch(
                     pairs,
                     client=client,
@@ -118,10 +148,13 @@ def handle(args: argparse.Namespace) -> int:
                 _say(f"\n[2/{STEPS}] list the active sessions, 8 pages at a time")
                 listed_at = time.monotonic()
                 active = [s async for s in client.iter_sessions({"status": "active"})]
-                _say(f"{len(active)} active sessions in {time.monotonic() - listed_at:.1f} s")
+                took = time.monotonic() - listed_at
+                _say(f"{plural(len(active), 'active session')} in {took:.1f} s")
 
                 count = _write_updates(workdir / "created.jsonl", updates, args.update_share)
-                _say(f"\n[3/{STEPS}] update {count} sessions (longer expiry, recording on)")
+                _say(
+                    f"\n[3/{STEPS}] update {plural(count, 'session')} (longer expiry, recording on)"
+                )
                 updated = await run_batch(
                     updates,
                     client=client,
@@ -143,9 +176,10 @@ def handle(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - started
         _say(
             f"\ndone: {requests} requests in {elapsed:.0f} s ({requests / elapsed:.1f}/s against"
-            f" a limit of {args.rate}), {throttled} answered 429"
+            f" a limit of {limit_text}), {throttled} answered 429"
         )
         worst = max(created.exit_status, updated.exit_status, expired.exit_status)
         return worst
 
-    return run_until_signalled(main)
+    status = run_until_signalled(main)
+    return EXIT_INTERRUPTED if status is None else status

@@ -1,12 +1,19 @@
-"""``masking-async emulator``: serve the Masking API emulator until Ctrl-C."""
+"""``masking-async emulator``: serve the Masking API emulator until Ctrl-C (and register
+``emulator-ctl``, its control plane from the shell: :mod:`masking_async.cli.emulator_ctl`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import TypeVar
+import time
+from pathlib import Path
 
+import attrs
+
+from masking_async.cli import emulator_ctl
+from masking_async.cli._errors import EXIT_USAGE
+from masking_async.cli.callbacks import register_emulator_commands
+from masking_async.cli.emulator_ctl import add_admin_token, typed
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -14,27 +21,15 @@ from masking_async.emulator import (
     CallsConfig,
     Emulator,
     EmulatorConfig,
+    FaultRule,
     Faults,
+    ManualClock,
     PoolConfig,
     RateLimit,
 )
-from masking_async.emulator.config import parse_account, parse_seconds
-
-EXIT_USAGE = 2
-T = TypeVar("T")
-
-
-def _typed(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """Turn a parser's ValueError into argparse's usage error, keeping its message."""
-
-    def convert(text: str) -> T:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = parse.__name__
-    return convert
+from masking_async.emulator.config import parse_account, parse_algorithm, parse_seconds
+from masking_async.emulator.openapi import document_text
+from masking_async.emulator.snapshot import SnapshotError
 
 
 def _reserved(text: str) -> tuple[str, str]:
@@ -53,12 +48,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             f" it accepts {DEFAULT_AUTH_ID}:{DEFAULT_AUTH_TOKEN}. See docs/emulator.md."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8180, help="port; 0 picks a free one")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
+    parser.add_argument(
+        "--port", type=int, default=8180, help="port to listen on; 0 picks a free one"
+    )
     parser.add_argument(
         "--account",
         action="append",
-        type=_typed(parse_account),
+        type=typed(parse_account),
         metavar="AUTH_ID:AUTH_TOKEN",
         help="an account to accept (repeatable); default: the emulator's default account",
     )
@@ -71,20 +68,55 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--subaccount-number",
         action="append",
-        type=_typed(_reserved),
+        type=typed(_reserved),
         metavar="SUBACCOUNT:E164",
         help="a number reserved to a subaccount (repeatable)",
     )
     parser.add_argument(
         "--rate-limit",
-        type=_typed(RateLimit.parse),
+        type=typed(RateLimit.parse),
         default=RateLimit(),
         metavar="N/WINDOW",
-        help="per-account limit, e.g. 300/5s (default) or off",
+        help="per-account limit, e.g. 300/5s (the real API's) or off",
     )
-    parser.add_argument("--seed", type=int, help="seed of session ids, PINs and faults")
+    parser.add_argument(
+        "--seed", type=int, help="seed of session ids, PINs and faults (default: from the OS)"
+    )
+    parser.add_argument(
+        "--rate-algorithm",
+        type=typed(parse_algorithm),
+        default="sliding",
+        metavar="{sliding,fixed,token}",
+        help="how the limit counts: sliding window (default), fixed windows or token bucket",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("system", "manual"),
+        default="system",
+        help="manual: time stands still (from the moment of start) until advanced over"
+        " POST /emulator/clock",
+    )
+    parser.add_argument(
+        "--print-openapi",
+        action="store_true",
+        help="print the OpenAPI 3.1 document of the emulated API and exit",
+    )
+    parser.add_argument(
+        "--retention",
+        type=typed(parse_seconds),
+        default=EmulatorConfig().retention,
+        metavar="DURATION",
+        help="forget ended sessions created longer ago than this, e.g. 1h (default 30d)",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="load the state from FILE on start (if it exists) and save it there on shutdown",
+    )
+    add_admin_token(parser, "require 'Authorization: Bearer TOKEN' on /emulator/")
     faults = parser.add_argument_group("faults (seeded by --seed)")
-    seconds = _typed(parse_seconds)
+    seconds = typed(parse_seconds)
     faults.add_argument(
         "--latency", type=seconds, default=0.0, help="added to every answer, e.g. 20ms"
     )
@@ -112,7 +144,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     faults.add_argument(
         "--fault-operations",
         type=lambda text: frozenset(name.strip() for name in text.split(",") if name.strip()),
-        help="only these operations misbehave: create,get,list,update,expire",
+        help="only these operations misbehave: create,get,list,update,expire (default: all)",
+    )
+    faults.add_argument(
+        "--fault",
+        action="append",
+        type=typed(FaultRule.parse),
+        metavar="RULE",
+        help=(
+            "a fault rule (repeatable), e.g. kind=error,operation=update,status=503,"
+            "phase=after,probability=0.5,count=3; kinds: error, throttle, drop, stall"
+        ),
     )
     calls = parser.add_argument_group("calls and callbacks (see docs/callbacks.md)")
     calls.add_argument(
@@ -127,10 +169,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="let callbacks go to any host (by default only loopback and --callback-host)",
     )
     parser.set_defaults(handler=handle)
-    commands = parser.add_subparsers(dest="emulator_command", metavar="COMMAND")
-    from masking_async.cli.callbacks import register_emulator_commands  # it imports this module
-
-    register_emulator_commands(commands)
+    register_emulator_commands(parser.add_subparsers(dest="emulator_command", metavar="COMMAND"))
+    emulator_ctl.register(sub)
 
 
 def build_config(args: argparse.Namespace) -> EmulatorConfig:
@@ -146,7 +186,11 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         port=args.port,
         accounts=args.account or (Account(DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN),),
         pool=pool,
-        rate_limit=args.rate_limit,
+        rate_limit=(
+            None
+            if args.rate_limit is None
+            else attrs.evolve(args.rate_limit, algorithm=args.rate_algorithm)
+        ),
         faults=Faults(
             latency=args.latency,
             jitter=args.jitter,
@@ -159,7 +203,11 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
             operations=args.fault_operations,
             seed=args.seed,
         ),
+        fault_rules=args.fault or (),
         seed=args.seed,
+        admin_token=args.admin_token,
+        retention=args.retention,
+        state_file=args.state,
         calls=CallsConfig(
             callback_hosts=args.callback_host or (),
             allow_any_callback_host=args.allow_any_callback_host,
@@ -168,16 +216,33 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
 
 
 def handle(args: argparse.Namespace) -> int:
+    if args.print_openapi:
+        sys.stdout.write(document_text())
+        return 0
     try:
         config = build_config(args)
-        emulator = Emulator(config)
+        clock = ManualClock(float(int(time.time()))) if args.clock == "manual" else None
+        emulator = Emulator(config, clock=clock)
     except ValueError as exc:
-        print(f"masking-async emulator: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage(str(exc))
     accounts = ", ".join(account.auth_id for account in config.accounts)
     limit = config.rate_limit or "off"
-    emulator.run(
-        ready=f"Masking API emulator on {{base_url}} (accounts: {accounts}; rate limit: {limit});"
-        " Ctrl-C stops it"
-    )
+    try:
+        emulator.run(
+            ready=f"Masking API emulator on {{base_url}} (accounts: {accounts}; rate limit:"
+            f" {limit}; clock: {args.clock}); control plane under {{base_url}}/emulator/;"
+            " Ctrl-C stops it"
+        )
+    except SnapshotError as exc:
+        return _usage(str(exc))
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).split(": ")[-1]
+        return _usage(
+            f"--port {config.port}: cannot listen on {config.host}:{config.port}: {reason}"
+        )
     return 0
+
+
+def _usage(line: str) -> int:
+    print(f"masking-async emulator: error: {line}", file=sys.stderr)
+    return EXIT_USAGE

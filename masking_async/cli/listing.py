@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 from pathlib import Path
-from typing import IO
 
 import anyio
-import attrs
 
 from masking_async.cli._common import add_client_arguments, make_client, run_until_signalled
-from masking_async.rules import LIST_FILTERS
+from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_OK, writing
+from masking_async.cli._filters import FILTER_NAMES, TIME_HELP, check_filters
+from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
 
-_COLUMNS = (
-    "session_uuid",
-    "status",
-    "first_party",
-    "second_party",
-    "virtual_number",
-    "created_time",
-    "expiry_time",
-    "duration",
-    "subaccount",
-)
+_FILTER_HELP = {
+    "first_party": "sessions with this first party (E.164, + optional)",
+    "second_party": "sessions with this second party (E.164, + optional)",
+    "virtual_number": "sessions on this virtual number",
+    "status": "active, expired or all (the API's default: all)",
+    "subaccount": "sessions of this subaccount",
+    "created_time": "created at this second; " + TIME_HELP,
+    "expiry_time": "expiring at this second; " + TIME_HELP,
+    "duration": "sessions of exactly this duration, seconds",
+}
+_BOUNDS = {"__gt": "after", "__gte": "at or after", "__lt": "before", "__lte": "at or before"}
+
+
+def option_name(name: str) -> str:
+    """The command-line option of a filter: ``created_time__gt`` is ``--created-time--gt``."""
+    return "--" + name.replace("_", "-")
+
+
+def _filter_help(name: str) -> str:
+    base, sep, bound = name.partition("__")
+    if not sep:
+        return _FILTER_HELP[name]
+    what = "duration (seconds)" if base == "duration" else base.replace("_", " ")
+    return f"{what} {_BOUNDS['__' + bound]} this value"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,45 +45,39 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="list sessions matching filters (parallel pagination)",
         description=(
             "List every session matching the filters, reading pages in parallel under the rate"
-            " limit. Times are YYYY-MM-DD HH:MM[:ss]; a created_time range over 30 days is split"
-            " into windows. Output: JSON Lines (default) or CSV, by --out's extension."
+            " limit. Without a created-time filter the API looks back 7 days; a created-time"
+            " range wider than 30 days is split into windows. Output: JSON Lines on stdout, or"
+            " --out FILE (.jsonl or .csv), which expire and update take back as input."
         ),
     )
-    for name in LIST_FILTERS:
-        if name not in ("limit", "offset"):
-            parser.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="VALUE")
-    parser.add_argument("--out", type=Path, help="file to write (.jsonl or .csv); default stdout")
+    filters = parser.add_argument_group("filters (the API's; times in UTC)")
+    for name in FILTER_NAMES:
+        filters.add_argument(option_name(name), dest=name, metavar="VALUE", help=_filter_help(name))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="file to write, .jsonl or .csv (default: stdout, JSON Lines)",
+    )
     add_client_arguments(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    filters = {name: getattr(args, name) for name in LIST_FILTERS if getattr(args, name, None)}
-    out: Path | None = args.out
-    as_csv = out is not None and out.suffix.lower() == ".csv"
+    given = {name: getattr(args, name) for name in FILTER_NAMES if getattr(args, name) is not None}
+    filters = check_filters(given, option_name)
+    out = check_out(args.out, "--out", RESULT_SUFFIXES)
 
     async def main(stop: anyio.Event) -> int:
-        handle_: IO[str] = out.open("w", newline="") if out else sys.stdout
-        writer = csv.DictWriter(handle_, _COLUMNS, extrasaction="ignore") if as_csv else None
-        if writer:
-            writer.writeheader()
-        count = 0
-        try:
+        with SessionWriter(out) as writer:
             async with make_client(args) as client:
                 async for session in client.iter_sessions(filters, concurrency=args.concurrency):
-                    row = attrs.asdict(session)
-                    del row["extra"]
-                    if writer:
-                        writer.writerow(row)
-                    else:
-                        handle_.write(json.dumps(row, default=str) + "\n")
-                    count += 1
+                    writer.write(session)
                     if stop.is_set():
-                        return 130
-        finally:
-            if out:
-                handle_.close()
-        print(f"{count} sessions", file=sys.stderr)
-        return 0
+                        return EXIT_INTERRUPTED
+        print(plural(writer.count, "session"), file=sys.stderr)
+        return EXIT_OK
 
-    return run_until_signalled(main)
+    with writing(str(out or "stdout")):
+        status = run_until_signalled(main)
+    return EXIT_INTERRUPTED if status is None else status

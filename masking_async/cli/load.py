@@ -1,4 +1,7 @@
-"""``masking-async load``: hold a constant arrival rate and report latency from the timetable."""
+"""``masking-async load``: hold a timetable, report latency from it, judge the run, clean up.
+
+Exit statuses are those of :mod:`masking_async.load.verdict`.
+"""
 
 from __future__ import annotations
 
@@ -6,68 +9,143 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 
-from masking_async.load.plan import LoadPlan, PlanError, parse_mix, parse_rate
-from masking_async.load.report import format_report, report_dict
-from masking_async.load.schedule import Progress
+from masking_async.load.plan import LoadPlan, PlanError, parse_mix
+from masking_async.load.thresholds import ThresholdError, parse_threshold
+from masking_async.load.timetable import parse_rate, parse_stages
+from masking_async.load.verdict import EXIT_INTERRUPTED, EXIT_USAGE
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
+_DEFAULT_RATE, _DEFAULT_DURATION = "50/s", 10.0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "load",
-        help="load-test the API (or the embedded emulator) at a constant arrival rate",
+        help="load-test the API (or the embedded emulator) at a constant or ramping rate",
         description=(
             "Send requests on a fixed timetable (an open model, like vegeta or k6) and report "
-            "latency percentiles measured from each request's intended start time."
+            "latency percentiles measured from each request's intended start time, time queued "
+            "in the client apart from time at the server, and 429s apart. Exit status: 0 passed, "
+            "1 load not delivered, 2 usage error, 3 sessions left behind, 99 threshold crossed. "
+            "See docs/load.md."
         ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--rate", default="50/s", help="arrival rate, e.g. 200/s or 300/5s")
-    stop = parser.add_mutually_exclusive_group()
-    stop.add_argument("--duration", type=float, help="seconds to run (default 10)")
-    stop.add_argument("--requests", type=int, help="number of requests to send")
+    when = parser.add_argument_group("timetable")
+    when.add_argument(
+        "--rate", help=f"constant arrival rate: 200/s, 300/5s (default {_DEFAULT_RATE})"
+    )
+    when.add_argument(
+        "--duration", type=float, help=f"seconds at --rate (default {_DEFAULT_DURATION:g})"
+    )
+    when.add_argument("--requests", type=int, help="number of requests at --rate, instead")
+    when.add_argument(
+        "--stages",
+        help="ramping rate instead of --rate, as k6: 30s:50/s,60s:200/s (linear from 0/s)",
+    )
     parser.add_argument(
         "--mix",
         default="create=5,get=3,update=1,expire=1",
         help="operation weights: create, get, update, expire, list",
     )
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="CRITERION",
+        help="pass/fail, repeatable: p99<200ms, p50<50ms, max<2s, errors<1%%, rate_429<0.5%%",
+    )
     parser.add_argument("--max-in-flight", type=int, default=512, help="concurrent requests cap")
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, s")
+    parser.add_argument(
+        "--grace", type=float, default=5.0, help="seconds to wait for answers after the last send"
+    )
     parser.add_argument("--warmup", type=int, default=50, help="sessions created before timing")
     parser.add_argument("--seed", type=int, default=0, help="seed of the operation mix")
+    parser.add_argument(
+        "--cleanup-timeout",
+        type=float,
+        default=120.0,
+        help="seconds the cleanup may take to expire every session the run made",
+    )
+    parser.add_argument(
+        "--cleanup-rate",
+        default="300/5s",
+        help="rate limit of warm-up and cleanup against --base-url (off: none)",
+    )
     parser.add_argument("--report", type=Path, help="write the JSON report here")
+    parser.add_argument("--html", type=Path, help="write the HTML report (charts) here")
     parser.add_argument("--base-url", help="server root; default: an embedded emulator")
     parser.add_argument("--auth-id", help="default: $PLIVO_AUTH_ID")
     parser.add_argument("--auth-token", help="default: $PLIVO_AUTH_TOKEN")
-    parser.add_argument("--quiet", action="store_true", help="no live progress")
+    parser.add_argument("--quiet", action="store_true", help="no live progress lines")
     parser.set_defaults(handler=handle)
 
 
-def _print_progress(progress: Progress) -> None:
-    print(
-        f"[{progress.elapsed:6.1f}s] sent {progress.sent}  done {progress.completed}  "
-        f"failed {progress.failed}  429s {progress.throttled}  lag {progress.lag * 1000:.0f} ms",
-        file=sys.stderr,
-        flush=True,
+def _plan(args: argparse.Namespace) -> LoadPlan:
+    """The plan the options describe; a :class:`PlanError` names the first bad one."""
+    if args.stages is not None:
+        clash = [
+            name
+            for name, value in (
+                ("--rate", args.rate),
+                ("--duration", args.duration),
+                ("--requests", args.requests),
+            )
+            if value is not None
+        ]
+        if clash:
+            raise PlanError(f"--stages: not with {', '.join(clash)} (the stages are the timetable)")
+        timing: dict[str, Any] = {"stages": parse_stages(args.stages)}
+    else:
+        if args.duration is not None and args.requests is not None:
+            raise PlanError("--duration and --requests: give one of them")
+        timing = {
+            "rate": parse_rate(args.rate or _DEFAULT_RATE),
+            "duration": None if args.requests is not None else (args.duration or _DEFAULT_DURATION),
+            "requests": args.requests,
+        }
+    if not args.timeout > 0:
+        raise PlanError(f"--timeout {args.timeout:g}: must be a number of seconds above 0")
+    try:
+        thresholds = tuple(parse_threshold(text) for text in args.threshold)
+    except ThresholdError as exc:
+        raise PlanError(str(exc)) from None
+    return LoadPlan(
+        **timing,
+        mix=parse_mix(args.mix),
+        warmup_sessions=args.warmup,
+        max_in_flight=args.max_in_flight,
+        grace=args.grace,
+        cleanup_timeout=args.cleanup_timeout,
+        thresholds=thresholds,
+        seed=args.seed,
     )
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def handle(args: argparse.Namespace) -> int:
-    from masking_async.load.runner import LoadTarget, run_load  # the client: only when used
+    from masking_async.cli._common import rate_limit, run_until_signalled  # only when used
+    from masking_async.load.report import format_report, report_dict
+    from masking_async.load.runner import LoadResult, LoadTarget, run_load
 
     try:
-        plan = LoadPlan(
-            rate=parse_rate(args.rate),
-            duration=None if args.requests else (args.duration or 10.0),
-            requests=args.requests,
-            mix=parse_mix(args.mix),
-            warmup_sessions=args.warmup,
-            max_in_flight=args.max_in_flight,
-            seed=args.seed,
-        )
+        plan = _plan(args)
+        try:
+            helper_rate = rate_limit(args.cleanup_rate)
+        except argparse.ArgumentTypeError:
+            raise PlanError(
+                f"--cleanup-rate {args.cleanup_rate!r}: must look like 300/5s, 10/s or off"
+            ) from None
+        for option, path in (("--report", args.report), ("--html", args.html)):
+            if path is not None and not path.parent.is_dir():
+                raise PlanError(f"{option} {str(path)!r}: folder {str(path.parent)!r} not found")
     except PlanError as exc:
         print(f"masking-async load: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -76,10 +154,48 @@ def handle(args: argparse.Namespace) -> int:
         auth_id=args.auth_id,
         auth_token=args.auth_token,
         timeout=args.timeout,
+        rate_limit=helper_rate,
     )
-    on_progress = None if args.quiet else _print_progress
-    result = anyio.run(lambda: run_load(plan, target, on_progress=on_progress))
-    print(format_report(result))
+
+    async def work(stop: anyio.Event) -> LoadResult:
+        return await run_load(
+            plan,
+            target,
+            stop=stop,
+            on_progress=None
+            if args.quiet
+            else lambda p: _say(
+                f"[{p.elapsed:6.1f}s] sent {p.sent}  done {p.completed}  failed {p.failed}  "
+                f"429s {p.throttled}  lag {p.lag * 1000:.0f} ms"
+            ),
+            on_cleanup=None
+            if args.quiet
+            else lambda c: _say(
+                f"cleanup: {c.expired}/{c.sessions} expired, {c.throttled} throttled (429), "
+                f"{c.elapsed:.0f} s"
+            ),
+        )
+
+    result = run_until_signalled(work)
+    if result is None:  # a second Ctrl-C: cut short before any figure
+        return EXIT_INTERRUPTED
+    data = report_dict(result)
+    print(format_report(data))
+    cleanup = result.cleanup
+    if cleanup.left:
+        _say(
+            f"cleanup: could not expire {len(cleanup.left)} of {cleanup.sessions} sessions the run"
+            f" made (still active): {' '.join(cleanup.left)}"
+        )
+    else:
+        _say(
+            f"cleanup: expired {cleanup.expired} of {cleanup.sessions} sessions in "
+            f"{cleanup.elapsed:.1f} s ({cleanup.throttled} throttled)"
+        )
     if args.report:
-        args.report.write_text(json.dumps(report_dict(result), indent=2))
-    return 0 if result.kept_up else EXIT_FAILED
+        args.report.write_text(json.dumps(data, indent=2))
+    if args.html:
+        from masking_async.load.html import render_html  # pygal: only when a page is asked for
+
+        args.html.write_text(render_html(data), encoding="utf-8")
+    return int(data["exit_status"])

@@ -1,6 +1,16 @@
 """The async client: :class:`MaskingClient` and the options it is tuned by."""
 
 from masking_async.client._client import CallTrace, MaskingClient
+from masking_async.client._events import (
+    Event,
+    Hook,
+    RequestAnswered,
+    RequestFailed,
+    RequestRetried,
+    RequestSent,
+    RequestThrottled,
+)
+from masking_async.client._limiter import Limiter, LimiterStats
 from masking_async.client._options import (
     DEFAULT_BASE_URL,
     ClientOptions,
@@ -17,8 +27,17 @@ __all__ = [
     "AiohttpTransport",
     "CallTrace",
     "ClientOptions",
+    "Event",
+    "Hook",
+    "Limiter",
+    "LimiterStats",
     "MaskingClient",
     "RateLimit",
+    "RequestAnswered",
+    "RequestFailed",
+    "RequestRetried",
+    "RequestSent",
+    "RequestThrottled",
     "Response",
     "RetryPolicy",
     "Timeouts",

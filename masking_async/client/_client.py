@@ -2,33 +2,53 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
 import attrs
 
 from masking_async import rules
+from masking_async.client._adoption import Lookup, create_lane, lookup_filters, pick
+from masking_async.client._claims import LaneLocks, RecentSessions
+from masking_async.client._events import (
+    Event,
+    Hook,
+    RequestAnswered,
+    RequestFailed,
+    RequestRetried,
+    RequestSent,
+    RequestThrottled,
+)
+from masking_async.client._limiter import Limiter, LimiterStats
 from masking_async.client._options import BASE_URL_ENV, DEFAULT_BASE_URL, ClientOptions
 from masking_async.client._pagination import iter_pages
 from masking_async.client._ratelimit import AccountLimiter
-from masking_async.client._retry import RetryBudget, backoff, is_retryable
+from masking_async.client._retry import (
+    RetryBudget,
+    is_retryable,
+    maybe_applied,
+    retry_delay,
+)
 from masking_async.client._transport import AiohttpTransport, Transport
 from masking_async.errors import (
     ConfigurationError,
     MaskingError,
+    OutcomeUnknownError,
+    PoolTimeout,
     RateLimitedError,
     RequestValidationError,
     ResponseFormatError,
-    ServerError,
     TransportError,
     error_for_status,
 )
@@ -38,18 +58,36 @@ from masking_async.wire import make_converter, read_page, read_session
 __all__ = ["CallTrace", "MaskingClient"]
 
 log = logging.getLogger("masking_async.client")
-_NUMBER = re.compile(r"\+?\d{3,}(\d{4})")
+#: A phone number standing alone (not a run of digits inside a session id or another token).
+_NUMBER = re.compile(r"(?<![0-9A-Za-z-])(?:\+|%2B)?\d{3,}(\d{4})(?![0-9A-Za-z-])")
 _FILTER_TIME = "%Y-%m-%d %H:%M:%S"
 _UNSET = object()
 
 
+def _named_session(body: Any) -> str | None:
+    """The ``session_uuid`` a create answer names, in any envelope, if it is one."""
+    if not isinstance(body, Mapping):
+        return None
+    for place in (body, body.get("session"), body.get("response")):
+        if isinstance(place, Mapping):
+            value = place.get("session_uuid")
+            if isinstance(value, str) and not rules.check_session_uuid(value):
+                return value
+    return None
+
+
 @attrs.define
 class CallTrace:
-    """Filled in by the client for one call: how many attempts, and whether a create was adopted."""
+    """Filled in by the client for one call: how many attempts, and whether a create was adopted.
+
+    ``attempts`` counts sends, ``throttled`` those of them answered 429 (which do not count
+    against ``RetryPolicy.attempts``).
+    """
 
     attempts: int = 0
     adopted: bool = False
     last_status: int | None = None
+    throttled: int = 0
 
 
 def _params(request: Any) -> dict[str, Any]:
@@ -91,8 +129,9 @@ class MaskingClient:
     """An async client for the Masking Session API; use it as ``async with MaskingClient() as c``.
 
     Credentials default to ``PLIVO_AUTH_ID`` / ``PLIVO_AUTH_TOKEN``, the server root to
-    ``MASKING_ASYNC_BASE_URL`` or the real API. Pass ``limiter`` to share one account's rate limit
-    between clients, ``transport`` to swap how bytes move (tests).
+    ``MASKING_ASYNC_BASE_URL`` or the real API. Pass ``limiter`` (any :class:`Limiter`) to share
+    one account's rate limit between clients, ``hooks`` to see every request (see ``_events``),
+    ``transport`` to swap how bytes move (tests).
     """
 
     def __init__(
@@ -103,7 +142,8 @@ class MaskingClient:
         base_url: str | None = None,
         options: ClientOptions | None = None,
         transport: Transport | None = None,
-        limiter: AccountLimiter | None = None,
+        limiter: Limiter | None = None,
+        hooks: Iterable[Hook] = (),
     ) -> None:
         auth_id = auth_id or os.environ.get("PLIVO_AUTH_ID")
         auth_token = auth_token or os.environ.get("PLIVO_AUTH_TOKEN")
@@ -121,10 +161,17 @@ class MaskingClient:
             auth_id, auth_token, self.options
         )
         self._transport = transport
-        self._limiter = limiter or AccountLimiter(self.options.rate_limit)
+        # A limiter passed in may be shared: only the one made here is closed with the client.
+        self._owns_limiter = limiter is None
+        self._limiter: Limiter = limiter or AccountLimiter(self.options.rate_limit)
+        self._hooks = tuple(hooks)
+        # A slot is a pooled connection ready to send: taken before the rate token (see _request).
+        self._slots = anyio.Semaphore(self.options.max_connections)
         self._budget = RetryBudget(self.options.retry)
         self._converter = make_converter()
         self._rng = random.Random()
+        self._returned = RecentSessions()
+        self._lanes = LaneLocks()
         self._closed = False
 
     @classmethod
@@ -153,6 +200,13 @@ class MaskingClient:
         self._closed = True
         if self._transport is not None:
             await self._transport.aclose()
+        if self._owns_limiter:
+            await self._limiter.aclose()
+
+    @property
+    def rate_stats(self) -> LimiterStats:
+        """The limiter's ceiling, learned rate, pause and waits (a snapshot)."""
+        return self._limiter.stats()
 
     # -- the calls ---------------------------------------------------------------------------
 
@@ -162,35 +216,103 @@ class MaskingClient:
         *,
         trace: CallTrace | None = None,
     ) -> Session:
-        """Create a session. Never twice: an unanswered create is looked up before a re-send."""
+        """Create a session. Never twice: an unanswered create is looked up before a re-send.
+
+        Raises :class:`OutcomeUnknownError` when the session may exist and no conclusive lookup
+        could say which (see ``_adoption``); concurrent identical creates run one at a time.
+        """
         params = _checked(rules.check_create, _params(request))
         trace = trace if trace is not None else CallTrace()
-        policy = self.options.retry
-        unknown_since: datetime | None = None
         self._budget.on_request()
-        attempt = 0
-        while True:
-            if unknown_since is not None and (found := await self._adopt(params, unknown_since)):
-                trace.adopted = True
-                return found
-            attempt += 1
-            trace.attempts = attempt
-            started = datetime.now(timezone.utc)
-            try:
-                body = await self._request("POST", self._root, json_body=params, trace=trace)
-                return read_session(self._converter, body)
-            except MaskingError as error:
-                if isinstance(error, (TransportError, ServerError)) and unknown_since is None:
-                    # The server may have made it: from now on, look before sending again.
-                    unknown_since = started - timedelta(seconds=self.options.adopt_window)
-                if not self._may_retry(error, attempt):
-                    if unknown_since is not None and (
-                        found := await self._adopt(params, unknown_since)
-                    ):
-                        trace.adopted = True
-                        return found
-                    raise
-                await backoff(policy, attempt, error, self._rng)
+        async with self._lanes.hold(create_lane(params)):
+            attempt = 0
+            while True:
+                attempt += 1
+                trace.attempts = attempt
+                sent_at = time.time()
+                try:
+                    return await self.attempt_create(params, trace=trace)
+                except MaskingError as error:
+                    if maybe_applied(error) and self.options.retry.attempts > 1:
+                        found = await self._conclude(params, sent_at, error)
+                        if found is not None:
+                            trace.adopted = True
+                            return found
+                    # 429s never reach here (attempt_create waits them out): no trace.
+                    if not self._may_retry(error, attempt):
+                        raise
+                    await self._backoff("POST", self._root, error, attempt)
+
+    async def attempt_create(
+        self, params: Mapping[str, Any], *, trace: CallTrace | None = None
+    ) -> Session:
+        """One create of checked ``params`` (a 429, never applied, is waited out and re-sent).
+
+        A 2xx whose session cannot be read is resolved through the ``session_uuid`` it names;
+        failing that it raises :class:`OutcomeUnknownError` carrying that id.
+        """
+        trace = trace if trace is not None else CallTrace()
+        body = await self._unthrottled("POST", self._root, json_body=dict(params), trace=trace)
+        try:
+            return self._returned.add(read_session(self._converter, body))
+        except ResponseFormatError:
+            named = _named_session(body)
+            if named is None:
+                raise
+        try:
+            return self._returned.add(await self.get_session(named))
+        except MaskingError as error:
+            raise OutcomeUnknownError(
+                f"session {named} was created but could not be read ({error})",
+                session_uuid=named,
+            ) from error
+
+    async def attempt_update(
+        self, session_uuid: str, params: Mapping[str, Any], *, trace: CallTrace | None = None
+    ) -> Session | None:
+        """One update of checked ``params``; ``None`` when the 2xx answer cannot be read (it was
+        still applied)."""
+        body = await self._unthrottled(
+            "POST",
+            self._session_url(session_uuid),
+            json_body=dict(params),
+            trace=trace or CallTrace(),
+        )
+        try:
+            return read_session(self._converter, body)
+        except ResponseFormatError:
+            return None
+
+    async def attempt_expire(self, session_uuid: str, *, trace: CallTrace | None = None) -> None:
+        """One expire (DELETE), a 429 waited out; safe to repeat."""
+        await self._unthrottled(
+            "DELETE",
+            self._session_url(session_uuid),
+            json_body={"session_uuid": session_uuid},
+            trace=trace or CallTrace(),
+        )
+
+    async def lookup_create(
+        self,
+        params: Mapping[str, Any],
+        *,
+        sent_at: float,
+        claimed: Callable[[str], bool] | None = None,
+    ) -> Lookup:
+        """Conclusively, did the create of ``params`` sent at ``sent_at`` (epoch s) make a session?
+
+        Waits until ``sent_at + timeout + settle`` first; sessions this client returned, or that
+        ``claimed`` says belong to someone else, are never candidates.
+        """
+        wait = sent_at + self.options.timeouts.total + self.options.adopt_settle - time.time()
+        if wait > 0:
+            await anyio.sleep(wait)
+        sessions = self.iter_sessions(lookup_filters(params, sent_at))
+        return await pick(
+            sessions,
+            params,
+            claimed=lambda uuid: uuid in self._returned or (claimed is not None and claimed(uuid)),
+        )
 
     async def get_session(self, session_uuid: str, *, trace: CallTrace | None = None) -> Session:
         body = await self._retrying("GET", self._session_url(session_uuid), trace=trace)
@@ -245,44 +367,86 @@ class MaskingClient:
             fetch, dict(filters or {}), concurrency=concurrency, now=datetime.now(timezone.utc)
         )
 
-    async def find_created_session(
-        self, first_party: str, second_party: str | None, *, created_since: datetime
-    ) -> Session | None:
-        """The newest active session of these parties created since ``created_since``, if any."""
-        filters: dict[str, Any] = {
-            "first_party": first_party,
-            "status": "active",
-            "created_time__gte": created_since,
-        }
-        if second_party is not None:
-            filters["second_party"] = second_party
-        page = await self.list_sessions(filters)
-        for session in page.objects:  # newest first
-            if session.first_party == first_party and session.second_party == second_party:
-                return session
-        return None
-
     # -- plumbing ----------------------------------------------------------------------------
 
     def _session_url(self, session_uuid: str) -> str:
-        if not session_uuid or "/" in session_uuid:
-            raise RequestValidationError([rules.Violation("session_uuid", "must be a session id")])
+        if violations := rules.check_session_uuid(session_uuid):
+            raise RequestValidationError(violations)
         return f"{self._root}{session_uuid}/"
 
-    async def _adopt(self, params: Mapping[str, Any], since: datetime) -> Session | None:
-        found = await self.find_created_session(
-            params["first_party"], params.get("second_party"), created_since=since
-        )
-        if found is not None:
-            log.info("adopted session %s made by an unanswered create", found.session_uuid)
-        return found
+    async def _unthrottled(
+        self, method: str, url: str, *, json_body: Any = None, trace: CallTrace
+    ) -> Any:
+        """One request, sent again after each 429 (never applied) until the server takes it."""
+        for _ in range(self.options.retry.max_throttled):
+            try:
+                return await self._request(method, url, json_body=json_body, trace=trace)
+            except RateLimitedError:
+                continue  # the limiter holds every caller until Retry-After has passed
+        return await self._request(method, url, json_body=json_body, trace=trace)
 
-    def _may_retry(self, error: MaskingError, attempt: int) -> bool:
+    async def _conclude(
+        self, params: Mapping[str, Any], sent_at: float, error: MaskingError
+    ) -> Session | None:
+        """After a maybe-applied create: the session it made, or ``None`` if surely none."""
+        named = error.session_uuid if isinstance(error, OutcomeUnknownError) else None
+        try:
+            if named is not None:
+                return self._returned.add(await self.get_session(named))
+            found = await self.lookup_create(params, sent_at=sent_at)
+        except MaskingError as failure:
+            raise OutcomeUnknownError(
+                f"a create got no answer ({error}) and the lookup failed ({failure})",
+                session_uuid=named,
+            ) from failure
+        if found.ambiguous:
+            raise OutcomeUnknownError(
+                f"a create got no answer ({error}) and {len(found.candidates)} sessions match",
+                candidates=found.candidates,
+            ) from error
+        if found.session is not None:
+            log.info("adopted session %s made by an unanswered create", found.session.session_uuid)
+            self._returned.add(found.session)
+        return found.session
+
+    def _may_retry(self, error: MaskingError, attempt: int, trace: CallTrace | None = None) -> bool:
+        """Whether to send again after ``error`` on send number ``attempt``.
+
+        A 429 is not a failure: it spends no budget and, given the call's ``trace``, no attempt
+        (the limiter holds the call until Retry-After); only ``max_throttled`` of them bound it.
+        A pool timeout is not retried here: the pool was full for ``Timeouts.pool`` seconds.
+        """
+        policy = self.options.retry
+        throttled = trace.throttled if trace is not None else 0
+        if isinstance(error, RateLimitedError):
+            if trace is not None:
+                return throttled <= policy.max_throttled
+            return attempt < policy.attempts
+        if isinstance(error, PoolTimeout):
+            return False
         return (
             is_retryable(error)
-            and attempt < self.options.retry.attempts
+            and attempt - throttled < policy.attempts
             and self._budget.try_spend()
         )
+
+    async def _backoff(
+        self,
+        method: str,
+        url: str,
+        error: MaskingError,
+        attempt: int,
+        trace: CallTrace | None = None,
+    ) -> None:
+        """Wait before sending again (the hook and the log line say so); 429s do not lengthen it."""
+        failures = attempt - (trace.throttled if trace is not None else 0)
+        delay = retry_delay(self.options.retry, max(1, failures), error, self._rng)
+        log.warning("retrying %s %s after %s", method, self._mask(url), type(error).__name__)
+        if self._hooks:
+            self._emit(
+                RequestRetried(method, url, attempt, type(error).__name__, delay, time.monotonic())
+            )
+        await anyio.sleep(delay)
 
     async def _retrying(
         self,
@@ -305,12 +469,34 @@ class MaskingClient:
                     method, url, params=params, json_body=json_body, trace=trace
                 )
             except MaskingError as error:
-                if not self._may_retry(error, attempt):
+                if not self._may_retry(error, attempt, trace):
                     raise
-                log.warning(
-                    "retrying %s %s after %s", method, self._mask(url), type(error).__name__
-                )
-                await backoff(self.options.retry, attempt, error, self._rng)
+                await self._backoff(method, url, error, attempt, trace)
+
+    def _emit(self, event: Event) -> None:
+        for hook in self._hooks:
+            hook(event)
+
+    @contextlib.asynccontextmanager
+    async def _connection_slot(self, method: str, url: str) -> AsyncIterator[None]:
+        """Hold one of ``max_connections`` slots, so the send that follows waits for no pool.
+
+        Waiting for a slot is bounded by ``Timeouts.pool`` and fails with :class:`PoolTimeout`:
+        nothing was sent, so no create is ever mistaken for one that may have reached the server.
+        """
+        try:
+            with anyio.fail_after(self.options.timeouts.pool):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise PoolTimeout(
+                f"no connection free within {self.options.timeouts.pool:g} s",
+                method=method,
+                url=url,
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def _request(
         self,
@@ -321,20 +507,65 @@ class MaskingClient:
         json_body: Any = None,
         trace: CallTrace,
     ) -> Any:
+        """One send: a connection slot, then a rate token, then the bytes; errors mapped.
+
+        The token is taken only once a slot is held, so the limiter's timetable is the time
+        requests leave, not the time they started to queue for a connection.
+        """
         if self._closed or self._transport is None:
             raise ConfigurationError("the client is closed or was never opened (use async with)")
-        await self._limiter.acquire()
-        started = time.perf_counter()
-        response = await self._transport.send(method, url, params=params, json_body=json_body)
+        asked = time.monotonic()
+        async with self._connection_slot(method, url):
+            await self._limiter.acquire()
+            started = time.monotonic()
+            if self._hooks:
+                self._emit(RequestSent(method, url, trace.attempts, started - asked, started))
+            try:
+                response = await self._transport.send(
+                    method, url, params=params, json_body=json_body
+                )
+            except TransportError as error:
+                if self._hooks:
+                    now = time.monotonic()
+                    self._emit(
+                        RequestFailed(
+                            method, url, trace.attempts, type(error).__name__, now - started, now
+                        )
+                    )
+                raise
+        answered = time.monotonic()
         trace.last_status = response.status
+        if self._hooks:
+            self._emit(
+                RequestAnswered(
+                    method, url, trace.attempts, response.status, answered - started, answered
+                )
+            )
         if log.isEnabledFor(logging.DEBUG):  # masking costs a regex: only when it is shown
             log.debug(
                 "%s %s -> %d in %.1f ms",
                 method,
                 self._mask(f"{url}?{urlencode(params)}" if params else url),
                 response.status,
-                (time.perf_counter() - started) * 1000,
+                (answered - started) * 1000,
             )
+        if response.status == 429:
+            # Before anything else can run: no caller may be let through during the pause.
+            retry_after = _retry_after(response.headers)
+            capped = (
+                None
+                if retry_after is None
+                else min(retry_after, self.options.retry.retry_after_cap)
+            )
+            await self._limiter.throttled(capped)
+            trace.throttled += 1
+            if self._hooks:
+                stats = self._limiter.stats()
+                self._emit(
+                    RequestThrottled(
+                        method, url, retry_after, stats.paused_until, stats.rate, time.monotonic()
+                    )
+                )
         try:
             body = json.loads(response.body) if response.body.strip() else {}
         except ValueError:
@@ -354,10 +585,13 @@ class MaskingClient:
         api_id = body.get("api_id") if isinstance(body, dict) else None
         text = str(message) if message else f"HTTP {status}"
         if status == 429:
-            retry_after = _retry_after(headers)
-            self._limiter.pause(min(retry_after or 1.0, self.options.retry.retry_after_cap))
             return RateLimitedError(
-                text, retry_after=retry_after, status=status, api_id=api_id, method=method, url=url
+                text,
+                retry_after=_retry_after(headers),
+                status=status,
+                api_id=api_id,
+                method=method,
+                url=url,
             )
         return error_for_status(status)(text, status=status, api_id=api_id, method=method, url=url)
 

@@ -1,40 +1,69 @@
-"""One account's request budget, shared by every call of a client (or several clients)."""
+"""The in-process :class:`~masking_async.Limiter`: one account's budget, shared by every call.
+
+Callers queue in a FIFO lock; the one holding it is the next to go, and it sleeps until
+:class:`~masking_async.client._ratestate.RateState` says it may. Because the decision is made
+only by the head of the queue, right before it is let through, a 429's pause or a lower rate
+applies at once to everyone still waiting, not only to callers who arrive later.
+
+Why not ``aiolimiter``: its leaky bucket admits ``capacity + rate * per`` requests in a window,
+so staying under an exact "N per window" limit means a rate below N / per (the 5 % burst share
+cost 4.5 % of the rate); its rate is fixed when it is made, so it cannot adapt; and callers
+already waiting inside it wake on their own timers, so a pause cannot hold them.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 import anyio
-from aiolimiter import AsyncLimiter
 
+from masking_async.client._limiter import LimiterStats
 from masking_async.client._options import RateLimit
+from masking_async.client._ratestate import Mode, RateState
 
 __all__ = ["AccountLimiter"]
 
 
 class AccountLimiter:
-    """A leaky bucket sized so that no window of ``per`` seconds sees more than the limit.
+    """A hard ceiling, a pause on 429 that holds everyone, and AIMD adaptation below the ceiling.
 
-    A 429 pauses it for everyone until the server's ``Retry-After`` has passed: one throttled call
-    slows the whole client down instead of each call finding out on its own.
+    Pass one to several clients (``limiter=``) to share an account's limit between them.
+    ``clock`` and ``sleep`` are the time it runs on; tests pass a virtual one (with the emulator's
+    clock behind it) so that a minute of sending takes no real time and no scheduling jitter.
     """
 
-    def __init__(self, limit: RateLimit) -> None:
-        self.limit = limit
-        self._bucket = (
-            None
-            if limit.requests is None
-            else AsyncLimiter(limit.capacity, limit.capacity / limit.sustained)
-        )
-        self._paused_until = 0.0
+    def __init__(
+        self,
+        limit: RateLimit | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.limit = limit if limit is not None else RateLimit()
+        self._clock, self._sleep = clock, sleep
+        self._state = RateState(self.limit, clock())
+        self._turn = anyio.Lock()  # FIFO: the order callers asked in is the order they go in
+        self._total_wait = 0.0
+
+    def __repr__(self) -> str:
+        return f"<AccountLimiter {self._state.mode.value} rate={self._state.rate:.3g}/s>"
 
     async def acquire(self) -> None:
-        # A 429 during the sleep may move the end of the pause: look again after waking.
-        while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
-            await anyio.sleep(wait)
-        if self._bucket is not None:
-            await self._bucket.acquire()
+        asked = self._clock()
+        async with self._turn:
+            # A 429 while we sleep moves the pause later: look again after every wake-up.
+            while (wait := self._state.next_send(now := self._clock()) - now) > 0:
+                await self._sleep(wait)
+            self._state.sent(now)
+        self._total_wait += now - asked
 
-    def pause(self, seconds: float) -> None:
-        """Hold every caller back for ``seconds`` (a 429's Retry-After)."""
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+    async def throttled(self, retry_after: float | None) -> None:
+        if self._state.mode is not Mode.CLOSED:  # a late answer after close holds no one
+            self._state.throttled(self._clock(), retry_after)
+
+    def stats(self) -> LimiterStats:
+        return self._state.stats(self._clock(), self._total_wait)
+
+    async def aclose(self) -> None:
+        self._state.close()

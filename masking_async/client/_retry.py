@@ -1,4 +1,9 @@
-"""When to try again and how long to wait: backoff with full jitter, and a retry budget."""
+"""When to try again and how long to wait: backoff with full jitter, and a retry budget.
+
+A 429 is not a failure here: the limiter holds every caller until its Retry-After has passed, so
+the call is sent again with no delay of its own, and it spends neither an attempt nor the budget
+(see ``MaskingClient._may_retry``).
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,63 @@ import random
 import anyio
 
 from masking_async.client._options import RetryPolicy
-from masking_async.errors import MaskingError, RateLimitedError, ServerError, TransportError
+from masking_async.errors import (
+    MaskingError,
+    OutcomeUnknownError,
+    PoolTimeout,
+    RateLimitedError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+)
 
-__all__ = ["RetryBudget", "backoff", "is_retryable"]
+__all__ = [
+    "RetryBudget",
+    "backoff",
+    "is_retryable",
+    "maybe_applied",
+    "outcome_unknown",
+    "retry_delay",
+]
 
 
 def is_retryable(error: MaskingError) -> bool:
-    """429, 5xx, lost connections and timeouts may pass; the rest will fail again."""
-    return isinstance(error, (RateLimitedError, ServerError, TransportError))
+    """429, 5xx, lost connections, timeouts and pool timeouts may pass; the rest will fail again."""
+    return isinstance(error, (RateLimitedError, ServerError, TransportError, PoolTimeout))
+
+
+def outcome_unknown(error: MaskingError) -> bool:
+    """Whether the server may have acted on a request that failed this way (a create: look first).
+
+    No answer, or a 5xx, after the request was sent. A 429 was refused, and a pool timeout was
+    never sent: neither needs a lookup.
+    """
+    return isinstance(error, (TransportError, ServerError))
+
+
+def retry_delay(
+    policy: RetryPolicy, attempt: int, error: MaskingError, rng: random.Random
+) -> float:
+    """Seconds to sleep before attempt ``attempt + 1``: full jitter; 0 after a 429 (see above)."""
+    if not policy.wait or isinstance(error, RateLimitedError):
+        return 0.0
+    ceiling = min(policy.maximum, policy.initial * policy.multiplier ** (attempt - 1))
+    return rng.uniform(0, ceiling)
+
+
+def maybe_applied(error: MaskingError) -> bool:
+    """Could the server have applied the request anyway? Then a create must be looked up.
+
+    :func:`outcome_unknown`, plus a 2xx we could not read and a create left unresolved.
+    """
+    return outcome_unknown(error) or isinstance(error, (ResponseFormatError, OutcomeUnknownError))
 
 
 async def backoff(
     policy: RetryPolicy, attempt: int, error: MaskingError, rng: random.Random
 ) -> None:
-    """Sleep before attempt ``attempt + 1``: the server's Retry-After, else full jitter."""
-    if not policy.wait:
-        return
-    if isinstance(error, RateLimitedError) and error.retry_after is not None:
-        delay = min(error.retry_after, policy.retry_after_cap)
-    else:
-        ceiling = min(policy.maximum, policy.initial * policy.multiplier ** (attempt - 1))
-        delay = rng.uniform(0, ceiling)
-    await anyio.sleep(delay)
+    """Sleep :func:`retry_delay` seconds."""
+    await anyio.sleep(retry_delay(policy, attempt, error, rng))
 
 
 class RetryBudget:

@@ -52,7 +52,12 @@ def map_transport_errors(method: str, url: str) -> Iterator[None]:
 
 
 class AiohttpTransport:
-    """One pooled ``aiohttp`` session per client: keep-alive, TLS verified, basic auth."""
+    """One pooled ``aiohttp`` session per client: keep-alive, TLS verified, basic auth.
+
+    The connector's ``limit`` is ``max_connections``, the number of slots the client hands out
+    before each send, so aiohttp never queues for a connection here and its ``connect`` timeout is
+    the TCP/TLS handshake alone; waiting for a slot is the client's, bounded by ``Timeouts.pool``.
+    """
 
     def __init__(self, auth_id: str, auth_token: str, options: ClientOptions) -> None:
         self._session = aiohttp.ClientSession(

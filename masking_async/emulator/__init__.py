@@ -24,6 +24,7 @@ from masking_async.emulator.config import (
     RateLimit,
     default_numbers,
 )
+from masking_async.emulator.faults import ActiveRule, FaultKind, FaultPhase, FaultRule
 from masking_async.emulator.listing import Page
 from masking_async.emulator.records import (
     InvalidOperation,
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_START",
     "OPERATIONS",
     "Account",
+    "ActiveRule",
     "Call",
     "CallEngine",
     "CallsConfig",
@@ -48,6 +50,9 @@ __all__ = [
     "DeliveryPolicy",
     "Emulator",
     "EmulatorConfig",
+    "FaultKind",
+    "FaultPhase",
+    "FaultRule",
     "Faults",
     "InvalidOperation",
     "Leg",

@@ -1,10 +1,16 @@
 """The HTTP face of the emulator: routes, auth, the rate limit, faults and JSON errors.
 
-Every request passes one middleware, in this order: it is logged; a fault may be drawn (applied
-now, or after the operation when the phase is ``after``); credentials are checked against the
+Every API request passes one middleware, in this order: it is logged; oversized lines are
+refused (414, 431); one fault rule may be drawn (see :mod:`.faults`): a "before" rule answers
+now (a stall first reads the whole request, holds it, then lets it through, even if the client
+has gone), an "after" rule once the operation has run; credentials are checked against the
 path's auth id; the account's rate limit counts it; the handler runs. Whatever goes wrong comes
-back as ``{"api_id", "error"}`` with the right status, unknown routes (404) and methods (405)
-included, so clients never meet an HTML error page.
+back as ``{"api_id", "error"}`` with the right status, unknown routes (404), methods (405) and
+bodies over :data:`MAX_BODY_BYTES` (413) included, so clients never meet an HTML error page. A
+client that hangs up is no emulator failure: its entry says ``client_gone``, never a 500.
+
+Requests under :data:`CONTROL_PREFIX` are the control plane (:mod:`.control`): admin token,
+JSON errors, but no faults, no rate limit and no request log.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import contextlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
@@ -23,7 +30,7 @@ from aiohttp import hdrs, web
 
 from masking_async.emulator import render
 from masking_async.emulator.clock import Clock
-from masking_async.emulator.faults import FaultInjector, FaultKind
+from masking_async.emulator.faults import FaultInjector, FaultRule
 from masking_async.emulator.limits import RateLimiter
 from masking_async.emulator.records import StoreError
 from masking_async.emulator.requestlog import RequestLog, RequestLogEntry
@@ -36,11 +43,33 @@ from masking_async.rules import (
     check_update,
 )
 
-__all__ = ["RUNTIME", "Runtime", "build_app"]
+__all__ = [
+    "CONTROL_PREFIX",
+    "MAX_BODY_BYTES",
+    "PARSER_LIMIT",
+    "RUNTIME",
+    "Handler",
+    "Refused",
+    "Runtime",
+    "build_app",
+    "json_error",
+]
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: What the emulator refuses, in its JSON envelope: a request target (path and query) longer
+#: than this is a 414, a header line longer than this a 431 (common front-end server limits).
+MAX_URL_LENGTH: Final = 8192
+MAX_HEADER_LENGTH: Final = 8192
+#: A body larger than this is a 413 (aiohttp's default ``client_max_size``).
+MAX_BODY_BYTES: Final = 1024**2
+#: The HTTP parser's own limits, raised far above the two above so that oversized lines reach
+#: the app and get a JSON answer; only beyond these does aiohttp answer its plain-text 400.
+PARSER_LIMIT: Final = 1024**2
+#: How much of a path an error message or the request log repeats.
+_SHOWN_PATH: Final = 200
 
 
 @attrs.define
@@ -52,14 +81,19 @@ class Runtime:
     limiter: RateLimiter
     faults: FaultInjector
     log: RequestLog
+    #: The bearer token the control plane requires (``None``: open, as on a loopback-only port).
+    admin_token: str | None = None
     #: Set when the emulator shuts down, so stalled answers stop waiting.
     closing: asyncio.Event = attrs.field(factory=asyncio.Event)
 
 
 RUNTIME: Final = web.AppKey("masking_emulator_runtime", Runtime)
 
+#: Where the control plane lives, outside the API's ``/v1/`` namespace.
+CONTROL_PREFIX: Final = "/emulator"
 
-class _Refused(Exception):
+
+class Refused(Exception):
     """A request refused before any state changed: status, message and extra headers."""
 
     def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
@@ -73,13 +107,13 @@ def _json(
     return web.json_response(body, status=status, headers=headers)
 
 
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+def json_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
     return _json(render.error_body(message), status, headers)
 
 
 def _refuse(violations: list[Violation]) -> None:
     if violations:
-        raise _Refused(400, "; ".join(str(v) for v in violations))
+        raise Refused(400, "; ".join(str(v) for v in violations))
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -90,9 +124,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _Refused(400, f"malformed JSON body: {exc}") from None
+        raise Refused(400, f"malformed JSON body: {exc}") from None
     if not isinstance(body, dict):
-        raise _Refused(400, "the JSON body must be an object of parameters")
+        raise Refused(400, "the JSON body must be an object of parameters")
     return body
 
 
@@ -133,8 +167,8 @@ async def expire(request: web.Request) -> web.Response:
     _, violations = check_expire(await _body(request))
     _refuse(violations)
     info = request.match_info
-    record = request.app[RUNTIME].store.expire(info["auth_id"], info["session_uuid"])
-    return _json(render.expire_body(record))
+    request.app[RUNTIME].store.expire(info["auth_id"], info["session_uuid"])
+    return _json(render.expire_body())
 
 
 _OPERATIONS: Final[Mapping[Handler, str]] = {
@@ -159,20 +193,20 @@ def _basic_credentials(header: str) -> tuple[str, str]:
     except (ValueError, UnicodeDecodeError):
         sep = ""
     if scheme.lower() != "basic" or not sep:
-        raise _Refused(401, "malformed Authorization header: expected HTTP basic auth")
+        raise Refused(401, "malformed Authorization header: expected HTTP basic auth")
     return login, password
 
 
 def _authenticate(request: web.Request, store: Store) -> None:
     header = request.headers.get(hdrs.AUTHORIZATION)
     if not header:
-        raise _Refused(401, "authentication required: HTTP basic auth with auth id and token")
+        raise Refused(401, "authentication required: HTTP basic auth with auth id and token")
     login, password = _basic_credentials(header)
     account = store.account(login)
     if account is None or not hmac.compare_digest(password.encode(), account.auth_token.encode()):
-        raise _Refused(401, "authentication failed: unknown auth id or wrong auth token")
+        raise Refused(401, "authentication failed: unknown auth id or wrong auth token")
     if login != request.match_info["auth_id"]:
-        raise _Refused(401, "the auth id in the path does not match the credentials")
+        raise Refused(401, "the auth id in the path does not match the credentials")
 
 
 async def _pause(runtime: Runtime, seconds: float) -> None:
@@ -182,21 +216,48 @@ async def _pause(runtime: Runtime, seconds: float) -> None:
             await asyncio.wait_for(runtime.closing.wait(), seconds)
 
 
-async def _fault(
-    request: web.Request, runtime: Runtime, kind: FaultKind, entry: RequestLogEntry
+def _drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without an answer (the response returned is never sent)."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=500)
+
+
+async def _misbehave(
+    request: web.Request, runtime: Runtime, rule: FaultRule
 ) -> web.StreamResponse | None:
-    """Apply a drawn fault: its answer, or ``None`` when the request goes on (after a stall)."""
-    entry.fault = kind
-    if kind == "error":
-        return _error(500, "internal server error (injected fault)")
-    if kind == "throttle":
-        return _error(429, "too many requests (injected fault)", {hdrs.RETRY_AFTER: "1"})
-    if kind == "drop":
-        if request.transport is not None:
-            request.transport.close()
-        return web.Response(status=500)  # never sent: the connection is gone
-    await _pause(runtime, runtime.faults.faults.stall_seconds)
+    """The rule's answer, or ``None`` when the request goes on (a stall, once it has held)."""
+    if rule.kind == "error":
+        return json_error(rule.status, f"injected fault: {rule.status}")
+    if rule.kind == "throttle":
+        return json_error(
+            429,
+            "too many requests (injected fault)",
+            {hdrs.RETRY_AFTER: str(rule.retry_after)},
+        )
+    if rule.kind == "drop":
+        return _drop(request)
+    await _pause(runtime, rule.stall_seconds)
     return None
+
+
+async def _apply(
+    request: web.Request, handler: Handler, runtime: Runtime, entry: RequestLogEntry
+) -> web.StreamResponse:
+    """Credentials, the rate limit, then the operation; refusals become JSON errors."""
+    try:
+        _authenticate(request, runtime.store)
+        wait = runtime.limiter.acquire(request.match_info["auth_id"])
+        if wait is not None:
+            entry.fault = entry.fault or "rate_limit"
+            raise Refused(
+                429, "too many requests: rate limit exceeded", {hdrs.RETRY_AFTER: str(wait)}
+            )
+        return await handler(request)
+    except Refused as exc:
+        return json_error(exc.status, exc.message, exc.headers)
+    except StoreError as exc:
+        return json_error(exc.status, str(exc))
 
 
 async def _serve(
@@ -206,61 +267,119 @@ async def _serve(
     operation = _OPERATIONS.get(request.match_info.handler)
     if operation is None:
         return await handler(request)  # the router's own 404 / 405, turned to JSON outside
-    faults = runtime.faults
-    misbehaves = faults.applies(operation)
-    kind = faults.draw() if misbehaves else None
-    delay = faults.delay() if misbehaves else 0.0
-    after = faults.faults.phase == "after"
-    if kind is not None and not after:
-        response = await _fault(request, runtime, kind, entry)
-        if response is not None:
-            return response
-    try:
-        _authenticate(request, runtime.store)
-        wait = runtime.limiter.acquire(request.match_info["auth_id"])
-        if wait is not None:
-            entry.fault = "rate_limit"
-            raise _Refused(
-                429, "too many requests: rate limit exceeded", {hdrs.RETRY_AFTER: str(wait)}
-            )
-        response = await handler(request)
-    except _Refused as exc:
-        response = _error(exc.status, exc.message, exc.headers)
-    except StoreError as exc:
-        response = _error(exc.status, str(exc))
-    if kind is not None and after:
-        response = await _fault(request, runtime, kind, entry) or response
+    rule = runtime.faults.draw(operation)
+    delay = runtime.faults.delay()
+    if rule is not None:
+        entry.fault = rule.kind
+        # The whole request has arrived before the server misbehaves: a stalled request is
+        # then applied even if the client gives up meanwhile, as on a slow real server.
+        await request.read()
+        if rule.phase == "before":
+            early = await _misbehave(request, runtime, rule)
+            if early is not None:
+                return early
+    response = await _apply(request, handler, runtime, entry)
+    if rule is not None and rule.phase == "after":
+        response = await _misbehave(request, runtime, rule) or response
     await _pause(runtime, delay)
     return response
+
+
+def _check_size(request: web.Request) -> None:
+    """Oversized request lines and headers, refused in the envelope (see the limits above)."""
+    if len(request.raw_path) > MAX_URL_LENGTH:
+        raise Refused(414, f"request URI too long: at most {MAX_URL_LENGTH} characters")
+    for name, value in request.raw_headers:
+        if len(name) + len(value) > MAX_HEADER_LENGTH:
+            shown = name[:_SHOWN_PATH].decode("latin-1")
+            raise Refused(
+                431, f"request header {shown!r} too large: at most {MAX_HEADER_LENGTH} bytes"
+            )
+
+
+def _http_message(request: web.Request, exc: web.HTTPException) -> str:
+    """The envelope's message for aiohttp's own refusals (routing, body size)."""
+    where = f"{request.method} {request.path[:_SHOWN_PATH]}"
+    if exc.status == 404:
+        return f"not found: {where}"
+    if exc.status == 405:
+        return f"method not allowed: {where}"
+    if exc.status == 413:
+        return f"request body too large: at most {MAX_BODY_BYTES} bytes"
+    return f"{exc.reason.lower()}: {where}"
+
+
+def _check_admin(request: web.Request, runtime: Runtime) -> None:
+    if runtime.admin_token is None:
+        return
+    scheme, _, token = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), runtime.admin_token.encode()
+    ):
+        raise Refused(401, "the control plane needs 'Authorization: Bearer <admin token>'")
+
+
+async def _control(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A control-plane request: admin token, no faults, no rate limit, not in the request log."""
+    try:
+        _check_admin(request, request.app[RUNTIME])
+        return await handler(request)
+    except Refused as exc:
+        return json_error(exc.status, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        headers = {"Allow": exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else None
+        return json_error(exc.status, _http_message(request, exc), headers)
+    except Exception:
+        logger.exception("emulator control failed on %s %s", request.method, request.path)
+        return json_error(500, "internal server error")
+
+
+def _is_control(path: str) -> bool:
+    return path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
 
 
 @web.middleware
 async def _pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
+    if _is_control(request.path):
+        return await _control(request, handler)
     entry = runtime.log.add(
         RequestLogEntry(
             at=runtime.clock.monotonic(),
             auth_id=request.match_info.get("auth_id"),
             method=request.method,
-            path=request.path,
+            path=request.path[:_SHOWN_PATH],
         )
     )
+    started = time.perf_counter()
     try:
+        _check_size(request)
         response = await _serve(request, handler, entry)
+    except Refused as exc:
+        response = json_error(exc.status, exc.message, exc.headers)
     except web.HTTPException as exc:
         headers = {"Allow": exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else None
-        message = "method not allowed" if exc.status == 405 else "not found"
-        response = _error(exc.status, f"{message}: {request.method} {request.path}", headers)
+        response = json_error(exc.status, _http_message(request, exc), headers)
+    except ConnectionError:
+        # The client left before its request had fully arrived: nothing was applied, and
+        # nothing failed on the emulator's side.
+        entry.client_gone = True
+        entry.status = 0
+        return web.Response(status=499)
     except Exception:
         logger.exception("emulator failed on %s %s", request.method, request.path)
-        response = _error(500, "internal server error")
+        response = json_error(500, "internal server error")
     entry.status = 0 if entry.fault == "drop" else response.status
+    entry.elapsed = time.perf_counter() - started
+    entry.client_gone = entry.fault != "drop" and (
+        request.transport is None or request.transport.is_closing()
+    )
     return response
 
 
 def build_app(runtime: Runtime) -> web.Application:
     """The aiohttp application; every route answers with and without the trailing slash."""
-    app = web.Application(middlewares=[_pipeline])
+    app = web.Application(middlewares=[_pipeline], client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = runtime
     collection = "/v1/Account/{auth_id}/Masking/Session"
     member = collection + "/{session_uuid}"

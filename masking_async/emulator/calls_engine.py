@@ -144,12 +144,14 @@ class CallEngine:
     # -- routing and planning ---------------------------------------------------------------
 
     def _route(self, state: AccountState, caller: str, number: str) -> Route:
-        for record in state.by_party.get(caller):
-            if record.virtual_number == number and record.ended is None:
-                role = "first_party" if record.first_party == caller else "second_party"
-                return Route(session=record, role=role)
-        # an unknown caller: the sessions on this number (a scan: such calls are rare)
-        on_number = [r for r in state.ordered if r.virtual_number == number and r.ended is None]
+        active = state.keyed["active"]
+        for role in ("first_party", "second_party"):
+            # a party is in at most one active session per number (the store's busy rule)
+            for record in active[role].get(caller):
+                if record.virtual_number == number:
+                    return Route(session=record, role=role)
+        # an unknown caller: the active sessions on this number, oldest first
+        on_number = list(active["virtual_number"].get(number))
         pins = [r for r in on_number if option(r, "is_pin_authentication_required")]
         if pins:
             return Route(pin_sessions=pins)

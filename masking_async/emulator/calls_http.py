@@ -1,4 +1,5 @@
-"""The calls' control plane over HTTP, under ``/emulator/`` (no auth: it binds loopback).
+"""The calls' control plane over HTTP, under ``/emulator/`` (routes added with
+:func:`~.control.add_control_route`, so the admin token and the JSON error envelope apply).
 
 =======  ==============================  ==================================================
 POST     /emulator/calls                 place a call: ``{"from", "to", "auth_id"?,
@@ -19,22 +20,22 @@ A script is ``{"answer_after": 2, "busy": false, "hangup_after": 30, "digits": [
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import attrs
 from aiohttp import web
 
+from masking_async.emulator.app import Handler, Refused
 from masking_async.emulator.calls import Call, Leg
 from masking_async.emulator.calls_config import Phone
 from masking_async.emulator.calls_engine import CallEngine
 from masking_async.emulator.callstate import epoch_text
+from masking_async.emulator.control import add_control_route
 from masking_async.emulator.records import StoreError
 
 __all__ = ["CALL_ENGINE", "call_view", "phone_from", "register_call_routes"]
 
 CALL_ENGINE: Final = web.AppKey("masking_emulator_calls", CallEngine)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _time(epoch: float | None) -> str | None:
@@ -97,10 +98,6 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def _bad(message: str, status: int = 400) -> web.Response:
-    return _json({"error": message}, status)
-
-
 async def _object(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.text() or "{}")
@@ -132,9 +129,9 @@ async def place(request: web.Request) -> web.Response:
             recording_fails=bool(body.get("recording_fails", False)),
         )
     except ValueError as exc:
-        return _bad(str(exc))
+        raise Refused(400, str(exc)) from None
     except StoreError as exc:
-        return _bad(str(exc), exc.status)
+        raise Refused(exc.status, str(exc)) from None
     return _json(call_view(call), 201)
 
 
@@ -151,7 +148,7 @@ async def get_call(request: web.Request) -> web.Response:
     engine.pump()
     call = engine.find(request.match_info["call_id"])
     if call is None:
-        return _bad(f"no call {request.match_info['call_id']}", 404)
+        raise Refused(404, f"no call {request.match_info['call_id']}")
     return _json(call_view(call))
 
 
@@ -174,7 +171,7 @@ async def put_phone(request: web.Request) -> web.Response:
             raise ValueError("script: required")
         engine.set_phone(request.match_info["number"], phone)
     except ValueError as exc:
-        return _bad(str(exc))
+        raise Refused(400, str(exc)) from None
     return _json({"number": request.match_info["number"], "script": attrs.asdict(phone)})
 
 
@@ -198,14 +195,11 @@ async def get_callback(request: web.Request) -> web.Response:
     for delivery in request.app[CALL_ENGINE].deliveries():
         if str(delivery.id) == wanted:
             return _json(delivery.view())
-    return _bad(f"no callback delivery {wanted}", 404)
+    raise Refused(404, f"no callback delivery {wanted}")
 
 
-def register_call_routes(
-    app: web.Application, engine: CallEngine, *, prefix: str = "/emulator"
-) -> None:
-    """Add the calls' control routes to ``app`` under ``prefix`` (``""`` on a sub-application
-    already mounted at ``/emulator``)."""
+def register_call_routes(app: web.Application, engine: CallEngine) -> None:
+    """Add the calls' control routes (the table in the module docstring) to ``app``."""
     app[CALL_ENGINE] = engine
     routes: list[tuple[str, str, Handler]] = [
         ("POST", "/calls", place),
@@ -218,4 +212,4 @@ def register_call_routes(
         ("GET", "/callbacks/{id}", get_callback),
     ]
     for method, path, handler in routes:
-        app.router.add_route(method, prefix + path, handler)
+        add_control_route(app, method, path, handler)

@@ -11,17 +11,23 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 import phonenumbers
 
 from masking_async.emulator.calls_config import CallsConfig
+from masking_async.rules import MAX_LIST_WINDOW
+
+if TYPE_CHECKING:
+    from masking_async.emulator.faults import FaultRule
 
 __all__ = [
     "DEFAULT_AUTH_ID",
     "DEFAULT_AUTH_TOKEN",
     "OPERATIONS",
+    "RATE_ALGORITHMS",
     "Account",
     "EmulatorConfig",
     "Faults",
@@ -29,6 +35,7 @@ __all__ = [
     "RateLimit",
     "default_numbers",
     "parse_account",
+    "parse_algorithm",
     "parse_seconds",
 ]
 
@@ -68,12 +75,12 @@ def parse_account(text: str) -> Account:
     return Account(auth_id.strip(), token)
 
 
-_DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*")
-_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h|d)?\s*")
+_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 def parse_seconds(text: str) -> float:
-    """``20ms``, ``1.5s``, ``2m`` or a bare number of seconds."""
+    """``20ms``, ``1.5s``, ``2m``, ``1h``, ``30d`` or a bare number of seconds."""
     match = _DURATION.fullmatch(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration such as 20ms, 1.5s or 2m")
@@ -85,12 +92,32 @@ def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
         raise ValueError(f"{attribute.name} must be a positive number, not {value!r}")
 
 
+#: The rate-limit algorithms (see :mod:`masking_async.emulator.limits`), with accepted aliases.
+RATE_ALGORITHMS: Final = ("sliding", "fixed", "token")
+_ALGORITHM_ALIASES: Final = {
+    "sliding-window": "sliding",
+    "fixed-window": "fixed",
+    "token-bucket": "token",
+}
+
+
+def parse_algorithm(value: str) -> str:
+    """``sliding``, ``fixed`` or ``token`` (or ``...-window``, ``token-bucket``)."""
+    name = _ALGORITHM_ALIASES.get(value.strip().lower(), value.strip().lower())
+    if name not in RATE_ALGORITHMS:
+        raise ValueError(f"rate algorithm {value!r} must be one of {', '.join(RATE_ALGORITHMS)}")
+    return name
+
+
 @attrs.frozen
 class RateLimit:
-    """At most ``requests`` per ``per`` seconds and account, over any sliding window."""
+    """At most ``requests`` per ``per`` seconds and account, counted by ``algorithm``:
+    ``sliding`` (any window of ``per`` seconds), ``fixed`` (aligned windows) or ``token`` (a
+    bucket of ``requests`` refilled over ``per``)."""
 
     requests: int = attrs.field(default=300, validator=_positive)
     per: float = attrs.field(default=5.0, validator=_positive)
+    algorithm: str = attrs.field(default="sliding", converter=parse_algorithm)
 
     @classmethod
     def parse(cls, text: str) -> RateLimit | None:
@@ -105,7 +132,8 @@ class RateLimit:
         return cls(int(count), per)
 
     def __str__(self) -> str:
-        return f"{self.requests}/{self.per:g}s"
+        text = f"{self.requests}/{self.per:g}s"
+        return text if self.algorithm == "sliding" else f"{text} {self.algorithm}"
 
 
 def _rate(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -215,6 +243,10 @@ class PoolConfig:
     subaccount_numbers: dict[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_reserved)
 
 
+def _optional_path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
 def _accounts(value: Iterable[Account]) -> tuple[Account, ...]:
     return tuple(value)
 
@@ -231,10 +263,21 @@ class EmulatorConfig:
     pool: PoolConfig = attrs.field(factory=PoolConfig)
     rate_limit: RateLimit | None = attrs.field(factory=RateLimit)
     faults: Faults = attrs.field(factory=Faults)
-    #: Seed of session ids and generated PINs; ``None`` draws one from the OS.
+    #: Fault rules (``masking_async.emulator.FaultRule``) installed after those ``faults`` maps
+    #: to; more can be added and removed while the emulator runs.
+    fault_rules: tuple[FaultRule, ...] = attrs.field(default=(), converter=tuple)
+    #: Seed of session ids, generated PINs and (unless ``faults.seed`` is set) fault draws;
+    #: ``None`` draws one from the OS.
     seed: int | None = None
     #: How many requests the request log keeps (the oldest are dropped first).
     request_log_size: int = attrs.field(default=100_000, validator=_positive)
+    #: Ended sessions created longer ago than this are forgotten (memory stays bounded); the
+    #: default is the API's 30-day query horizon.
+    retention: float = attrs.field(default=MAX_LIST_WINDOW.total_seconds(), validator=_positive)
+    #: The bearer token the control plane (``/emulator/...``) requires; ``None``: none needed.
+    admin_token: str | None = attrs.field(default=None, repr=False)
+    #: Where the state is loaded from on start (if the file exists) and saved to on stop.
+    state_file: Path | None = attrs.field(default=None, converter=_optional_path)
     #: Phones, tariff and callback delivery (see ``docs/callbacks.md``).
     calls: CallsConfig = attrs.field(factory=CallsConfig)
 

@@ -1,36 +1,44 @@
 """The list query: filters, the created-time window, newest-first pages.
 
-Which sessions are looked at decides the cost. A party filter starts from that party's sessions
-(the per-party index); otherwise the account's creation-ordered list is cut to the created-time
-window by binary search, so an unfiltered page of a huge account costs a slice, and only the
-filters the index cannot answer (status, number, duration...) walk the window.
+Which sessions are looked at decides the cost (see :mod:`masking_async.emulator.index`): the
+created-time window becomes a range of creation sequence numbers; status and one equality filter
+(party, virtual number, subaccount) pick an index, so the page is read by position in
+O(log n + limit) at any offset. Further filters (a second party, ``expiry_time``, ``duration``)
+are tested while walking the smallest indexed set.
 
 The spec's window: without a ``created_time`` filter, the last 7 days of the clock; with only an
-upper bound, the 7 days before it; a range wider than 30 days is refused. ``created_time`` and
-``expiry_time`` given exactly match to the second. An ``expiry_time`` range wider than 30 days is
-refused too, but it has no default window.
+upper bound, the 7 days before it; a range wider than 30 days is refused. An ``expiry_time``
+range wider than 30 days is refused too; a one-sided one covers 7 days from its bound. An exact
+``created_time`` or ``expiry_time`` matches the span of its written precision (minute, second or
+microsecond), so the microsecond time a session shows matches it, and ``__lte`` agrees.
 """
 
 from __future__ import annotations
 
 import operator
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
 import attrs
 
-from masking_async.emulator.records import AccountState, InvalidOperation, SessionRecord
+from masking_async.emulator.index import Run, Source, Union
+from masking_async.emulator.records import (
+    KEY_FIELDS,
+    AccountState,
+    InvalidOperation,
+    SessionRecord,
+)
+from masking_async.rules import DEFAULT_LIST_WINDOW, MAX_LIST_WINDOW, TimeSpan
 
 __all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "Page", "query"]
 
-DAY: Final = 86400.0
-DEFAULT_WINDOW: Final = 7 * DAY
-MAX_WINDOW: Final = 30 * DAY
+DEFAULT_WINDOW: Final = DEFAULT_LIST_WINDOW.total_seconds()
+MAX_WINDOW: Final = MAX_LIST_WINDOW.total_seconds()
 DEFAULT_LIMIT: Final = 20
 
 _COMPARE: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
+    "eq": operator.eq,
     "gt": operator.gt,
     "gte": operator.ge,
     "lt": operator.lt,
@@ -51,19 +59,21 @@ class Page:
 
 
 def _bounds(filters: Mapping[str, Any], field: str) -> list[Bound]:
-    """The filters on one time or number field as (operator, value); exact means a 1 s range."""
+    """The filters on one time or number field as (operator, value).
+
+    An exact time is the span its precision covers (:class:`~masking_async.rules.TimeSpan`); a
+    bare datetime, as Python callers may pass, is that one microsecond.
+    """
     bounds: list[Bound] = []
     for key, value in filters.items():
         name, _, op = key.partition("__")
         if name != field:
             continue
+        if isinstance(value, TimeSpan):
+            bounds += [("gte", value.start.timestamp()), ("lt", value.end.timestamp())]
+            continue
         number = value.timestamp() if isinstance(value, datetime) else float(value)
-        if op:
-            bounds.append((op, number))
-        elif isinstance(value, datetime):
-            bounds += [("gte", number), ("lt", number + 1)]
-        else:
-            bounds += [("gte", number), ("lte", number)]
+        bounds += [(op, number)] if op else [("gte", number), ("lte", number)]
     return bounds
 
 
@@ -91,27 +101,49 @@ def _created_bounds(filters: Mapping[str, Any], now: float) -> list[Bound]:
     return bounds
 
 
-def _slice(records: list[SessionRecord], bounds: list[Bound]) -> list[SessionRecord]:
-    """Cut a creation-ordered list to the created-time bounds by binary search."""
+def _expiry_bounds(filters: Mapping[str, Any]) -> list[Bound]:
+    """The spec's 7-day default window, here for expiry_time: a one-sided range gets the 7 days
+    after its lower bound or before its upper bound; no expiry filter, no window."""
+    bounds = _bounds(filters, "expiry_time")
+    lowers, uppers = _lowers(bounds), _uppers(bounds)
+    if lowers and not uppers:
+        bounds.append(("lte", max(lowers) + DEFAULT_WINDOW))
+    elif uppers and not lowers:
+        bounds.append(("gte", min(uppers) - DEFAULT_WINDOW))
+    _check_span("expiry_time", bounds, None)
+    return bounds
 
-    def created(record: SessionRecord) -> float:
-        return record.created
 
-    start, end = 0, len(records)
-    for op, value in bounds:
-        if op in ("gt", "lte"):
-            index = bisect_right(records, value, key=created)
+def _first_position(state: AccountState, value: float, *, after: bool) -> int:
+    """The first position in ``state.all`` created at or after ``value`` (strictly after with
+    ``after``): a bisection, since created times never decrease along ``seq``."""
+    lo, hi = 0, len(state.all)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        created = state.all[mid].created
+        if created < value or (after and created == value):
+            lo = mid + 1
         else:
-            index = bisect_left(records, value, key=created)
+            hi = mid
+    return lo
+
+
+def _seq_window(state: AccountState, bounds: list[Bound]) -> tuple[int, int]:
+    """The created-time bounds as a range of ``seq`` ``[lo, hi)``: O(log² n)."""
+    start, end = 0, len(state.all)
+    for op, value in bounds:
+        index = _first_position(state, value, after=op in ("gt", "lte"))
         if op.startswith("g"):
             start = max(start, index)
         else:
             end = min(end, index)
-    return records[start:end] if start < end else []
+    if start >= end:
+        return 0, 0
 
+    def seq_at(position: int) -> int:
+        return state.all[position].seq if position < len(state.all) else state.next_seq
 
-def _equals(attribute: str, value: Any) -> Predicate:
-    return lambda record: bool(getattr(record, attribute) == value)
+    return seq_at(start), seq_at(end)
 
 
 def _compares(attribute: str, op: str, value: float) -> Predicate:
@@ -119,47 +151,47 @@ def _compares(attribute: str, op: str, value: float) -> Predicate:
     return lambda record: compare(getattr(record, attribute), value)
 
 
-def _predicates(filters: Mapping[str, Any]) -> list[Predicate]:
-    """Every filter but created_time (the window), as a test on one record."""
-    tests = [
-        _equals(name, filters[name])
-        for name in ("first_party", "second_party", "virtual_number", "subaccount")
-        if name in filters
-    ]
-    status = filters.get("status", "all")
+def _source(
+    state: AccountState, field: str | None, value: Any, status: str, window: tuple[int, int]
+) -> Source:
+    """The indexed sessions of one status (and one field value) inside the seq window."""
+    if field is None:
+        view = {"active": state.active, "expired": state.expired, "all": state.all}[status]
+        return Run(view, *window)
     if status != "all":
-        tests.append(_equals("active", status == "active"))
-    for field, attribute in (("expiry_time", "expiry"), ("duration", "duration")):
-        tests += [_compares(attribute, op, value) for op, value in _bounds(filters, field)]
-    return tests
-
-
-def _candidates(state: AccountState, filters: Mapping[str, Any], now: float) -> list[SessionRecord]:
-    created = _created_bounds(filters, now)
-    parties = [filters[name] for name in ("first_party", "second_party") if name in filters]
-    if not parties:
-        return _slice(state.ordered, created)
-    shortest = min((state.by_party.get(party) for party in parties), key=len)
-    in_window = [
-        r for r in shortest if all(_COMPARE[op](r.created, value) for op, value in created)
-    ]
-    return sorted(in_window, key=lambda r: r.created)  # parties changed by update come last
+        return Run(state.keyed[status][field].get(value), *window)
+    return Union(
+        Run(state.keyed["active"][field].get(value), *window),
+        Run(state.keyed["expired"][field].get(value), *window),
+    )
 
 
 def query(state: AccountState, filters: Mapping[str, Any], now: float) -> Page:
-    """Run a list query over one account's sessions."""
+    """Run a list query over one account's sessions.
+
+    Status, one equality filter and the created window are answered by an index: the page
+    costs O(log n + limit) at any offset. With more filters the smallest indexed set (each
+    set's size is known in O(log n)) is walked and the rest are tested on each session.
+    """
     limit = filters.get("limit", DEFAULT_LIMIT)
     offset = filters.get("offset", 0)
-    _check_span("expiry_time", _bounds(filters, "expiry_time"), None)
-    candidates = _candidates(state, filters, now)
-    tests = _predicates(filters)
+    window = _seq_window(state, _created_bounds(filters, now))
+    status = filters.get("status", "all")
+    keyed = [(field, filters[field]) for field in KEY_FIELDS if field in filters]
+    sources: list[tuple[str | None, Source]] = [
+        (field, _source(state, field, value, status, window)) for field, value in keyed
+    ]
+    if not sources:
+        sources = [(None, _source(state, None, None, status, window))]
+    chosen, source = min(sources, key=lambda pair: len(pair[1]))
+    tests = [_compares(field, "eq", value) for field, value in keyed if field != chosen]
+    tests += [_compares("expiry", op, value) for op, value in _expiry_bounds(filters)]
+    tests += [_compares("duration", op, value) for op, value in _bounds(filters, "duration")]
     if not tests:
-        end = max(len(candidates) - offset, 0)
-        page = candidates[max(end - limit, 0) : end][::-1]
-        return Page(page, len(candidates), limit, offset)
+        return Page(source.newest(offset, limit), len(source), limit, offset)
     matched: list[SessionRecord] = []
     total = 0
-    for record in reversed(candidates):
+    for record in source.descending():
         if all(test(record) for test in tests):
             if offset <= total < offset + limit:
                 matched.append(record)

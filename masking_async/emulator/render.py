@@ -1,8 +1,10 @@
 """Session records as the API answers them today: the one place the wire's shape is written.
 
 Party numbers and ``session.virtual_number`` go out without ``+`` while the create's top-level
-``virtual_number`` keeps it; timestamps read ``2024-02-01 06:28:15 +0000 UTC``; the call fields
-(amounts, ``interaction``, ``last_interaction_time``) come from :mod:`.callstate`.
+``virtual_number`` keeps it; timestamps read ``2024-02-01 06:28:15 +0000 UTC`` (with microseconds
+when the time has them, as recorded answers do); play URLs are always there (``""`` when unset);
+a DELETE answers ``{"api_id", "message": "Session Deleted"}`` as recorded; the call fields
+(amounts, ``interaction``, ``last_interaction_time``, ``in-progress``) come from :mod:`.callstate`.
 PIN sessions also carry the PIN fields, with the real API's ``"pin_ prompt_play"`` key and string
 ``pin_retry_wait`` (see ``create-session-reference.txt``), so clients meet those quirks here too.
 """
@@ -47,6 +49,9 @@ _DEFAULTS: Final[Mapping[str, Any]] = {
     "generate_pin_length": 4,
     "pin_retry": 1,
     "pin_retry_wait": 5,
+    # Present in every recorded session object, "" when unset (as the update page shows too).
+    "first_party_play_url": "",
+    "second_party_play_url": "",
 }
 _PIN_FIELDS: Final = (
     "first_party_pin",
@@ -117,9 +122,8 @@ def session_body(record: SessionRecord, *, auth_id: str | None = None) -> dict[s
             "ring_timeout": options["ring_timeout"],
         }
     )
-    for name in ("first_party_play_url", "second_party_play_url"):
-        if name in options:
-            body[name] = options[name]
+    body["first_party_play_url"] = options["first_party_play_url"]
+    body["second_party_play_url"] = options["second_party_play_url"]
     body["record"] = options["record"]
     if record.subaccount is not None:
         body["subaccount"] = record.subaccount
@@ -153,8 +157,9 @@ def update_body(record: SessionRecord) -> dict[str, Any]:
     return {"api_id": _api_id(), "message": "Session updated", "session": session_body(record)}
 
 
-def expire_body(record: SessionRecord) -> dict[str, Any]:
-    return {"api_id": _api_id(), "message": "Session expired", "session_uuid": record.uuid}
+def expire_body() -> dict[str, Any]:
+    """The recorded answer of a DELETE (the reference shows none): a message, no session."""
+    return {"api_id": _api_id(), "message": "Session Deleted"}
 
 
 def _page_url(auth_id: str, limit: int, offset: int, query: Mapping[str, str]) -> str:

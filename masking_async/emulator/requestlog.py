@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 
@@ -27,6 +28,15 @@ class RequestLogEntry:
     status: int | None = None
     #: ``"error"``, ``"throttle"``, ``"drop"``, ``"stall"``, or ``"rate_limit"`` for a real 429.
     fault: str | None = None
+    #: The client had closed its connection before the answer was ready (the change, if the
+    #: request got that far, was still applied; ``status`` is what the emulator would answer).
+    client_gone: bool = False
+    #: Real seconds from arrival to answer (``None`` while being answered).
+    elapsed: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as plain JSON values (the control plane's ``/emulator/requests``)."""
+        return attrs.asdict(self)
 
 
 class RequestLog:
@@ -43,8 +53,13 @@ class RequestLog:
         """A copy, safe to keep while requests keep arriving."""
         return list(self._entries)
 
-    def clear(self) -> None:
-        self._entries.clear()
+    def clear(self, auth_id: str | None = None) -> None:
+        """Forget every entry, or only one account's."""
+        if auth_id is None:
+            self._entries.clear()
+        else:
+            kept = [entry for entry in self._entries if entry.auth_id != auth_id]
+            self._entries = deque(kept, maxlen=self._entries.maxlen)
 
     def __iter__(self) -> Iterator[RequestLogEntry]:
         return iter(self.entries())

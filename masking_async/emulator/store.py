@@ -18,13 +18,14 @@ from typing import Any, Final, Protocol
 
 from masking_async.emulator.clock import Clock
 from masking_async.emulator.config import Account, PoolConfig
-from masking_async.emulator.listing import Page, query
+from masking_async.emulator.listing import MAX_WINDOW, Page, query
 from masking_async.emulator.pool import NumberPool, PoolExhausted
 from masking_async.emulator.records import (
     AccountState,
     InvalidOperation,
     SessionNotFound,
     SessionRecord,
+    instant,
 )
 
 __all__ = ["Store", "StoreObserver"]
@@ -73,9 +74,12 @@ class Store:
         pool: PoolConfig,
         *,
         seed: int | None = None,
+        retention: float = MAX_WINDOW,
     ) -> None:
         self.clock = clock
+        self.retention = retention
         self.pool = NumberPool(pool)
+        self._configured = {a.auth_id: a for a in accounts}
         self._accounts = {a.auth_id: AccountState(a, self.pool) for a in accounts}
         self._random = random.Random(seed)
 
@@ -84,12 +88,49 @@ class Store:
     def account(self, auth_id: str) -> AccountState | None:
         return self._accounts.get(auth_id)
 
+    def auth_ids(self) -> list[str]:
+        return list(self._accounts)
+
+    def reset(self, auth_id: str | None = None) -> None:
+        """Forget every session (and cool-off) of one account, or of all accounts."""
+        if auth_id is not None and auth_id not in self._configured:
+            raise SessionNotFound(f"account {auth_id} not found")
+        if self.observer is not None:
+            self.observer.forget(auth_id)
+        for account in self._configured.values():
+            if auth_id is None or account.auth_id == auth_id:
+                self._accounts[account.auth_id] = AccountState(account, self.pool)
+
+    def records(self, auth_id: str) -> list[SessionRecord]:
+        """Every session of an account, oldest first, brought up to date (for snapshots)."""
+        state, _ = self._state(auth_id)
+        return list(state.all)
+
+    def cooloffs(self, auth_id: str) -> dict[str, float]:
+        """Cool-offs still running: ``"party number"`` -> when each ends."""
+        state, _ = self._state(auth_id)
+        return dict(state.cooloff)
+
+    def restore(
+        self, auth_id: str, records: Iterable[SessionRecord], cooloffs: Mapping[str, float]
+    ) -> None:
+        """Replace an account's state with these sessions and cool-offs (a loaded snapshot)."""
+        self.reset(auth_id)
+        state = self._accounts[auth_id]
+        for record in sorted(records, key=lambda record: record.created):
+            if record.uuid in state.sessions:
+                raise InvalidOperation(f"session {record.uuid} appears twice")
+            self._insert(state, record)
+        for key, until in cooloffs.items():
+            state.cooloff[key] = until
+            heapq.heappush(state.cooloff_heap, (until, key))
+
     def _state(self, auth_id: str) -> tuple[AccountState, float]:
         """The account, brought up to date: sessions past their expiry are expired first."""
         state = self._accounts.get(auth_id)
         if state is None:
             raise SessionNotFound(f"account {auth_id} not found")
-        now = self.clock.now()
+        now = instant(self.clock.now())
         if self.observer is not None:
             self.observer.sync(state, now)
         self._sweep(state, now)
@@ -104,23 +145,34 @@ class Store:
         self._sweep(state, now)
 
     def _sweep(self, state: AccountState, now: float) -> None:
+        """Expire what is due, end finished cool-offs, evict what is past retention."""
         heap = state.expiry_heap
         while heap and heap[0][0] <= now:
             _, session_uuid = heapq.heappop(heap)
-            record = state.sessions[session_uuid]
-            if record.ended is None and record.expiry <= now:
-                self._end(state, record, record.expiry)
+            record = state.sessions.get(session_uuid)
+            if record is not None and record.ended is None and record.expiry <= now:
+                self._end(state, record, record.expiry, now)
         cooling = state.cooloff_heap
         while cooling and cooling[0][0] <= now:
             _, key = heapq.heappop(cooling)
             if state.cooloff.get(key, now + 1) <= now:
                 del state.cooloff[key]
+        horizon = now - self.retention
+        queue = state.evictable
+        while queue and queue[0].created < horizon:
+            record = queue.popleft()
+            if record.ended is not None:
+                state.evict(record)
+            # an active one is evicted when it ends (see _end)
 
-    def _end(self, state: AccountState, record: SessionRecord, at: float) -> None:
-        record.ended = at
-        record.modified = max(record.modified, at)  # an update may have ended it retroactively
+    def _end(self, state: AccountState, record: SessionRecord, at: float, now: float) -> None:
+        """End a session at ``at``; ``modified`` stays the time of the last request that changed
+        it (natural expiry is no modification, as the reference's expired examples show)."""
+        state.ended(record, at)
         if self.observer is not None:
             self.observer.ended(state, record, at)
+        if record.created < now - self.retention:
+            state.evict(record)
         for party in record.parties():
             state.busy.remove(party, record.virtual_number)
             if record.cooloff:
@@ -163,12 +215,7 @@ class Store:
             cooloff=params.get("virtual_number_cooloff_period", 0),
             options=options,
         )
-        state.sessions[record.uuid] = record
-        state.ordered.append(record)
-        for party in record.parties():
-            state.by_party.add(party, record)
-            state.busy.add(party, number)
-        heapq.heappush(state.expiry_heap, (record.expiry, record.uuid))
+        self._insert(state, record)
         if self.observer is not None:
             self.observer.created(state, record)
         return record
@@ -191,12 +238,13 @@ class Store:
         if parties:
             self._move_parties(state, record, parties, now)
         if "session_expiry" in changes:
-            record.expiry = record.created + changes.pop("session_expiry")
+            # Counted from now, as the recorded answers show (expiry = modified + session_expiry).
+            record.expiry = instant(now + changes.pop("session_expiry"))
+            record.duration = int(record.expiry - record.created)
             heapq.heappush(state.expiry_heap, (record.expiry, record.uuid))
         if changes:
             record.options = {**(record.options or {}), **changes}
         record.modified = now
-        self._sweep(state, now)  # a shorter session_expiry may have ended it already
         return record
 
     def expire(self, auth_id: str, session_uuid: str) -> SessionRecord:
@@ -204,8 +252,8 @@ class Store:
         state, now = self._state(auth_id)
         record = self._find(state, session_uuid)
         if record.ended is None:
-            record.expiry = now
-            self._end(state, record, now)
+            record.expiry = record.modified = now
+            self._end(state, record, now, now)
         return record
 
     def list(self, auth_id: str, filters: Mapping[str, Any]) -> Page:
@@ -214,6 +262,15 @@ class Store:
         return query(state, filters, now)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert(state: AccountState, record: SessionRecord) -> None:
+        """Add a new session to every index (it is the newest one of its account)."""
+        state.add(record)
+        if record.ended is None:
+            for party in record.parties():
+                state.busy.add(party, record.virtual_number)
+            heapq.heappush(state.expiry_heap, (record.expiry, record.uuid))
 
     @staticmethod
     def _find(state: AccountState, session_uuid: str) -> SessionRecord:
@@ -247,13 +304,13 @@ class Store:
                     f"{name}: {party} is already in an active session (or cool-off) on virtual"
                     f" number {record.virtual_number}"
                 )
+        state.unkey(record)
         record.first_party, record.second_party = first, second
+        state.rekey(record)
         new = set(record.parties())
         for party in old - new:
-            state.by_party.remove(party, record)
             state.busy.remove(party, record.virtual_number)
         for party in new - old:
-            state.by_party.add(party, record)
             state.busy.add(party, record.virtual_number)
 
     def _new_uuid(self) -> str:

@@ -1,36 +1,24 @@
-"""What a load run should do: the arrival rate, how long, and the mix of operations."""
+"""What a load run should do: its timetable (a rate or stages), the mix, and its bounds."""
 
 from __future__ import annotations
 
-import re
+import math
 from collections.abc import Mapping
 
 import attrs
+
+from masking_async.load.thresholds import Threshold
+from masking_async.load.timetable import Stage, Timetable, TimetableError, parse_rate
 
 __all__ = ["OPERATIONS", "LoadPlan", "PlanError", "parse_mix", "parse_rate"]
 
 #: Operations a load run can mix; ``list`` reads one page.
 OPERATIONS = ("create", "get", "update", "expire", "list")
 
-_UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-_RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?)?\s*([a-z]*))?\s*")
+#: The report's charts show about this many points over time, whatever the run's length.
+_SERIES_POINTS = 120
 
-
-class PlanError(ValueError):
-    """A load option that cannot be understood; the message names it."""
-
-
-def parse_rate(text: str) -> float:
-    """``"200/s"``, ``"300/5s"``, ``"1200/min"`` or ``"50"`` → requests per second."""
-    match = _RATE.fullmatch(text.lower())
-    unit = (match.group(3) or "") if match else None
-    if match is None or unit not in _UNITS:
-        raise PlanError(f"--rate {text!r}: expected COUNT/PERIOD such as 200/s or 300/5s")
-    count, span = float(match.group(1)), float(match.group(2) or 1)
-    per_second = count / (span * _UNITS[unit])
-    if per_second <= 0:
-        raise PlanError(f"--rate {text!r}: must be above zero")
-    return per_second
+PlanError = TimetableError
 
 
 def parse_mix(text: str) -> dict[str, int]:
@@ -50,11 +38,16 @@ def parse_mix(text: str) -> dict[str, int]:
 
 @attrs.frozen(kw_only=True)
 class LoadPlan:
-    """A constant arrival rate held for ``duration`` seconds or ``requests`` requests."""
+    """A constant ``rate`` for ``duration`` seconds or ``requests`` requests, or ramping ``stages``.
 
-    rate: float
+    ``grace`` bounds the wait for answers after the last request is sent; ``thresholds`` are the
+    run's pass/fail criteria; ``cleanup_timeout`` bounds the cleanup.
+    """
+
+    rate: float | None = None
     duration: float | None = None
     requests: int | None = None
+    stages: tuple[Stage, ...] = ()
     mix: Mapping[str, int] = attrs.field(factory=lambda: {"create": 1})
     #: Sessions created before the clock starts, so reads and updates have targets at once.
     warmup_sessions: int = 50
@@ -62,15 +55,40 @@ class LoadPlan:
     max_in_flight: int = 512
     #: Lag behind the schedule above which the run counts as not keeping up.
     lag_tolerance: float = 0.1
+    grace: float = 5.0
+    cleanup_timeout: float = 120.0
+    thresholds: tuple[Threshold, ...] = ()
     seed: int = 0
 
     def __attrs_post_init__(self) -> None:
-        if (self.duration is None) == (self.requests is None):
-            raise PlanError("give exactly one of a duration or a request count")
+        if self.stages:
+            if (self.rate, self.duration, self.requests) != (None, None, None):
+                raise PlanError("--stages: give either stages or a rate with a duration or count")
+        elif self.rate is None or (self.duration is None) == (self.requests is None):
+            raise PlanError("give a rate and exactly one of a duration or a request count")
+        for name in ("grace", "cleanup_timeout"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise PlanError(f"--{name.replace('_', '-')}: must be a number of seconds >= 0")
+        if self.max_in_flight < 1:
+            raise PlanError("--max-in-flight: at least 1 request must be allowed in flight")
+        if self.warmup_sessions < 0:
+            raise PlanError("--warmup: a number of sessions, 0 or more")
+        if not self.stages and self.timetable.total_requests < 1:
+            raise PlanError("--duration / --requests: the run would send no request at all")
+
+    @property
+    def timetable(self) -> Timetable:
+        if self.stages:
+            return Timetable(self.stages)
+        assert self.rate is not None
+        return Timetable.constant(self.rate, duration=self.duration, requests=self.requests)
 
     @property
     def total_requests(self) -> int:
-        if self.requests is not None:
-            return self.requests
-        assert self.duration is not None
-        return max(1, round(self.duration * self.rate))
+        return self.timetable.total_requests
+
+    @property
+    def series_interval(self) -> float:
+        """Seconds per point of the charts over time: 1 s, or more for long runs."""
+        return float(max(1, math.ceil(self.timetable.duration / _SERIES_POINTS)))

@@ -1,0 +1,76 @@
+"""Rebuild a run's files from its journal alone: results, failed, unresolved and unprocessed rows.
+
+After a crash (or a lost results file) the journal still knows every row and where it stands;
+this writes the same files a run writes, with ``sending`` rows reported as unresolved.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from masking_async.batch.journal import Journal, JournalError
+from masking_async.batch.results import Result, ResultWriter, RowWriter
+from masking_async.batch.sources import FORMATS, Format
+from masking_async.batch.summary import Summary
+
+__all__ = ["rebuild"]
+
+_OUTCOME = {"ok": "ok", "failed": "failed", "unknown": "unresolved", "sending": "unresolved"}
+
+
+def rebuild(journal_path: Path, out: Path | None = None) -> Summary:
+    """Write the files of the run ``journal_path`` recorded; returns their summary."""
+    if not journal_path.is_file():
+        raise JournalError(f"{journal_path}: no such journal")
+    journal = Journal.open(journal_path)  # also refuses while a run holds it
+    try:
+        meta = journal.meta()
+        if "source" not in meta:
+            raise JournalError(f"{journal_path}: records no input file; nothing to rebuild")
+        source = Path(meta["source"])
+        fmt: Format = FORMATS.get(f".{meta.get('format')}", "jsonl")
+        columns = json.loads(meta.get("columns") or "null")
+        results_path = out or source.with_name(f"{source.stem}.results.jsonl")
+        stem = results_path.with_suffix("")
+        results = ResultWriter(results_path)
+        rows = {
+            kind: RowWriter(stem.with_name(f"{stem.name}.{kind}{source.suffix}"), fmt, columns)
+            for kind in ("failed", "unresolved", "unprocessed")
+        }
+        summary = Summary()
+        for entry in journal.entries():
+            summary.total += 1
+            outcome = _OUTCOME.get(entry.state)
+            if outcome is None:
+                summary.unprocessed += 1
+                rows["unprocessed"].write(entry.raw)
+                continue
+            result = Result(
+                key=entry.key,
+                line=entry.line,
+                ref=entry.raw.get("ref"),
+                op=entry.op,
+                outcome=outcome,
+                session_uuid=entry.session_uuid,
+                virtual_number=entry.virtual_number,
+                status=entry.status,
+                error=entry.error if outcome != "ok" else None,
+                attempts=entry.attempts,
+                adopted=entry.adopted,
+                resumed=True,
+                candidates=entry.candidates,
+            )
+            summary.add(result)
+            results.write(result)
+            if outcome != "ok":
+                rows[outcome].write(entry.raw, result.error)
+        results.close()
+        summary.files["results"] = results_path
+        for kind, writer in rows.items():
+            writer.close()
+            if writer.count:
+                summary.files[f"{kind} rows"] = writer.path
+        return summary
+    finally:
+        journal.close_now()

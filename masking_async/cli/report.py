@@ -1,0 +1,31 @@
+"""``masking-async report --journal J``: a run's files rebuilt from its journal alone."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "report",
+        help="rebuild a run's results and row files from its journal",
+        description=(
+            "Write the results, failed, unresolved and unprocessed files of the run a journal"
+            " recorded, from the journal alone (after a crash, or a lost results file)."
+        ),
+    )
+    parser.add_argument("--journal", type=Path, required=True, help="the run's SQLite journal")
+    parser.add_argument(
+        "--out", type=Path, help="results file (default: INPUT.results.jsonl beside the input)"
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from masking_async.batch.report import rebuild
+
+    summary = rebuild(args.journal, args.out)
+    print(summary.format(), file=sys.stderr)
+    return summary.exit_status

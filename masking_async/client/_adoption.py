@@ -1,0 +1,112 @@
+"""Did an unanswered create make a session? One strict answer, shared by the client and the batch.
+
+The API has no idempotency keys, so after a lost answer the only way to avoid a second session
+is to look for the first. A lookup is trusted only when it is *conclusive*:
+
+- it runs no earlier than ``sent_at + timeout + settle``: a server still working on the request
+  when the client gave up has had the client's own timeout, plus ``settle``, to finish it;
+- a candidate must match every parameter the create sent that a session echoes (parties,
+  duration, call time limit, record, callback URLs and methods, plays, PIN settings, ...), in any
+  status (an expired session was still made by us), created no earlier than the send minus a
+  clock-skew margin, and not already claimed by another row or returned to this client.
+
+Exactly one candidate is adopted; none means "not applied, safe to send again"; several is
+ambiguous and is never guessed. The one case no client can close: a server that applies a create
+more than ``timeout + settle`` after it was sent, after a lookup found nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final
+
+import attrs
+
+from masking_async import rules
+from masking_async.models import Session
+
+__all__ = ["Lookup", "create_lane", "lookup_filters", "matches", "pick"]
+
+#: How much earlier than our send the server's clock may stamp the session it made.
+CLOCK_SKEW: Final = timedelta(seconds=30)
+#: Create parameters whose echo has another name in the session object.
+_ECHOED_AS: Final = {"session_expiry": "duration"}
+_CASELESS: Final = frozenset({"callback_method", "recording_callback_method", "record_file_format"})
+_SESSION_FIELDS: Final = frozenset(a.name for a in attrs.fields(Session))
+
+
+@attrs.frozen
+class Lookup:
+    """What a conclusive lookup found: one session, none, or several (ambiguous)."""
+
+    session: Session | None = None
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.candidates) > 1
+
+
+def _same(name: str, sent: Any, echoed: Any) -> bool:
+    if name in ("first_party", "second_party"):
+        try:
+            return rules.normalize_party(sent) == rules.normalize_party(echoed)
+        except ValueError:
+            return False
+    if name in _CASELESS:
+        return str(sent).upper() == str(echoed).upper()
+    return bool(sent == echoed)
+
+
+def matches(params: Mapping[str, Any], session: Session) -> bool:
+    """Does ``session`` carry every value of ``params`` that a session echoes?"""
+    for name, sent in params.items():
+        field = _ECHOED_AS.get(name, name)
+        if field not in _SESSION_FIELDS:
+            continue
+        echoed = getattr(session, field)
+        if echoed is None:
+            continue  # this server does not echo it: nothing to compare
+        if field == "duration" and session.status == "expired" and echoed <= sent:
+            continue  # expired early (DELETE) shortens the duration; never lengthens it
+        if not _same(name, sent, echoed):
+            return False
+    return True
+
+
+def lookup_filters(params: Mapping[str, Any], sent_at: float) -> dict[str, Any]:
+    """List filters that narrow the search: the parties, and created no earlier than the send."""
+    since = datetime.fromtimestamp(sent_at, timezone.utc) - CLOCK_SKEW
+    filters: dict[str, Any] = {"first_party": params["first_party"], "created_time__gte": since}
+    if params.get("second_party") is not None:
+        filters["second_party"] = params["second_party"]
+    return filters
+
+
+async def pick(
+    sessions: AsyncIterator[Session],
+    params: Mapping[str, Any],
+    *,
+    claimed: Callable[[str], bool],
+) -> Lookup:
+    """The matching, unclaimed sessions among ``sessions``: one, none or several."""
+    found: list[Session] = []
+    async for session in sessions:
+        if matches(params, session) and not claimed(session.session_uuid):
+            found.append(session)
+    if len(found) == 1:
+        return Lookup(found[0], (found[0].session_uuid,))
+    return Lookup(None, tuple(s.session_uuid for s in found))
+
+
+def create_lane(params: Mapping[str, Any]) -> str:
+    """Creates that one lookup could confuse share a lane, and a lane runs one create at a time.
+
+    Two creates with the same parameters are told apart only by who claimed which session first,
+    so they never look up while the other is in flight.
+    """
+    text = json.dumps(params, sort_keys=True, default=str)
+    return "create:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

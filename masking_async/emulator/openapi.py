@@ -1,0 +1,341 @@
+"""The OpenAPI 3.1 document of the API as the emulator serves it (``/emulator/openapi.json``).
+
+Built from the same facts the emulator and the client use (:mod:`masking_async.rules` for the
+arguments and their limits), so it cannot drift from the code; ``docs/openapi.json`` is this
+document written out (``masking-async emulator --print-openapi > docs/openapi.json``), and a
+test keeps the two equal. The test suite validates the reference's examples against it and
+fuzzes the emulator from it with schemathesis.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from masking_async.emulator.app import MAX_BODY_BYTES
+from masking_async.rules import (
+    CALL_TIME_LIMIT_RANGE,
+    CREATE_FIELDS,
+    MAX_PAGE_SIZE,
+    MAX_URL_LENGTH,
+    SESSION_EXPIRY_RANGE,
+    UPDATE_FIELDS,
+)
+
+__all__ = ["build_document", "document_text"]
+
+Schema = dict[str, Any]
+
+_TIMESTAMP: Final = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})? \+0000 UTC$"
+_FILTER_TIME: Final = r"^\s*\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d(\.\d{1,6})?)?\s*$"
+_PHONE: Final = {"type": "string", "pattern": r"^\+?[0-9]{6,15}$"}
+_BOOLEAN: Final = {
+    "description": "A JSON boolean, or the strings true/false (as the update page sends them).",
+    "anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}],
+}
+_URL: Final = {"type": "string", "maxLength": MAX_URL_LENGTH, "format": "uri"}
+_METHOD: Final = {"type": "string", "enum": ["GET", "POST"]}
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _integer(low: int, high: int) -> Schema:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+#: Request argument schemas by name (the value checks themselves live in ``rules``).
+_ARGUMENTS: Final[dict[str, Schema]] = {
+    "first_party": _PHONE,
+    "second_party": _PHONE,
+    "geomatch": _BOOLEAN,
+    "subaccount": {"type": "string", "pattern": r"^SA[A-Za-z0-9]{18}$"},
+    "session_expiry": _integer(*SESSION_EXPIRY_RANGE),
+    "call_time_limit": {
+        "type": "integer",
+        "description": f"Clamped into {CALL_TIME_LIMIT_RANGE[0]}-{CALL_TIME_LIMIT_RANGE[1]}.",
+    },
+    "ring_timeout": _integer(1, 120),
+    "initiate_call_to_first_party": _BOOLEAN,
+    "callback_url": _URL,
+    "callback_method": _METHOD,
+    "record": _BOOLEAN,
+    "recording_callback_url": _URL,
+    "record_file_format": {"type": "string", "enum": ["mp3", "wav"]},
+    "recording_callback_method": _METHOD,
+    "first_party_play_url": _URL,
+    "second_party_play_url": _URL,
+    "is_pin_authentication_required": _BOOLEAN,
+    "generate_pin": _BOOLEAN,
+    "generate_pin_length": _integer(4, 15),
+    "first_party_pin": {"type": ["string", "integer"], "pattern": r"^[0-9]{4,15}$"},
+    "second_party_pin": {"type": ["string", "integer"], "pattern": r"^[0-9]{4,15}$"},
+    "pin_prompt_play": _URL,
+    "pin_retry": _integer(0, 5),
+    "pin_retry_wait": _integer(5, 10),
+    "incorrect_pin_play": _URL,
+    "unknown_caller_play": _URL,
+    "force_pin_authentication": _BOOLEAN,
+    "create_session_with_single_party": _BOOLEAN,
+    "virtual_number_cooloff_period": _integer(0, 3600),
+}
+
+
+def _session() -> Schema:
+    text, number = {"type": "string"}, {"type": "number"}
+    time = {"type": "string", "pattern": _TIMESTAMP}
+    always: dict[str, Schema] = {
+        "first_party": text,
+        "second_party": {"type": ["string", "null"]},
+        "virtual_number": text,
+        "status": {"type": "string", "enum": ["active", "in-progress", "expired"]},
+        "initiate_call_to_first_party": {"type": "boolean"},
+        "session_uuid": text,
+        "callback_url": text,
+        "callback_method": _METHOD,
+        "created_time": time,
+        "modified_time": time,
+        "expiry_time": time,
+        "duration": {"type": "integer"},
+        "amount": number,
+        "call_time_limit": {"type": "integer"},
+        "ring_timeout": {"type": "integer"},
+        "record": {"type": "boolean"},
+        "record_file_format": {"type": "string", "enum": ["mp3", "wav"]},
+        "recording_callback_url": text,
+        "recording_callback_method": _METHOD,
+        "interaction": {"type": ["null", "object", "array"]},
+        "total_call_amount": number,
+        "total_call_count": {"type": "integer"},
+        "total_call_billed_duration": {"type": "integer"},
+        "total_session_amount": {"type": ["number", "string"]},
+        "last_interaction_time": text,
+    }
+    optional: dict[str, Schema] = {
+        # The reference's examples leave these out; recorded answers always carry them.
+        "first_party_play_url": text,
+        "second_party_play_url": text,
+        "subaccount": text,
+        "resource_uri": text,
+        "first_party_pin": text,
+        "second_party_pin": text,
+        "is_pin_authentication_required": {"type": "boolean"},
+        "generate_pin": {"type": "boolean"},
+        "generate_pin_length": {"type": "integer"},
+        "pin_ prompt_play": text,
+        "pin_prompt_play": text,
+        "pin_retry": {"type": "integer"},
+        "pin_retry_wait": {"type": ["string", "integer"]},
+        "incorrect_pin_play": text,
+        "unknown_caller_play": text,
+        "force_pin_authentication": {"type": "boolean"},
+    }
+    return {
+        "type": "object",
+        "properties": {**always, **optional},
+        "required": sorted(always),
+        "additionalProperties": False,
+    }
+
+
+def _envelope(properties: dict[str, Schema]) -> Schema:
+    return {
+        "type": "object",
+        "properties": {"api_id": {"type": "string"}, **properties},
+        "required": ["api_id", *properties],
+        "additionalProperties": False,
+    }
+
+
+def _schemas() -> dict[str, Schema]:
+    text = {"type": "string"}
+    link = {"type": ["string", "null"]}
+    meta = {
+        "type": "object",
+        "properties": {
+            "limit": {"type": "integer"},
+            "next": link,
+            "offset": {"type": "integer"},
+            "previous": link,
+            "total_count": {"type": "integer"},
+        },
+        "required": ["limit", "next", "offset", "previous", "total_count"],
+        "additionalProperties": False,
+    }
+    page = {
+        "type": "object",
+        "properties": {"meta": meta, "objects": {"type": "array", "items": _ref("Session")}},
+        "required": ["meta", "objects"],
+        "additionalProperties": False,
+    }
+    return {
+        "Session": _session(),
+        "Error": _envelope({"error": text}),
+        "CreateResponse": _envelope(
+            {
+                "session_uuid": text,
+                "virtual_number": text,
+                "message": text,
+                "session": _ref("Session"),
+            }
+        ),
+        "RetrieveResponse": _envelope({"response": _ref("Session")}),
+        "ListResponse": _envelope({"response": page}),
+        "UpdateResponse": _envelope({"message": text, "session": _ref("Session")}),
+        "DeleteResponse": _envelope({"message": text}),
+        "CreateSession": {
+            "type": "object",
+            "properties": {name: _ARGUMENTS[name] for name in CREATE_FIELDS},
+            "required": ["first_party"],
+            "additionalProperties": False,
+        },
+        "UpdateSession": {
+            "type": "object",
+            "properties": {
+                **{name: _ARGUMENTS[name] for name in UPDATE_FIELDS},
+                "session_uuid": text,
+            },
+            "minProperties": 1,
+            "additionalProperties": False,
+        },
+        "ExpireSession": {
+            "type": "object",
+            "properties": {"session_uuid": text},
+            "additionalProperties": False,
+        },
+    }
+
+
+def _json_content(schema: Schema) -> Schema:
+    return {"application/json": {"schema": schema}}
+
+
+_ERRORS: Final = {
+    "400": "Invalid arguments, every broken rule named (field: rule; ...)",
+    "401": "Missing or wrong credentials, or another account's path",
+    "404": "No such session (or account, or path)",
+    "405": "Method not allowed on this path",
+    "413": f"Body larger than {MAX_BODY_BYTES} bytes",
+    "414": "Request target longer than 8,192 characters",
+    "429": "Rate limited (or an injected throttle); see Retry-After",
+    "431": "A header line longer than 8,192 bytes",
+    "500": "An injected fault (fault rules only)",
+    "502": "An injected fault (fault rules only)",
+    "503": "An injected fault (fault rules only)",
+    "504": "An injected fault (fault rules only)",
+}
+
+
+def _operation(op_id: str, summary: str, status: str, response: str, **extra: Any) -> Schema:
+    responses: dict[str, Schema] = {
+        status: {"description": summary, "content": _json_content(_ref(response))},
+    }
+    for code, description in _ERRORS.items():
+        responses[code] = {"description": description, "content": _json_content(_ref("Error"))}
+    responses["429"]["headers"] = {
+        "Retry-After": {"description": "Whole seconds to wait", "schema": {"type": "string"}}
+    }
+    return {"operationId": op_id, "summary": summary, "responses": responses, **extra}
+
+
+def _body(name: str, *, required: bool) -> Schema:
+    return {"required": required, "content": _json_content(_ref(name))}
+
+
+def _list_parameters() -> list[Schema]:
+    def query(name: str, schema: Schema) -> Schema:
+        return {"name": name, "in": "query", "required": False, "schema": schema}
+
+    time = {"type": "string", "pattern": _FILTER_TIME}
+    parameters = [
+        query("first_party", _PHONE),
+        query("second_party", _PHONE),
+        query("virtual_number", _PHONE),
+        query("status", {"type": "string", "enum": ["active", "expired", "all"]}),
+        query("subaccount", _ARGUMENTS["subaccount"]),
+        query("limit", _integer(1, MAX_PAGE_SIZE)),
+        query("offset", {"type": "integer", "minimum": 0}),
+    ]
+    for op in ("", "__gt", "__gte", "__lt", "__lte"):
+        parameters.append(query(f"created_time{op}", time))
+        parameters.append(query(f"expiry_time{op}", time))
+        parameters.append(query(f"duration{op}", {"type": "integer", "minimum": 0}))
+    return parameters
+
+
+def build_document() -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document."""
+    auth_id = {
+        "name": "auth_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": r"^(MA|SA)[A-Za-z0-9]{18}$"},
+    }
+    session_uuid = {
+        "name": "session_uuid",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+    collection = "/v1/Account/{auth_id}/Masking/Session/"
+    member = collection + "{session_uuid}/"
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Masking Session API (as emulated by masking_async)",
+            "version": "1",
+            "description": (
+                "Number-masking sessions: create, retrieve, list, update, expire. Every error"
+                " answers {api_id, error}. Paths also answer without the trailing slash."
+            ),
+        },
+        "servers": [{"url": "http://127.0.0.1:8180"}],
+        "security": [{"basicAuth": []}],
+        "components": {
+            "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
+            "schemas": _schemas(),
+        },
+        "paths": {
+            collection: {
+                "parameters": [auth_id],
+                "post": _operation(
+                    "createSession",
+                    "Create a session",
+                    "201",
+                    "CreateResponse",
+                    requestBody=_body("CreateSession", required=True),
+                ),
+                "get": _operation(
+                    "listSessions",
+                    "List sessions, newest first",
+                    "200",
+                    "ListResponse",
+                    parameters=_list_parameters(),
+                ),
+            },
+            member: {
+                "parameters": [auth_id, session_uuid],
+                "get": _operation("getSession", "Retrieve a session", "200", "RetrieveResponse"),
+                "post": _operation(
+                    "updateSession",
+                    "Update an active session",
+                    "200",
+                    "UpdateResponse",
+                    requestBody=_body("UpdateSession", required=True),
+                ),
+                "delete": _operation(
+                    "expireSession",
+                    "Expire a session now",
+                    "200",
+                    "DeleteResponse",
+                    requestBody=_body("ExpireSession", required=False),
+                ),
+            },
+        },
+    }
+
+
+def document_text() -> str:
+    """The document as ``docs/openapi.json`` keeps it."""
+    return json.dumps(build_document(), indent=2) + "\n"

@@ -1,0 +1,249 @@
+"""Bad arguments and bad files through the real command line: one line, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cli_support import COMMAND, cli_env, run_cli
+
+from masking_async.cli import main
+from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
+from masking_async.emulator.process import emulator_process
+
+NOWHERE = "http://127.0.0.1:9"  # nothing listens: a case that sent a request would fail loudly
+
+PAIR = "ref,first_party,second_party\nA,+14155552671,+14155552672\n"
+Files = dict[str, bytes]
+CliMain = Callable[[list[str]], tuple[int, str]]
+
+
+def _deep(levels: int) -> bytes:
+    return b'{"a": ' + b"[" * levels + b"]" * levels + b"}"
+
+
+# (argv, files to make in the working folder, the text the one line must contain)
+CORPUS: list[tuple[list[str], Files, str]] = [
+    # options
+    (["create", "p.csv", "--rate", "fast"], {"p.csv": PAIR.encode()}, "--rate"),
+    (["create", "p.csv", "--rate", "0/s"], {"p.csv": PAIR.encode()}, "--rate"),
+    (["create", "p.csv", "--concurrency", "0"], {"p.csv": PAIR.encode()}, "--concurrency"),
+    (["create", "p.csv", "--concurrency", "many"], {"p.csv": PAIR.encode()}, "--concurrency"),
+    (["create", "p.csv", "--timeout", "soon"], {"p.csv": PAIR.encode()}, "--timeout"),
+    (["create", "p.csv", "--timeout", "0"], {"p.csv": PAIR.encode()}, "--timeout"),
+    (["create", "p.csv", "--format", "xml"], {"p.csv": PAIR.encode()}, "--format"),
+    (["create"], {}, "FILE"),
+    (["create", "p.csv", "--bogus"], {"p.csv": PAIR.encode()}, "--bogus"),
+    (["teleport"], {}, "teleport"),
+    ([], {}, "COMMAND"),
+    (["create", "p.csv", "--log-format", "xml"], {"p.csv": PAIR.encode()}, "--log-format"),
+    (["create", "p.csv", "--out", "r.txt"], {"p.csv": PAIR.encode()}, "--out r.txt"),
+    (["create", "p.csv", "--out", "no/r.jsonl"], {"p.csv": PAIR.encode()}, "folder no"),
+    (["create", "p.csv", "--journal", "no/j"], {"p.csv": PAIR.encode()}, "--journal"),
+    (["create", "p.csv", "--journal", "p.csv"], {"p.csv": PAIR.encode()}, "not a usable journal"),
+    (["create", "p.csv", "--journal", "."], {"p.csv": PAIR.encode()}, "cannot open the journal"),
+    (["expire", "--where", "bogus=1"], {}, "--where bogus"),
+    (["expire", "--where", "status"], {}, "--where 'status'"),
+    (["expire", "--where", "status=sleeping"], {}, "--where status"),
+    (["expire", "--where", "created_time__gt=yesterday"], {}, "--where created_time__gt"),
+    (["expire", "--where", "first_party=12"], {}, "--where first_party"),
+    (["expire"], {}, "--all"),
+    (["expire", "p.csv", "--all"], {"p.csv": PAIR.encode()}, "FILE and --all"),
+    (["expire", "--all", "--dry-run", "--out", "m.txt"], {}, "--out m.txt"),
+    (["expire", "--all", "--journal", "j"], {}, "--journal is for files"),
+    (["list", "--created-time--gt", "yesterday"], {}, "--created-time--gt"),
+    (["list", "--status", "sleeping"], {}, "--status"),
+    (["list", "--duration--gt", "-5"], {}, "--duration--gt"),
+    (["list", "--first-party", "12"], {}, "--first-party"),
+    (["list", "--out", "x.txt"], {}, "--out x.txt"),
+    (["list", "--out", "no/x.csv"], {}, "folder no"),
+    (["demo", "--sessions", "0"], {}, "--sessions"),
+    (["demo", "--update-share", "2"], {}, "--update-share"),
+    (["demo", "--rate", "fast"], {}, "--rate"),
+    (["emulator", "--port", "abc"], {}, "--port"),
+    (["emulator", "--rate-limit", "fast"], {}, "--rate-limit"),
+    (["emulator", "--error-rate", "x"], {}, "--error-rate"),
+    # files
+    (["create", "missing.csv"], {}, "missing.csv: no such file"),
+    (["create", "p.csv", "--strict"], {"p.csv": b"first_party\n123\n"}, "none sent"),
+    (["create", "q.csv"], {"q.csv": b'a,b\n1,"x\n'}, "line 2: malformed CSV"),
+    (["create", "c.csv"], {"c.csv": b"first_party,second_party\n1,2,3\n"}, "line 2: has 3 cells"),
+    (["create", "e.csv"], {"e.csv": b""}, "line 1: no header row"),
+    (["create", "h.csv"], {"h.csv": b"a,a\n1,2\n"}, "line 1: header has an empty or repeated"),
+    (["create", "l.csv"], {"l.csv": b"ref,first_party\nA,\xe9\n"}, "line 2: is not UTF-8"),
+    (["create", "big.csv"], {"big.csv": b"ref\n" + b"x" * 200_000 + b"\n"}, "line 2: line is"),
+    (["create", "b.json"], {"b.json": b'[\n{"a": 1},\n{"b":'}, "line 3: invalid JSON"),
+    (["create", "o.json"], {"o.json": b'{"a": 1}'}, "expected a JSON array"),
+    (["create", "e.json"], {"e.json": b"  \n"}, "is empty"),
+    (["create", "s.json"], {"s.json": b'[{"a": 1},\n 5]'}, "line 2: record 2: each element"),
+    (["create", "t.json"], {"t.json": b'[{"a": 1}]\n]'}, "line 2: unexpected text after"),
+    (
+        ["create", "d.json"],
+        {"d.json": b"[" + _deep(100_000) + b"]"},
+        "line 1: record 1: values are",
+    ),
+    (["create", "d.jsonl"], {"d.jsonl": b'{"a": 1}\n' + _deep(50_000)}, "line 2: values are nest"),
+    (["create", "r.jsonl"], {"r.jsonl": b'{"a": 1}\n[1]\n'}, "line 2: each line must be"),
+    (["create", "two.jsonl"], {"two.jsonl": b'{"a": 1} {"b": 2}\n'}, "line 1: holds more than"),
+    (["create", "s.jsonl"], {"s.jsonl": b'{"a":\n 1}\n'}, "line 1: the JSON object does not"),
+    (["create", "j.jsonl"], {"j.jsonl": b'{}\n{}\n{"a" 1}\n'}, "line 3: invalid JSON"),
+    (["create", "u.jsonl"], {"u.jsonl": b'{}\n{"a": "\xe9"}\n'}, "line 2: is not UTF-8"),
+    (["create", "x.json"], {"x.json": b'[{"a": "' + b"x" * 200_000 + b'"}]'}, "larger than"),
+    (["create", "f.txt"], {"f.txt": b"a\n"}, "cannot tell the format"),
+]
+
+
+@pytest.fixture
+def cli_main(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> CliMain:
+    """``main(argv)`` in a scratch folder against a server that nothing listens on."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PLIVO_AUTH_ID", DEFAULT_AUTH_ID)
+    monkeypatch.setenv("PLIVO_AUTH_TOKEN", DEFAULT_AUTH_TOKEN)
+    monkeypatch.setenv("MASKING_ASYNC_BASE_URL", NOWHERE)
+
+    def run(argv: list[str]) -> tuple[int, str]:
+        try:
+            status = main([*argv])
+        except SystemExit as exc:  # argparse's own exit
+            status = int(exc.code or 0)
+        return status, capsys.readouterr().err
+
+    return run
+
+
+def test_the_corpus_is_large_enough() -> None:
+    """The corpus holds at least 40 bad arguments and bad files."""
+    assert len(CORPUS) >= 40
+
+
+@pytest.mark.parametrize(("argv", "files", "names"), CORPUS, ids=lambda v: str(v)[:40])
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path,
+    cli_main: CliMain,
+    argv: list[str],
+    files: Files,
+    names: str,
+) -> None:
+    """Each bad argument or file: exit 2, one line naming the option or line, no traceback.
+
+    Lines before it may only be the row reports of --strict, each naming line and field.
+    """
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    status, err = cli_main(argv)
+    assert status == 2, err
+    *reports, last = err.strip().splitlines()
+    assert names in last
+    assert re.match(r"^masking-async( \w+)?: error: ", last), err
+    assert all(re.match(r"^\S+: line \d+: \w+: ", line) for line in reports), err
+    assert "Traceback" not in err
+
+
+def test_a_folder_and_a_fifo_are_refused(tmp_path: Path, cli_main: CliMain) -> None:
+    """A folder or a FIFO nobody writes is refused at once instead of hanging."""
+    (tmp_path / "rows.csv").mkdir()
+    os.mkfifo(tmp_path / "pipe.csv")
+    assert cli_main(["create", "rows.csv"]) == (
+        2,
+        "masking-async create: error: rows.csv: is a folder, not a file\n",
+    )
+    status, err = cli_main(["create", "pipe.csv"])
+    assert status == 2
+    assert "pipe.csv: is not a regular file" in err
+    status, err = cli_main(["list", "--out", "rows.csv"])
+    assert status == 2
+    assert "--out rows.csv: is a folder" in err
+
+
+def test_missing_credentials_are_one_line(
+    tmp_path: Path,
+    cli_main: CliMain,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No auth id anywhere: exit 2 and a line saying what to set."""
+    monkeypatch.delenv("PLIVO_AUTH_ID")
+    (tmp_path / "p.csv").write_text(PAIR)
+    status, err = cli_main(["create", "p.csv"])
+    assert status == 2
+    assert "PLIVO_AUTH_ID" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_port_in_use_is_one_line(cli_main: CliMain) -> None:
+    """`emulator --port` on a port already taken: exit 2 naming the port, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, err = cli_main(["emulator", "--port", str(port)])
+    assert status == 2
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_usage_error_from_the_installed_command(tmp_path: Path) -> None:
+    """Through a real process: `--rate fast` is one line on stderr and exit status 2."""
+    done = subprocess.run(
+        [*COMMAND, "create", "p.csv", "--rate", "fast"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "argument --rate: rate limit 'fast'" in done.stderr
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
+    """Ctrl-C asks rows in flight to finish; a second Ctrl-C cancels them: exit 130 either way."""
+    (tmp_path / "p.csv").write_text(PAIR)
+    with emulator_process("--stall-rate", "1", "--stall-seconds", "600") as url:
+        process = subprocess.Popen(
+            [*COMMAND, "create", "p.csv", "--timeout", "600"],
+            cwd=tmp_path,
+            env=cli_env(url),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stderr is not None
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "p.results.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the results file opens once the row is about to be sent
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        first = process.stderr.readline()
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=60)
+        err = first + rest
+    assert process.returncode == 130, err
+    assert "stopping; press Ctrl-C again" in err
+    assert "stopped at once" in err
+    assert "Traceback" not in err
+
+
+def test_a_full_disk_is_one_line_naming_the_output(tmp_path: Path) -> None:
+    """Results or a list written to a full disk (/dev/full): exit 2 and the file named."""
+    (tmp_path / "p.csv").write_text(PAIR)
+    (tmp_path / "r.jsonl").symlink_to("/dev/full")
+    (tmp_path / "all.csv").symlink_to("/dev/full")
+    with emulator_process("--rate-limit", "off") as url:
+        runs = [
+            run_cli(url, tmp_path, "create", "p.csv", "--out", "r.jsonl", "--no-progress"),
+            run_cli(url, tmp_path, "list", "--out", "all.csv"),
+        ]
+    for done, name in zip(runs, ("r.jsonl", "all.csv"), strict=True):
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert f"cannot write {name}" in done.stderr
+        assert "no space left on the device" in done.stderr
