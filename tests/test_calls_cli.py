@@ -248,3 +248,17 @@ def test_an_emulator_process_calls_back_the_listener(server: str, listener: List
         "SessionFirstPartyHangup",
         "SessionPartiesHangup",
     ]
+
+
+def test_emulator_phone_sends_the_admin_token() -> None:
+    """On an emulator with an admin token, `emulator phone` without it is one 401 line (exit 2);
+    with --admin-token it is accepted."""
+    with emulator_process("--rate-limit", "off", "--admin-token", "cli-admin") as url:
+        args = ("emulator", "phone", SECOND, "busy", "--emulator-url", url)
+        refused = cli(*args, "--admin-token", "wrong")
+        assert refused.returncode == 2
+        assert "Bearer" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        done = cli(*args, "--admin-token", "cli-admin")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["script"]["busy"] is True
