@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import jsonschema_rs
 import pytest
 
 from masking_async.callbacks import CallbackServer
@@ -21,6 +22,7 @@ from masking_async.emulator import (
     Tariff,
 )
 from masking_async.emulator.callstate import session_status
+from masking_async.emulator.openapi import build_document
 from masking_async.emulator.render import session_body
 from masking_async.emulator.snapshot import SnapshotError
 
@@ -177,3 +179,24 @@ async def test_bad_call_state_is_refused_by_place(
     with pytest.raises(SnapshotError, match=message.replace("[", r"\[").replace("]", r"\]")):
         masking_emulator.load_state(bad)
     assert masking_emulator.dump_state()["accounts"] == document["accounts"]
+
+
+async def test_sessions_with_calls_conform_to_the_openapi_document(
+    masking_emulator_factory: Any,
+) -> None:
+    """A session in a call and after it (amounts as decimal text, interactions, in-progress)
+    still matches the Session schema the emulator publishes."""
+    tariff = Tariff(per_minute=Decimal("0.0120"), increment=30, session_fee=Decimal("0.05"))
+    emu: Emulator = await masking_emulator_factory(
+        EmulatorConfig(rate_limit=None, calls=CallsConfig(tariff=tariff))
+    )
+    components = build_document()["components"]
+    schema = {"$ref": "#/components/schemas/Session", "components": components}
+    validator = jsonschema_rs.validator_for(schema)
+    record = emu.store.create(DEFAULT_AUTH_ID, {"first_party": FIRST, "second_party": SECOND})
+    emu.calls.call(FIRST, record.virtual_number, caller_phone=Phone(hangup_after=40))
+    for seconds, status in [(5, "in-progress"), (100, "active")]:
+        advance(emu, seconds)
+        body = session_body(emu.store.get(DEFAULT_AUTH_ID, record.uuid))
+        assert body["status"] == status
+        assert [str(error) for error in validator.iter_errors(body)] == []
