@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from masking_async.callbacks import CallbackServer
 from masking_async.client._redis_server import RedisServer
 from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, Emulator
 
@@ -84,4 +85,11 @@ async def emulator_http(
 def redis_server() -> Iterator[RedisServer]:
     """A real redis-server on a free loopback port for the whole session (no disk, no auth)."""
     with RedisServer() as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def callback_server() -> AsyncIterator[CallbackServer]:
+    """A verifying callback receiver on a free loopback port, for the default account's token."""
+    async with CallbackServer(auth_token=DEFAULT_AUTH_TOKEN) as server:
         yield server

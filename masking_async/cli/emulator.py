@@ -12,11 +12,13 @@ import attrs
 
 from masking_async.cli import emulator_ctl
 from masking_async.cli._errors import EXIT_USAGE
+from masking_async.cli.callbacks import register_emulator_commands
 from masking_async.cli.emulator_ctl import add_admin_token, typed
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
     Account,
+    CallsConfig,
     Emulator,
     EmulatorConfig,
     FaultRule,
@@ -154,7 +156,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "phase=after,probability=0.5,count=3; kinds: error, throttle, drop, stall"
         ),
     )
+    calls = parser.add_argument_group("calls and callbacks (see docs/callbacks.md)")
+    calls.add_argument(
+        "--callback-host",
+        action="append",
+        metavar="HOST",
+        help="a host callbacks may go to besides loopback (repeatable)",
+    )
+    calls.add_argument(
+        "--allow-any-callback-host",
+        action="store_true",
+        help="let callbacks go to any host (by default only loopback and --callback-host)",
+    )
     parser.set_defaults(handler=handle)
+    register_emulator_commands(parser.add_subparsers(dest="emulator_command", metavar="COMMAND"))
     emulator_ctl.register(sub)
 
 
@@ -193,6 +208,10 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         admin_token=args.admin_token,
         retention=args.retention,
         state_file=args.state,
+        calls=CallsConfig(
+            callback_hosts=args.callback_host or (),
+            allow_any_callback_host=args.allow_any_callback_host,
+        ),
     )
 
 

@@ -9,6 +9,9 @@
 See ``docs/emulator.md`` for the behaviour it chooses where the spec is silent.
 """
 
+from masking_async.emulator.calls import Call, Leg, LegState
+from masking_async.emulator.calls_config import CallsConfig, DeliveryPolicy, Phone, Tariff
+from masking_async.emulator.calls_engine import CallEngine
 from masking_async.emulator.clock import DEFAULT_START, Clock, ManualClock, SystemClock
 from masking_async.emulator.config import (
     DEFAULT_AUTH_ID,
@@ -40,7 +43,11 @@ __all__ = [
     "OPERATIONS",
     "Account",
     "ActiveRule",
+    "Call",
+    "CallEngine",
+    "CallsConfig",
     "Clock",
+    "DeliveryPolicy",
     "Emulator",
     "EmulatorConfig",
     "FaultKind",
@@ -48,8 +55,11 @@ __all__ = [
     "FaultRule",
     "Faults",
     "InvalidOperation",
+    "Leg",
+    "LegState",
     "ManualClock",
     "Page",
+    "Phone",
     "PoolConfig",
     "RateLimit",
     "RequestLog",
@@ -59,5 +69,6 @@ __all__ = [
     "Store",
     "StoreError",
     "SystemClock",
+    "Tariff",
     "default_numbers",
 ]

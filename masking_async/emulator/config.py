@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import attrs
 import phonenumbers
 
+from masking_async.emulator.calls_config import CallsConfig
 from masking_async.rules import MAX_LIST_WINDOW
 
 if TYPE_CHECKING:
@@ -277,6 +278,8 @@ class EmulatorConfig:
     admin_token: str | None = attrs.field(default=None, repr=False)
     #: Where the state is loaded from on start (if the file exists) and saved to on stop.
     state_file: Path | None = attrs.field(default=None, converter=_optional_path)
+    #: Phones, tariff and callback delivery (see ``docs/callbacks.md``).
+    calls: CallsConfig = attrs.field(factory=CallsConfig)
 
     @accounts.validator
     def _check_accounts(

@@ -83,7 +83,10 @@ _ARGUMENTS: Final[dict[str, Schema]] = {
 
 
 def _session() -> Schema:
-    text, number = {"type": "string"}, {"type": "number"}
+    text = {"type": "string"}
+    # The reference types amounts as strings and shows 0 in its examples; sessions with calls
+    # answer decimal text ("0.05000"), those without the number 0.
+    amount = {"type": ["number", "string"]}
     time = {"type": "string", "pattern": _TIMESTAMP}
     always: dict[str, Schema] = {
         "first_party": text,
@@ -98,7 +101,7 @@ def _session() -> Schema:
         "modified_time": time,
         "expiry_time": time,
         "duration": {"type": "integer"},
-        "amount": number,
+        "amount": amount,
         "call_time_limit": {"type": "integer"},
         "ring_timeout": {"type": "integer"},
         "record": {"type": "boolean"},
@@ -106,10 +109,10 @@ def _session() -> Schema:
         "recording_callback_url": text,
         "recording_callback_method": _METHOD,
         "interaction": {"type": ["null", "object", "array"]},
-        "total_call_amount": number,
+        "total_call_amount": amount,
         "total_call_count": {"type": "integer"},
         "total_call_billed_duration": {"type": "integer"},
-        "total_session_amount": {"type": ["number", "string"]},
+        "total_session_amount": amount,
         "last_interaction_time": text,
     }
     optional: dict[str, Schema] = {

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from masking_async.emulator.config import Account
 from masking_async.emulator.index import Buckets, Index, new_index
 from masking_async.emulator.pool import Allocator, NumberPool
+
+if TYPE_CHECKING:
+    from masking_async.emulator.callstate import SessionCalls
 
 __all__ = [
     "KEY_FIELDS",
@@ -76,6 +79,7 @@ class SessionRecord:
     """
 
     __slots__ = (
+        "calls",
         "cooloff",
         "created",
         "duration",
@@ -121,6 +125,10 @@ class SessionRecord:
         self.options = options
         #: Position in the account's creation order, set when the store takes the session.
         self.seq = -1
+        #: What calls left on the session (``callstate.SessionCalls``); ``None`` before any.
+        #: ``status`` stays ``active``/``expired`` (what indexes key on); the API shows
+        #: ``in-progress`` from ``callstate.session_status``.
+        self.calls: SessionCalls | None = None
 
     @property
     def active(self) -> bool:

@@ -3,8 +3,8 @@
 Party numbers and ``session.virtual_number`` go out without ``+`` while the create's top-level
 ``virtual_number`` keeps it; timestamps read ``2024-02-01 06:28:15 +0000 UTC`` (with microseconds
 when the time has them, as recorded answers do); play URLs are always there (``""`` when unset);
-a DELETE answers ``{"api_id", "message": "Session Deleted"}`` as recorded; amounts are the
-number 0, ``interaction`` is null and ``last_interaction_time`` is ``""`` (no calls are emulated).
+a DELETE answers ``{"api_id", "message": "Session Deleted"}`` as recorded; the call fields
+(amounts, ``interaction``, ``last_interaction_time``, ``in-progress``) come from :mod:`.callstate`.
 PIN sessions also carry the PIN fields, with the real API's ``"pin_ prompt_play"`` key and string
 ``pin_retry_wait`` (see ``create-session-reference.txt``), so clients meet those quirks here too.
 """
@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Final
 from urllib.parse import urlencode
 
+from masking_async.emulator.callstate import call_fields, session_status
 from masking_async.emulator.listing import Page
 from masking_async.emulator.records import SessionRecord
 from masking_async.rules import format_timestamp
@@ -27,6 +28,7 @@ __all__ = [
     "error_body",
     "expire_body",
     "list_body",
+    "option",
     "retrieve_body",
     "session_body",
     "update_body",
@@ -67,14 +69,6 @@ _PIN_EXTRAS: Final = {
     "unknown_caller_play": "unknown_caller_play",
     "force_pin_authentication": "force_pin_authentication",
 }
-_NO_CALLS: Final[Mapping[str, Any]] = {
-    "interaction": None,
-    "total_call_amount": 0,
-    "total_call_count": 0,
-    "total_call_billed_duration": 0,
-    "total_session_amount": 0,
-    "last_interaction_time": "",
-}
 
 
 def _bare(number: str | None) -> str | None:
@@ -85,6 +79,14 @@ def _time(epoch: float) -> str:
     return format_timestamp(datetime.fromtimestamp(epoch, timezone.utc))
 
 
+def option(record: SessionRecord, name: str) -> Any:
+    """A session setting as sent, or the default the API documents (``None`` if it has none)."""
+    options = record.options
+    if options is not None and name in options:
+        return options[name]
+    return _DEFAULTS.get(name)
+
+
 def collection_path(auth_id: str) -> str:
     return f"/v1/Account/{auth_id}/Masking/Session/"
 
@@ -92,11 +94,12 @@ def collection_path(auth_id: str) -> str:
 def session_body(record: SessionRecord, *, auth_id: str | None = None) -> dict[str, Any]:
     """The session object; with ``auth_id``, its ``resource_uri`` too (list objects carry one)."""
     options = {**_DEFAULTS, **(record.options or {})}
+    calls = call_fields(record.calls)
     body: dict[str, Any] = {
         "first_party": _bare(record.first_party),
         "second_party": _bare(record.second_party),
         "virtual_number": _bare(record.virtual_number),
-        "status": record.status,
+        "status": session_status(record),
         "initiate_call_to_first_party": options["initiate_call_to_first_party"],
     }
     if options.get("is_pin_authentication_required"):
@@ -114,7 +117,7 @@ def session_body(record: SessionRecord, *, auth_id: str | None = None) -> dict[s
             "modified_time": _time(record.modified),
             "expiry_time": _time(record.expiry),
             "duration": record.duration,
-            "amount": 0,
+            "amount": calls.pop("amount"),
             "call_time_limit": options["call_time_limit"],
             "ring_timeout": options["ring_timeout"],
         }
@@ -126,7 +129,7 @@ def session_body(record: SessionRecord, *, auth_id: str | None = None) -> dict[s
         body["subaccount"] = record.subaccount
     for name in ("record_file_format", "recording_callback_url", "recording_callback_method"):
         body[name] = options[name]
-    body.update(_NO_CALLS)
+    body.update(calls)
     if auth_id is not None:
         body["resource_uri"] = f"{collection_path(auth_id)}{record.uuid}/"
     return body

@@ -22,6 +22,8 @@ from typing import Any
 from aiohttp import web
 
 from masking_async.emulator.app import PARSER_LIMIT, Runtime, build_app
+from masking_async.emulator.calls_engine import CallEngine
+from masking_async.emulator.calls_http import register_call_routes
 from masking_async.emulator.clock import Clock, ManualClock, SystemClock
 from masking_async.emulator.config import EmulatorConfig
 from masking_async.emulator.control import register_control, reset
@@ -51,6 +53,14 @@ class Emulator:
             retention=self.config.retention,
         )
         self.request_log = RequestLog(self.config.request_log_size)
+        #: Calls, phones and callback deliveries (see ``docs/callbacks.md``).
+        self.calls = CallEngine(
+            self.store,
+            self.clock,
+            self.config.calls,
+            (account.auth_id for account in self.config.accounts),
+            self.config.seed,
+        )
         self._runtime = Runtime(
             store=self.store,
             clock=self.clock,
@@ -126,6 +136,7 @@ class Emulator:
                 raise SnapshotError(f"state file {state_file}: {exc}") from None
         app = build_app(self._runtime)
         register_control(app)
+        register_call_routes(app, self.calls)
         runner = web.AppRunner(
             app,
             access_log=None,
@@ -145,11 +156,13 @@ class Emulator:
             raise
         self._runner = runner
         self._port = _bound_port(runner)
+        await self.calls.start()
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         if runner is not None:
             self._runtime.closing.set()
+            await self.calls.stop()
             await runner.cleanup()
             if self.config.state_file is not None:
                 _save(self.config.state_file, self.dump_state())

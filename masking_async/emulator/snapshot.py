@@ -8,8 +8,15 @@ Version 1 of the format (times are ISO 8601 in UTC with microseconds; no credent
                        "virtual_number": "+1...", "created_time": "...", "modified_time": "...",
                        "expiry_time": "...", "ended_time": null, "duration": 3600,
                        "subaccount": null, "single_party": false, "cooloff": 0,
-                       "options": {"record": true}}],
+                       "options": {"record": true}, "calls": null}],
          "cooloffs": [{"party": "+1...", "virtual_number": "+1...", "until": "..."}]}}}
+
+A session that has had calls (or carries a session fee) has ``calls``: ``{"session_fee": "0.05",
+"call_count": 2, "billed_duration": 60, "call_amount": "0.012", "last_interaction_time": "...",
+"interactions": [{"first_party_resource_url": "...", "second_party_resource_url": null,
+"recording_resource_url": null}], "sequence": 9}`` (amounts as decimal text). Calls still under
+way are not saved: they live on the call engine's timeline, which a load forgets (they end as
+``reset``), so a loaded session is never ``in-progress``. Without ``calls`` it has none.
 
 Only accounts the emulator is configured with can be loaded; loading replaces their state. A
 :class:`~masking_async.emulator.clock.ManualClock` behind the snapshot's ``now`` is moved forward
@@ -20,8 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, Final
 
+from masking_async.emulator.callstate import SessionCalls
 from masking_async.emulator.clock import ManualClock
 from masking_async.emulator.records import SessionRecord, instant
 from masking_async.emulator.store import Store
@@ -29,6 +38,12 @@ from masking_async.emulator.store import Store
 __all__ = ["FORMAT_VERSION", "SnapshotError", "dump_state", "load_state"]
 
 FORMAT_VERSION: Final = 1
+#: The links of one interaction (one call), each a resource URL or null.
+_INTERACTION_KEYS: Final = (
+    "first_party_resource_url",
+    "second_party_resource_url",
+    "recording_resource_url",
+)
 
 
 class SnapshotError(ValueError):
@@ -56,6 +71,22 @@ def _session(record: SessionRecord) -> dict[str, Any]:
         "single_party": record.single_party,
         "cooloff": record.cooloff,
         "options": record.options or {},
+        "calls": _calls(record.calls),
+    }
+
+
+def _calls(calls: SessionCalls | None) -> dict[str, Any] | None:
+    """What calls left on a session so far (the steps still to come are not saved)."""
+    if calls is None:
+        return None
+    return {
+        "session_fee": str(calls.fee),
+        "call_count": calls.count,
+        "billed_duration": calls.billed,
+        "call_amount": str(calls.amount),
+        "last_interaction_time": _time(calls.last),
+        "interactions": [dict(item) for item in calls.interactions],
+        "sequence": calls.sequence,
     }
 
 
@@ -104,6 +135,40 @@ class _Reader:
             moment = moment.replace(tzinfo=timezone.utc)
         return instant(moment.timestamp())
 
+    def count(self, key: str) -> int:
+        value: int = self.get(key, int)
+        if value < 0:
+            raise SnapshotError(f"{self.where}.{key}: must be >= 0")
+        return value
+
+    def amount(self, key: str) -> Decimal:
+        text = self.get(key, str)
+        try:
+            value = Decimal(text)
+        except ArithmeticError:  # decimal.InvalidOperation
+            value = Decimal("NaN")
+        if not value.is_finite() or value < 0:
+            raise SnapshotError(f"{self.where}.{key}: must be a decimal amount >= 0, as text")
+        return value
+
+
+def _session_calls(data: Any, where: str) -> SessionCalls:
+    read = _Reader(data, where)
+    calls = SessionCalls(read.amount("session_fee"))
+    calls.count = read.count("call_count")
+    calls.billed = read.count("billed_duration")
+    calls.amount = read.amount("call_amount")
+    calls.last = read.time("last_interaction_time", optional=True)
+    calls.sequence = read.count("sequence")
+    for n, item in enumerate(read.get("interactions", list)):
+        links = _Reader(item, f"{where}.interactions[{n}]")
+        if set(links.data) != set(_INTERACTION_KEYS):
+            raise SnapshotError(f"{links.where}: must have exactly {', '.join(_INTERACTION_KEYS)}")
+        calls.interactions.append(
+            {key: links.get(key, str, optional=True) for key in _INTERACTION_KEYS}
+        )
+    return calls
+
 
 def _record(data: Any, where: str) -> SessionRecord:
     read = _Reader(data, where)
@@ -124,6 +189,8 @@ def _record(data: Any, where: str) -> SessionRecord:
     record.modified = read.time("modified_time", optional=True) or created
     record.expiry = read.time("expiry_time", optional=True) or record.expiry
     record.ended = read.time("ended_time", optional=True)
+    if read.data.get("calls") is not None:
+        record.calls = _session_calls(read.data["calls"], f"{where}.calls")
     return record
 
 

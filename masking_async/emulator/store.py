@@ -14,7 +14,7 @@ import heapq
 import random
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from masking_async.emulator.clock import Clock
 from masking_async.emulator.config import Account, PoolConfig
@@ -28,7 +28,7 @@ from masking_async.emulator.records import (
     instant,
 )
 
-__all__ = ["Store"]
+__all__ = ["Store", "StoreObserver"]
 
 #: Create arguments kept in their own slots (or used once); the rest go to ``options``.
 _OWN_SLOTS: Final = frozenset(
@@ -46,8 +46,26 @@ DEFAULT_SESSION_EXPIRY: Final = 3600
 DEFAULT_PIN_LENGTH: Final = 4
 
 
+class StoreObserver(Protocol):
+    """Told what happens to sessions (the call engine is one): before an account is read, after
+    a session is created, and when one ends (by time or DELETE)."""
+
+    def sync(self, state: AccountState, now: float) -> None: ...
+
+    def created(self, state: AccountState, record: SessionRecord) -> None: ...
+
+    def ended(self, state: AccountState, record: SessionRecord, at: float) -> None: ...
+
+    def forget(self, auth_id: str | None) -> None:
+        """The account's sessions (all accounts' with ``None``) are being forgotten."""
+        ...
+
+
 class Store:
     """All accounts' state, read and changed through the five operations of the API."""
+
+    #: Set by the call engine; ``None`` in a store used on its own.
+    observer: StoreObserver | None = None
 
     def __init__(
         self,
@@ -75,11 +93,13 @@ class Store:
 
     def reset(self, auth_id: str | None = None) -> None:
         """Forget every session (and cool-off) of one account, or of all accounts."""
+        if auth_id is not None and auth_id not in self._configured:
+            raise SessionNotFound(f"account {auth_id} not found")
+        if self.observer is not None:
+            self.observer.forget(auth_id)
         for account in self._configured.values():
             if auth_id is None or account.auth_id == auth_id:
                 self._accounts[account.auth_id] = AccountState(account, self.pool)
-        if auth_id is not None and auth_id not in self._configured:
-            raise SessionNotFound(f"account {auth_id} not found")
 
     def records(self, auth_id: str) -> list[SessionRecord]:
         """Every session of an account, oldest first, brought up to date (for snapshots)."""
@@ -111,8 +131,18 @@ class Store:
         if state is None:
             raise SessionNotFound(f"account {auth_id} not found")
         now = instant(self.clock.now())
+        if self.observer is not None:
+            self.observer.sync(state, now)
         self._sweep(state, now)
         return state, now
+
+    def state(self, auth_id: str) -> AccountState:
+        """An account's state, brought up to date (calls, then expiries); 404 if unknown."""
+        return self._state(auth_id)[0]
+
+    def sweep(self, state: AccountState, now: float) -> None:
+        """End the sessions due by ``now``: the call engine keeps expiry and calls in order."""
+        self._sweep(state, now)
 
     def _sweep(self, state: AccountState, now: float) -> None:
         """Expire what is due, end finished cool-offs, evict what is past retention."""
@@ -139,6 +169,8 @@ class Store:
         """End a session at ``at``; ``modified`` stays the time of the last request that changed
         it (natural expiry is no modification, as the reference's expired examples show)."""
         state.ended(record, at)
+        if self.observer is not None:
+            self.observer.ended(state, record, at)
         if record.created < now - self.retention:
             state.evict(record)
         for party in record.parties():
@@ -184,6 +216,8 @@ class Store:
             options=options,
         )
         self._insert(state, record)
+        if self.observer is not None:
+            self.observer.created(state, record)
         return record
 
     def get(self, auth_id: str, session_uuid: str) -> SessionRecord:
