@@ -4,7 +4,6 @@ examples, and the emulator fuzzed from it with schemathesis (no 500, every answe
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,8 @@ from masking_async.emulator.process import emulator_process
 from masking_async.phones import party_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = ROOT.parent / "shared" / "spec"
+#: The reference pages' JSON examples, copied from the spec into the repository.
+REFERENCE = ROOT / "tests" / "data" / "reference_examples.json"
 DOCUMENT = build_document()
 
 
@@ -55,11 +55,7 @@ async def test_the_emulator_serves_the_document(masking_emulator):
 
 def _examples() -> Iterator[tuple[str, Any]]:
     """Every JSON example of the reference pages, with the component that describes it."""
-    reference = (SPEC / "session-api-reference.md").read_text()
-    bodies = [json.loads(b) for b in re.findall(r"```json[^\n]*\n(.*?)```", reference, re.S)]
-    create_page = (SPEC / "create-session-reference.txt").read_text()
-    bodies.append(json.JSONDecoder().raw_decode(create_page, create_page.index('{\n"api_id"'))[0])
-    for body in bodies:
+    for body in json.loads(REFERENCE.read_text())["bodies"]:
         if "meta" in body.get("response", {}):
             yield "ListResponse", body
         elif "response" in body:
@@ -72,7 +68,7 @@ def _examples() -> Iterator[tuple[str, Any]]:
             yield "Session", body
 
 
-EXAMPLES = list(_examples()) if SPEC.exists() else []
+EXAMPLES = list(_examples())
 
 
 def test_the_reference_has_examples_of_every_answer():
