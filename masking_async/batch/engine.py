@@ -20,7 +20,7 @@ import json
 import random
 import tempfile
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sized
 from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import partial
 from pathlib import Path
@@ -376,9 +376,12 @@ async def _mapping_items(
 
     seen: set[str] = set()
     ordinal = 0
+    sized = isinstance(source, Sized)
+    if sized:
+        summary.total = len(source)  # type: ignore[arg-type]
     async for mapping in each():
         ordinal += 1
-        summary.total += 1
+        summary.total += not sized
         fields = {k: v for k, v in mapping.items() if k != options.key_field}
         key = mapping.get(options.key_field)
         row = Row(ordinal, fields)
@@ -761,7 +764,7 @@ async def expire_matching(
     """Expire every session the filters match: list them all (in parallel), then expire."""
     uuids = [s.session_uuid async for s in client.iter_sessions(filters, concurrency=8)]
     out = options.out or Path("expired.results.jsonl")
-    rows = ({"key": u, "op": "expire", "session_uuid": u} for u in uuids)
+    rows = [{"key": u, "op": "expire", "session_uuid": u} for u in uuids]
     return await run_batch(
         rows, client=client, options=attrs.evolve(options, op="expire", out=out), stop=stop
     )

@@ -39,6 +39,8 @@ class LimitView:
 
     rate: float | None = None
     waited: float | None = None
+    #: Requests the limiter let through, to turn the summed wait into a wait per request.
+    acquired: float | None = None
 
 
 def _first(stats: object, names: tuple[str, ...]) -> float | None:
@@ -54,7 +56,9 @@ def limit_view(stats: Callable[[], Any] | None) -> LimitView:
     if stats is None:
         return LimitView()
     found = stats()
-    return LimitView(_first(found, _RATE_NAMES), _first(found, _WAIT_NAMES))
+    return LimitView(
+        _first(found, _RATE_NAMES), _first(found, _WAIT_NAMES), _first(found, ("acquired",))
+    )
 
 
 @attrs.frozen
@@ -90,7 +94,11 @@ class Snapshot:
         parts = []
         if self.limit.rate is not None:
             parts.append(f"client at {self.limit.rate:.1f} req/s")
-        if self.limit.waited is not None:
+        if self.limit.waited is not None and self.limit.acquired:
+            # Summed over every caller it would read as hours: show the wait of one request.
+            each = self.limit.waited / self.limit.acquired
+            parts.append(f"each request waited {each:.2f} s for the rate limit")
+        elif self.limit.waited is not None:
             parts.append(f"waited {self.limit.waited:.1f} s for the rate limit")
         return "  ".join(parts)
 
