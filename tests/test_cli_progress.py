@@ -72,3 +72,22 @@ async def test_a_bar_on_a_terminal() -> None:
     assert "4/8" in text
     assert "client at 42.5 req/s" in text
     assert "━" in text  # the bar itself
+
+
+def test_a_held_limiter_and_the_wait_of_one_request_are_shown() -> None:
+    """A limiter holding everything back (a pause, Redis down) is named; the wait is per request."""
+
+    @attrs.frozen
+    class Held:
+        rate: float = 12.0
+        total_wait: float = 80.0
+        acquired: int = 400
+        mode: str = "redis down"
+
+    view = limit_view(Held)
+    assert view == LimitView(12.0, 80.0, 400, "redis down")
+    line = Snapshot(done=400, total=500, elapsed=10, errors=0, limit=view).line()
+    assert "HELD: the rate limiter is redis down" in line
+    assert "each request waited 0.20 s for the rate limit" in line
+    steady = limit_view(lambda: Held(mode="steady"))
+    assert steady.holding == ""

@@ -28,6 +28,8 @@ __all__ = ["LimitView", "Snapshot", "limit_view", "show_progress"]
 TERMINAL_INTERVAL: Final = 0.2
 PLAIN_INTERVAL: Final = 5.0
 
+#: Limiter modes in which requests flow; any other is shown, as it holds every request back.
+_FLOWING: Final = frozenset({"", "steady", "recovering", "closed"})
 #: Where the shared ``LimiterStats`` keeps each figure (the first name present is used).
 _RATE_NAMES: Final = ("current", "current_rate", "rate")
 _WAIT_NAMES: Final = ("total_wait", "wait_seconds", "waited", "total_wait_seconds")
@@ -41,6 +43,8 @@ class LimitView:
     waited: float | None = None
     #: Requests the limiter let through, to turn the summed wait into a wait per request.
     acquired: float | None = None
+    #: The limiter's mode when it holds everything back (``paused``, ``redis down``).
+    holding: str = ""
 
 
 def _first(stats: object, names: tuple[str, ...]) -> float | None:
@@ -56,8 +60,12 @@ def limit_view(stats: Callable[[], Any] | None) -> LimitView:
     if stats is None:
         return LimitView()
     found = stats()
+    mode = getattr(found, "mode", "")
     return LimitView(
-        _first(found, _RATE_NAMES), _first(found, _WAIT_NAMES), _first(found, ("acquired",))
+        _first(found, _RATE_NAMES),
+        _first(found, _WAIT_NAMES),
+        _first(found, ("acquired",)),
+        mode if isinstance(mode, str) and mode not in _FLOWING else "",
     )
 
 
@@ -92,6 +100,8 @@ class Snapshot:
     def limits(self) -> str:
         """The client's side: ``client at 59.0 req/s  waited 3.2 s for the rate limit``."""
         parts = []
+        if self.limit.holding:
+            parts.append(f"HELD: the rate limiter is {self.limit.holding}")
         if self.limit.rate is not None:
             parts.append(f"client at {self.limit.rate:.1f} req/s")
         if self.limit.waited is not None and self.limit.acquired:
