@@ -1,5 +1,6 @@
 """``masking-async emulator``: serve the Masking API emulator until Ctrl-C (and register
-``emulator-ctl``, its control plane from the shell: :mod:`masking_async.cli.emulator_ctl`)."""
+``emulator-ctl``, its control plane from the shell: :mod:`masking_async.cli.emulator_ctl`, and
+``emulator call|phone``: :mod:`masking_async.cli.callbacks`)."""
 
 from __future__ import annotations
 
