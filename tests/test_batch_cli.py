@@ -228,6 +228,10 @@ def test_sigkill_then_resume_creates_every_session_exactly_once(tmp_path: Path) 
             "--rate",
             "off",
             "--no-progress",
+            "--timeout",  # rows in flight at the kill are looked up after timeout + settle
+            "1",
+            "--settle",
+            "0.5",
         ]
         first = subprocess.Popen(command, env=_env(url), stderr=subprocess.DEVNULL, text=True)
         _wait_for_results(out, 20, first)

@@ -525,6 +525,7 @@ def test_13_results_match_the_journal_after_kill_and_stale_files_go(
             "--no-progress",
             "--rate",
             "40/1s",
+            *("--timeout", "0.5", "--settle", "0.3"),
         ],
         env=cli_env(server),
         stderr=subprocess.DEVNULL,
