@@ -1,0 +1,195 @@
+"""The rows coming in: read and checked once, recorded in the journal, refused if they changed.
+
+A file is read once (pass one, in a worker thread): every row is checked, counted and recorded,
+so a malformed file stops the run before anything is sent and a resume refuses rows that differ
+from what the journal recorded. The run then streams the journal's rows in input order. Mappings
+given from Python are keyed by the caller and recorded as they come.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sized
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import attrs
+
+from masking_async.batch.journal import Journal, JournalEntry, row_digest
+from masking_async.batch.options import BatchOptions
+from masking_async.batch.rows import Task, to_task
+from masking_async.batch.sources import (
+    Format,
+    Row,
+    csv_header,
+    first_columns,
+    read_rows,
+    unused_columns,
+)
+from masking_async.batch.summary import Summary
+
+__all__ = ["Item", "Scanned", "file_items", "ignored_columns", "mapping_items", "scan"]
+
+
+@attrs.frozen
+class Item:
+    """One row on its way to a worker: what the journal knows, the checked task, any refusal."""
+
+    entry: JournalEntry
+    task: Task
+    problem: str | None = None
+
+
+@attrs.frozen
+class Scanned:
+    """What pass one found: how many rows, and those that differ from the journal's."""
+
+    count: int
+    changed: Mapping[str, JournalEntry]
+
+
+def scan(
+    path: Path,
+    fmt: Format,
+    op: str | None,
+    journal: Journal | None,
+    summary: Summary,
+    report: Callable[[str], None],
+    strict: bool = False,
+) -> Scanned:
+    """Pass one (a worker thread): read, check and record every row."""
+    ignore = ignored_columns(path, fmt, op, report)
+    meta = {
+        "source": str(path.resolve()),
+        "format": fmt,
+        "columns": json.dumps(csv_header(path) if fmt == "csv" else None),
+        "command": op or "run",
+    }
+
+    def rows() -> Iterable[JournalEntry]:
+        for row in read_rows(path, fmt):
+            task = to_task(row, op, text_cells=fmt == "csv", ignore=ignore)
+            summary.total += 1
+            if not task.valid:
+                summary.invalid += 1
+                for violation in task.violations:
+                    report(f"{path}: line {row.line}: {violation} (row {row.record})")
+            yield _fresh(str(row.record), row.record, row, task)
+
+    if journal is None:
+        for _ in rows():
+            pass
+        return Scanned(summary.total, {})
+    changed = journal.register(rows(), meta, keep=lambda: not (strict and summary.invalid))
+    for key in list(changed)[:20]:
+        report(f"{path}: row {key} differs from the input {journal.path} recorded; not run")
+    return Scanned(summary.total, changed)
+
+
+def ignored_columns(
+    path: Path, fmt: Format, op: str | None, report: Callable[[str], None]
+) -> frozenset[str]:
+    """Session attributes the operation does not use (a file ``list`` wrote): set aside."""
+    ignored = unused_columns(op, first_columns(path, fmt))
+    if ignored:
+        report(f"note: columns {', '.join(ignored)} are not used by {op}; ignored")
+    return frozenset(ignored)
+
+
+def _fresh(key: str, ordinal: int, row: Row, task: Task) -> JournalEntry:
+    """A row as the journal first records it; its digest is of what would be sent, so the same
+    rows given again as JSON instead of CSV are the same rows."""
+    invalid = "; ".join(str(v) for v in task.violations) or None
+    meaning = {"op": task.op, "ref": task.ref, "session_uuid": task.session_uuid, **task.params}
+    return JournalEntry(
+        key=key,
+        ordinal=ordinal,
+        line=row.line,
+        digest=row_digest(row.fields if invalid else meaning),
+        raw=row.fields,
+        op=task.op,
+        state="failed" if invalid else "pending",
+        error=invalid,
+    )
+
+
+async def file_items(
+    journal: Journal, op: str | None, fmt: Format, scanned: Scanned, ignore: frozenset[str]
+) -> AsyncIterator[Item]:
+    """The input's rows as the journal holds them, in order; rows that differ are refused."""
+    seen: set[str] = set()
+    for entry in journal.entries():
+        if entry.ordinal > scanned.count:
+            break  # the input no longer has this row: it is not this run's
+        now = scanned.changed.get(entry.key)
+        yield _item(now or entry, op, fmt, ignore, None if now is None else entry)
+        seen.add(entry.key)
+        await anyio.lowlevel.checkpoint()
+    for key, now in scanned.changed.items():  # rows the journal never had
+        if key not in seen:
+            yield _item(now, op, fmt, ignore, now)
+
+
+def _item(
+    entry: JournalEntry,
+    op: str | None,
+    fmt: Format,
+    ignore: frozenset[str],
+    was: JournalEntry | None,
+) -> Item:
+    task = to_task(Row(entry.line, entry.raw), op, text_cells=fmt == "csv", ignore=ignore)
+    if was is None:
+        return Item(entry, task)
+    # Refused: reported with the input's content, and kept out of the failed file if an earlier
+    # version may have been applied (running that file again would apply it twice).
+    problem = "differs from the row the journal recorded; run it with a new journal"
+    return Item(
+        attrs.evolve(entry, state=was.state if was is not entry else "pending"), task, problem
+    )
+
+
+async def mapping_items(
+    source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
+    journal: Journal,
+    options: BatchOptions,
+    summary: Summary,
+) -> AsyncIterator[Item]:
+    async def each() -> AsyncIterator[Mapping[str, Any]]:
+        if isinstance(source, AsyncIterable):
+            async for mapping in source:
+                yield mapping
+        else:
+            for mapping in source:
+                yield mapping
+                await anyio.lowlevel.checkpoint()
+
+    seen: set[str] = set()
+    ordinal = 0
+    sized = isinstance(source, Sized)
+    if sized:
+        summary.total = len(source)  # type: ignore[arg-type]
+    async for mapping in each():
+        ordinal += 1
+        summary.total += not sized
+        fields = {k: v for k, v in mapping.items() if k != options.key_field}
+        key = mapping.get(options.key_field)
+        row = Row(ordinal, fields)
+        task = to_task(row, options.op, text_cells=False)
+        problem = None
+        if key is None or str(key) == "":
+            key, problem = f"#{ordinal}", f"{options.key_field}: every row needs a unique key"
+        elif str(key) in seen:
+            problem = f"{options.key_field}: {key!r} repeats an earlier row's key"
+        key = str(key)
+        seen.add(key)
+        fresh = _fresh(key, ordinal, row, task)
+        entry = journal.entry(key)
+        if entry is None:
+            entry = fresh
+        elif entry.digest != fresh.digest and problem is None:
+            problem = "changed since the journal recorded it; give it a new key or a new journal"
+        if problem is not None or not task.valid:
+            summary.invalid += 1
+        yield Item(entry, task, problem)

@@ -1,0 +1,74 @@
+"""What a batch run is given: its options, and what it needs of a client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+from masking_async.client import CallTrace, LimiterStats
+from masking_async.client._adoption import Lookup
+from masking_async.client._options import RetryPolicy
+from masking_async.models import Session
+
+__all__ = ["BatchOptions", "SessionAPI"]
+
+
+class SessionAPI(Protocol):
+    """What the engine needs of a client (``MaskingClient`` has it)."""
+
+    async def attempt_create(
+        self, params: Mapping[str, Any], *, trace: CallTrace | None = None
+    ) -> Session: ...
+    async def attempt_update(
+        self, session_uuid: str, params: Mapping[str, Any], *, trace: CallTrace | None = None
+    ) -> Session | None: ...
+    async def attempt_expire(
+        self, session_uuid: str, *, trace: CallTrace | None = None
+    ) -> None: ...
+    async def lookup_create(
+        self,
+        params: Mapping[str, Any],
+        *,
+        sent_at: float,
+        claimed: Callable[[str], bool] | None = None,
+        not_before: float | None = None,
+    ) -> Lookup: ...
+    @property
+    def lookup_delay(self) -> float: ...
+    def create_lane(self, params: Mapping[str, Any]) -> AbstractAsyncContextManager[None]: ...
+    async def get_session(
+        self, session_uuid: str, *, trace: CallTrace | None = None
+    ) -> Session: ...
+    def iter_sessions(
+        self, filters: Mapping[str, Any] | None = None, *, concurrency: int = 8
+    ) -> AsyncIterator[Session]: ...
+    @property
+    def rate_stats(self) -> LimiterStats: ...
+
+
+@attrs.frozen(kw_only=True)
+class BatchOptions:
+    """How to run rows; ``op=None`` takes each row's operation from its ``op`` column."""
+
+    op: str | None = None
+    format: str | None = None
+    concurrency: int = 16
+    out: Path | None = None
+    journal: Path | None = None
+    dry_run: bool = False
+    strict: bool = False
+    progress: bool = True
+    #: Seconds rows in flight may take to finish after a stop before they are cancelled.
+    grace: float = 10.0
+    #: Send again the rows an earlier run on this journal ended ``failed``.
+    retry_failed: bool = False
+    #: Seconds a row keeps retrying transient failures before it ends unresolved/unprocessed.
+    deadline: float = 900.0
+    #: The shape of the waits between those retries (attempt counts do not apply).
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    #: For mappings given to :func:`run_batch`: the field holding each row's unique key.
+    key_field: str = "key"
