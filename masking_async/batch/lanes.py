@@ -1,7 +1,7 @@
 """Lanes: rows that touch the same thing run one at a time, in the order they were admitted.
 
 Two rows on one session (an expire, then an update) must reach the server in file order; two
-creates with identical parameters must not look up while the other is in flight, or one could
+creates of the same parties must not look up while the other is in flight, or one could
 adopt the other's session. The producer admits rows in input order, so each row simply waits for
 the one admitted before it in its lane. Rows in different lanes never wait for each other.
 """

@@ -223,7 +223,7 @@ class MaskingClient:
         """Create a session. Never twice: an unanswered create is looked up before a re-send.
 
         Raises :class:`OutcomeUnknownError` when the session may exist and no conclusive lookup
-        could say which (see ``_adoption``); concurrent identical creates run one at a time.
+        could say which (see ``_adoption``); concurrent creates of one pair run one at a time.
         """
         params = _checked(rules.check_create, _params(request))
         trace = trace if trace is not None else CallTrace()
