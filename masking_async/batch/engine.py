@@ -9,7 +9,8 @@ from Python, and for ``expire --where``.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import anyio
 import anyio.abc
 import attrs
 
-from masking_async.batch.intake import file_items, ignored_columns, mapping_items, scan
+from masking_async.batch.intake import file_items, mapping_items, scan
 from masking_async.batch.journal import Journal
 from masking_async.batch.options import BatchOptions, SessionAPI
 from masking_async.batch.results import (
@@ -27,7 +28,7 @@ from masking_async.batch.results import (
     refuse_overlap,
 )
 from masking_async.batch.run import Run
-from masking_async.batch.sources import csv_header, detect_format
+from masking_async.batch.sources import detect_format
 from masking_async.batch.summary import Summary
 from masking_async.errors import MaskingError
 
@@ -83,34 +84,38 @@ async def run_batch(
         raise ValueError("a client is needed unless dry_run is set")
     outputs = output_paths(source, options.out, source.suffix)
     refuse_overlap(outputs, {"input": source, "journal": options.journal})
+    async with _journal(options) as journal:
+        scanned = await anyio.to_thread.run_sync(
+            scan,
+            source,
+            fmt,
+            options.op,
+            journal,
+            summary,
+            report,
+            options.strict,
+            abandon_on_cancel=True,
+        )
+        if options.strict and summary.invalid:
+            raise StrictModeError(
+                f"{summary.invalid} of {summary.total} rows are invalid; none sent"
+            )
+        run = Run(client, summary, journal, options, outputs, fmt, scanned.columns, on_result)
+        await run.execute(file_items(journal, options.op, fmt, scanned), stop)
+    return summary
+
+
+@asynccontextmanager
+async def _journal(options: BatchOptions) -> AsyncIterator[Journal]:
+    """The run's journal: the one asked for, else a temporary one deleted at the end."""
     with tempfile.TemporaryDirectory(prefix="masking-async-") as folder:
         journal = (
             Journal.open(options.journal) if options.journal else Journal.temporary(Path(folder))
         )
         try:
-            scanned = await anyio.to_thread.run_sync(
-                scan,
-                source,
-                fmt,
-                options.op,
-                journal,
-                summary,
-                report,
-                options.strict,
-                abandon_on_cancel=True,
-            )
-            if options.strict and summary.invalid:
-                raise StrictModeError(
-                    f"{summary.invalid} of {summary.total} rows are invalid; none sent"
-                )
-            columns = csv_header(source) if fmt == "csv" else None
-            run = Run(client, summary, journal, options, outputs, fmt, columns, on_result)
-            ignore = ignored_columns(source, fmt, options.op, lambda _: None)
-            items = file_items(journal, options.op, fmt, scanned, ignore)
-            await run.execute(items, stop)
+            yield journal
         finally:
             await journal.close()
-    return summary
 
 
 async def _run_mappings(
@@ -126,15 +131,9 @@ async def _run_mappings(
     summary = Summary(journalled=options.journal is not None)
     outputs = output_paths(options.out, options.out, ".jsonl") if options.out else {}
     refuse_overlap(outputs, {"journal": options.journal})
-    with tempfile.TemporaryDirectory(prefix="masking-async-") as folder:
-        journal = (
-            Journal.open(options.journal) if options.journal else Journal.temporary(Path(folder))
-        )
-        try:
-            run = Run(client, summary, journal, options, outputs, "jsonl", None, on_result)
-            await run.execute(mapping_items(source, journal, options, summary), stop)
-        finally:
-            await journal.close()
+    async with _journal(options) as journal:
+        run = Run(client, summary, journal, options, outputs, "jsonl", None, on_result)
+        await run.execute(mapping_items(source, journal, options, summary), stop)
     return summary
 
 

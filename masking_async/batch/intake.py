@@ -20,6 +20,7 @@ import attrs
 from masking_async.batch.journal import Journal, JournalEntry, row_digest
 from masking_async.batch.options import BatchOptions
 from masking_async.batch.rows import Task, to_task
+from masking_async.batch.rowstate import State
 from masking_async.batch.sources import (
     Format,
     Row,
@@ -30,7 +31,7 @@ from masking_async.batch.sources import (
 )
 from masking_async.batch.summary import Summary
 
-__all__ = ["Item", "Scanned", "file_items", "ignored_columns", "mapping_items", "scan"]
+__all__ = ["Item", "Scanned", "file_items", "mapping_items", "scan"]
 
 
 @attrs.frozen
@@ -44,10 +45,13 @@ class Item:
 
 @attrs.frozen
 class Scanned:
-    """What pass one found: how many rows, and those that differ from the journal's."""
+    """What pass one found: how many rows, those that differ from the journal's, the CSV
+    header (to write rows back in the input's columns) and the columns set aside."""
 
     count: int
     changed: Mapping[str, JournalEntry]
+    columns: list[str] | None
+    ignore: frozenset[str]
 
 
 def scan(
@@ -60,11 +64,12 @@ def scan(
     strict: bool = False,
 ) -> Scanned:
     """Pass one (a worker thread): read, check and record every row."""
-    ignore = ignored_columns(path, fmt, op, report)
+    ignore = _ignored_columns(path, fmt, op, report)
+    columns = csv_header(path) if fmt == "csv" else None
     meta = {
         "source": str(path.resolve()),
         "format": fmt,
-        "columns": json.dumps(csv_header(path) if fmt == "csv" else None),
+        "columns": json.dumps(columns),
         "command": op or "run",
     }
 
@@ -81,14 +86,14 @@ def scan(
     if journal is None:
         for _ in rows():
             pass
-        return Scanned(summary.total, {})
+        return Scanned(summary.total, {}, columns, ignore)
     changed = journal.register(rows(), meta, keep=lambda: not (strict and summary.invalid))
     for key in list(changed)[:20]:
         report(f"{path}: row {key} differs from the input {journal.path} recorded; not run")
-    return Scanned(summary.total, changed)
+    return Scanned(summary.total, changed, columns, ignore)
 
 
-def ignored_columns(
+def _ignored_columns(
     path: Path, fmt: Format, op: str | None, report: Callable[[str], None]
 ) -> frozenset[str]:
     """Session attributes the operation does not use (a file ``list`` wrote): set aside."""
@@ -116,38 +121,31 @@ def _fresh(key: str, ordinal: int, row: Row, task: Task) -> JournalEntry:
 
 
 async def file_items(
-    journal: Journal, op: str | None, fmt: Format, scanned: Scanned, ignore: frozenset[str]
+    journal: Journal, op: str | None, fmt: Format, scanned: Scanned
 ) -> AsyncIterator[Item]:
     """The input's rows as the journal holds them, in order; rows that differ are refused."""
+
+    def item(entry: JournalEntry) -> Item:
+        row = Row(entry.line, entry.raw)
+        return Item(entry, to_task(row, op, text_cells=fmt == "csv", ignore=scanned.ignore))
+
+    def refused(now: JournalEntry, state: State) -> Item:
+        # Reported with the input's content, and kept out of the failed file if an earlier
+        # version may have been applied (running that file again would apply it twice).
+        problem = "differs from the row the journal recorded; run it with a new journal"
+        return attrs.evolve(item(attrs.evolve(now, state=state)), problem=problem)
+
     seen: set[str] = set()
     for entry in journal.entries():
         if entry.ordinal > scanned.count:
             break  # the input no longer has this row: it is not this run's
         now = scanned.changed.get(entry.key)
-        yield _item(now or entry, op, fmt, ignore, None if now is None else entry)
+        yield item(entry) if now is None else refused(now, entry.state)
         seen.add(entry.key)
         await anyio.lowlevel.checkpoint()
     for key, now in scanned.changed.items():  # rows the journal never had
         if key not in seen:
-            yield _item(now, op, fmt, ignore, now)
-
-
-def _item(
-    entry: JournalEntry,
-    op: str | None,
-    fmt: Format,
-    ignore: frozenset[str],
-    was: JournalEntry | None,
-) -> Item:
-    task = to_task(Row(entry.line, entry.raw), op, text_cells=fmt == "csv", ignore=ignore)
-    if was is None:
-        return Item(entry, task)
-    # Refused: reported with the input's content, and kept out of the failed file if an earlier
-    # version may have been applied (running that file again would apply it twice).
-    problem = "differs from the row the journal recorded; run it with a new journal"
-    return Item(
-        attrs.evolve(entry, state=was.state if was is not entry else "pending"), task, problem
-    )
+            yield refused(now, "pending")
 
 
 async def mapping_items(

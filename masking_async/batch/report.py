@@ -11,11 +11,11 @@ from pathlib import Path
 
 from masking_async.batch.journal import Journal, JournalError
 from masking_async.batch.results import (
-    Result,
     ResultWriter,
     RowWriter,
     output_paths,
     refuse_overlap,
+    result_of,
 )
 from masking_async.batch.sources import FORMATS, Format
 from masking_async.batch.summary import Summary
@@ -53,21 +53,7 @@ def rebuild(journal_path: Path, out: Path | None = None) -> Summary:
                 summary.unprocessed += 1
                 rows["unprocessed"].write(entry.raw)
                 continue
-            result = Result(
-                key=entry.key,
-                line=entry.line,
-                ref=entry.raw.get("ref"),
-                op=entry.op,
-                outcome=outcome,
-                session_uuid=entry.session_uuid,
-                virtual_number=entry.virtual_number,
-                status=entry.status,
-                error=entry.error if outcome != "ok" else None,
-                attempts=entry.attempts,
-                adopted=entry.adopted,
-                resumed=True,
-                candidates=entry.candidates,
-            )
+            result = result_of(entry, outcome, ref=entry.raw.get("ref"), op=entry.op, resumed=True)
             summary.add(result)
             results.write(result)
             if outcome != "ok":

@@ -17,6 +17,7 @@ from typing import IO, Any, Final
 
 import attrs
 
+from masking_async.batch.journal import JournalEntry
 from masking_async.batch.sources import REASON_COLUMN, Format
 from masking_async.errors import MaskingError
 
@@ -29,6 +30,7 @@ __all__ = [
     "RowWriter",
     "output_paths",
     "refuse_overlap",
+    "result_of",
 ]
 
 
@@ -84,6 +86,36 @@ class Result:
     resumed: bool = False
     candidates: tuple[str, ...] = ()
     latency_ms: float | None = None
+
+
+def result_of(
+    entry: JournalEntry,
+    outcome: str,
+    *,
+    ref: str | None,
+    op: str,
+    session_uuid: str | None = None,
+    error: str | None = None,
+    resumed: bool = False,
+    latency_ms: float | None = None,
+) -> Result:
+    """A row's result as its journal entry stands (``session_uuid``: the row's own, if any)."""
+    return Result(
+        key=entry.key,
+        line=entry.line,
+        ref=ref,
+        op=op,
+        outcome=outcome,
+        session_uuid=entry.session_uuid or session_uuid,
+        virtual_number=entry.virtual_number,
+        status=entry.status,
+        error=(error or entry.error) if outcome != "ok" else None,
+        attempts=entry.attempts,
+        adopted=entry.adopted,
+        resumed=resumed,
+        candidates=entry.candidates,
+        latency_ms=latency_ms,
+    )
 
 
 class ResultWriter:

@@ -27,16 +27,10 @@ from masking_async.batch.journal import Journal, JournalEntry, JournalError
 from masking_async.batch.lanes import Lanes, Turn
 from masking_async.batch.options import BatchOptions, SessionAPI
 from masking_async.batch.progress import show_progress
-from masking_async.batch.results import (
-    Result,
-    ResultWriter,
-    RowWriter,
-)
+from masking_async.batch.results import Result, ResultWriter, RowWriter, result_of
 from masking_async.batch.rows import Task
 from masking_async.batch.rowstate import Event, advance
-from masking_async.batch.sources import (
-    Format,
-)
+from masking_async.batch.sources import Format
 from masking_async.batch.summary import Summary
 from masking_async.client import CallTrace
 from masking_async.client._adoption import Lookup, create_lane
@@ -327,15 +321,13 @@ class Run:
 
     async def _lookup(self, task: Task, entry: JournalEntry) -> Lookup:
         """Did this row's create make a session? By the id the server named, else by search."""
-        if entry.session_uuid is not None:
-            session = await self.client.get_session(entry.session_uuid)
-            return Lookup(session, (session.session_uuid,))
         assert entry.sent_at is not None
         return await self.client.lookup_create(
             task.params,
             sent_at=entry.sent_at,
             claimed=lambda uuid: self.journal.claimed_elsewhere(uuid, entry.key),
             not_before=entry.lookup_at,
+            named=entry.session_uuid,
         )
 
     # -- outcomes -----------------------------------------------------------------------------
@@ -356,20 +348,14 @@ class Run:
         started: float | None = None,
         refile: bool = True,
     ) -> None:
-        result = Result(
-            key=entry.key,
-            line=entry.line,
+        result = result_of(
+            entry,
+            outcome,
             ref=item.task.ref,
             op=item.task.op,
-            outcome=outcome,
-            session_uuid=entry.session_uuid or item.task.session_uuid,
-            virtual_number=entry.virtual_number,
-            status=entry.status,
-            error=error or entry.error if outcome != "ok" else None,
-            attempts=entry.attempts,
-            adopted=entry.adopted,
+            session_uuid=item.task.session_uuid,
+            error=error,
             resumed=resumed,
-            candidates=entry.candidates,
             latency_ms=_since(started) if started is not None else None,
         )
         self._current.pop(id(item), None)

@@ -313,13 +313,18 @@ class MaskingClient:
         sent_at: float,
         claimed: Callable[[str], bool] | None = None,
         not_before: float | None = None,
+        named: str | None = None,
     ) -> Lookup:
         """Conclusively, did the create of ``params`` sent at ``sent_at`` (epoch s) make a session?
 
-        Waits until ``sent_at + timeout + settle`` (or ``not_before``, if later: the wait of the
-        client that sent it) first; sessions this client returned, or that ``claimed`` says
-        belong to someone else, are never candidates.
+        ``named``: the session a 2xx we could not read named; it is read back, nothing searched.
+        Otherwise waits until ``sent_at + timeout + settle`` (or ``not_before``, if later: the
+        wait of the client that sent it) first; sessions this client returned, or that
+        ``claimed`` says belong to someone else, are never candidates.
         """
+        if named is not None:
+            session = self._returned.add(await self.get_session(named))
+            return Lookup(session, (session.session_uuid,))
         wait = max(sent_at + self.lookup_delay, not_before or 0.0) - time.time()
         if wait > 0:
             await anyio.sleep(wait)
@@ -410,9 +415,7 @@ class MaskingClient:
         """After a maybe-applied create: the session it made, or ``None`` if surely none."""
         named = error.session_uuid if isinstance(error, OutcomeUnknownError) else None
         try:
-            if named is not None:
-                return self._returned.add(await self.get_session(named))
-            found = await self.lookup_create(params, sent_at=sent_at)
+            found = await self.lookup_create(params, sent_at=sent_at, named=named)
         except MaskingError as failure:
             raise OutcomeUnknownError(
                 f"a create got no answer ({error}) and the lookup failed ({failure})",
