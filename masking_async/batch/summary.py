@@ -10,6 +10,7 @@ import attrs
 from hdrh.histogram import HdrHistogram
 
 from masking_async.batch.results import Result
+from masking_async.exit_status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 __all__ = [
     "EXIT_AUTH",
@@ -22,19 +23,14 @@ __all__ = [
     "Summary",
 ]
 
-#: Every row ok.
-EXIT_OK: Final = 0
-#: Some rows failed (a definitive answer, or invalid) or were not processed: fix, run again.
-EXIT_FAILED: Final = 1
-#: Bad usage or input, journal held by another run: nothing was sent.
-EXIT_USAGE: Final = 2
+# EXIT_OK: every row ok. EXIT_FAILED: some rows failed (a definitive answer, or invalid) or
+# were not processed. EXIT_USAGE: bad usage or input, journal held by another run, nothing sent.
 #: The server refused the credentials (401/403): the run stopped, nothing more was sent.
 EXIT_AUTH: Final = 3
 #: Some rows are unresolved (the server may have applied them): run again with the journal.
 EXIT_UNRESOLVED: Final = 4
 #: The journal could not be written: the run stopped; rows in flight are unresolved.
 EXIT_JOURNAL: Final = 5
-EXIT_INTERRUPTED: Final = 130
 
 Halt = Literal["auth", "journal"]
 

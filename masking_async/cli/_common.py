@@ -26,12 +26,22 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = Timeouts().total
 
 
+def typed(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """Turn a parser's ValueError into argparse's usage error, keeping its message."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
 def rate_limit(text: str) -> RateLimit:
     """``300/5s``, ``10/s`` or ``off``, read exactly as the emulator's ``--rate-limit`` is."""
-    try:
-        parsed = _LimitText.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    parsed = typed(_LimitText.parse)(text)
     return RateLimit.off() if parsed is None else RateLimit(parsed.requests, parsed.per)
 
 
@@ -47,10 +57,7 @@ def positive_int(text: str) -> int:
 
 def positive_seconds(text: str) -> float:
     """``30``, ``2.5``, ``500ms`` or ``1m``: more than zero seconds."""
-    try:
-        value = parse_seconds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    value = typed(parse_seconds)(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
     return value

@@ -12,9 +12,9 @@ import contextlib
 import errno
 import sys
 from collections.abc import Iterator
-from typing import Final
 
 from masking_async.errors import APIError, AuthenticationError, MaskingError, TransportError
+from masking_async.exit_status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio brings along
     from exceptiongroup import BaseExceptionGroup
@@ -29,11 +29,6 @@ __all__ = [
     "os_reason",
     "writing",
 ]
-
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_INTERRUPTED: Final = 130
 
 
 class UsageError(MaskingError):

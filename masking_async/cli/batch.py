@@ -17,7 +17,12 @@ from typing import Any
 
 import anyio
 
-from masking_async.cli._common import add_client_arguments, open_client, run_until_signalled
+from masking_async.cli._common import (
+    add_client_arguments,
+    open_client,
+    run_until_signalled,
+    typed,
+)
 from masking_async.cli._errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -122,11 +127,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser.set_defaults(handler=handle, op=None if command == "run" else command)
 
 
-def _seconds(text: str) -> float:
-    try:
-        return parse_seconds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+_seconds = typed(parse_seconds)
 
 
 def _check_paths(args: argparse.Namespace) -> None:

@@ -20,9 +20,9 @@ import anyio
 import attrs
 
 from masking_async.callbacks import CallbackEvent, CallbackServer, NonceCache, RecordingEvent
-from masking_async.cli._common import run_until_signalled
+from masking_async.cli._common import run_until_signalled, typed
 from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_USAGE
-from masking_async.cli.emulator_ctl import add_admin_token, typed
+from masking_async.cli.emulator_ctl import add_admin_token
 from masking_async.emulator.call_load import CallLoad, run_call_load
 from masking_async.emulator.calls_config import Phone
 from masking_async.emulator.config import parse_seconds

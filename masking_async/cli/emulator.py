@@ -12,9 +12,10 @@ from pathlib import Path
 import attrs
 
 from masking_async.cli import emulator_ctl
+from masking_async.cli._common import typed
 from masking_async.cli._errors import EXIT_USAGE
 from masking_async.cli.callbacks import register_emulator_commands
-from masking_async.cli.emulator_ctl import add_admin_token, typed
+from masking_async.cli.emulator_ctl import add_admin_token
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,

@@ -19,35 +19,22 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
+from masking_async.cli._common import typed
 from masking_async.emulator.config import parse_seconds
 from masking_async.emulator.faults import FaultRule
+from masking_async.exit_status import EXIT_FAILED, EXIT_USAGE
 
-__all__ = ["ADMIN_TOKEN_ENV", "add_admin_token", "register", "typed"]
+__all__ = ["ADMIN_TOKEN_ENV", "add_admin_token", "register"]
 
-T = TypeVar("T")
 
 #: Where the admin token is read from when not given (keeps it out of the process list).
 ADMIN_TOKEN_ENV: Final = "MASKING_EMULATOR_ADMIN_TOKEN"
-EXIT_UNREACHABLE: Final = 1
-EXIT_USAGE: Final = 2
+#: The emulator could not be reached (or answered an error).
+EXIT_UNREACHABLE: Final = EXIT_FAILED
 _TIMEOUT: Final = 30.0
-
-
-def typed(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """Turn a parser's ValueError into argparse's usage error, keeping its message."""
-
-    def convert(text: str) -> T:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = parse.__name__
-    return convert
 
 
 def add_admin_token(parser: argparse.ArgumentParser, what: str) -> None:

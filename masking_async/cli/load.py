@@ -36,7 +36,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "1 load not delivered, 2 usage error, 3 sessions left behind, 99 threshold crossed. "
             "See docs/load.md."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     when = parser.add_argument_group("timetable")
     when.add_argument(

@@ -23,6 +23,7 @@ from typing import Final
 
 import attrs
 
+from masking_async.exit_status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from masking_async.load.schedule import ScheduleResult
 from masking_async.load.thresholds import Threshold
 
@@ -37,12 +38,9 @@ __all__ = [
     "measure",
 ]
 
-EXIT_OK: Final = 0
-EXIT_NOT_DELIVERED: Final = 1
-EXIT_USAGE: Final = 2
+EXIT_NOT_DELIVERED: Final = EXIT_FAILED
 EXIT_LEFT_BEHIND: Final = 3
 EXIT_THRESHOLD: Final = 99
-EXIT_INTERRUPTED: Final = 130
 
 
 @attrs.frozen
