@@ -17,7 +17,6 @@ from typing import Any, Final
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from masking_async.errors import MaskingError
 from masking_async.models import Interaction
@@ -184,12 +183,6 @@ def _interaction(value: Any, _: Any) -> Interaction | None:
 def _make_converter() -> cattrs.Converter:
     converter = make_converter()
     converter.register_structure_hook(Interaction | None, _interaction)
-    for kind in (SessionEvent, RecordingEvent):
-        renames = {a.name: override(rename=a.name) for a in attrs.fields(kind)}
-        converter.register_structure_hook(
-            kind,
-            make_dict_structure_fn(kind, converter, **renames),  # type: ignore[arg-type]
-        )
     return converter
 
 

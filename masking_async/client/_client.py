@@ -571,9 +571,9 @@ class MaskingClient:
                 response.status,
                 (answered - started) * 1000,
             )
+        retry_after = _retry_after(response.headers) if response.status == 429 else None
         if response.status == 429:
             # Before anything else can run: no caller may be let through during the pause.
-            retry_after = _retry_after(response.headers)
             capped = (
                 None
                 if retry_after is None
@@ -593,7 +593,7 @@ class MaskingClient:
         except ValueError:
             body = _UNSET
         if response.status >= 400:
-            raise self._error(method, url, response.status, body, response.headers)
+            raise self._error(method, url, response.status, body, retry_after)
         if body is _UNSET:
             raise ResponseFormatError(
                 "answer is not JSON", method=method, url=url, status=response.status
@@ -601,7 +601,7 @@ class MaskingClient:
         return body
 
     def _error(
-        self, method: str, url: str, status: int, body: Any, headers: Mapping[str, str]
+        self, method: str, url: str, status: int, body: Any, retry_after: float | None
     ) -> MaskingError:
         message = body.get("error") if isinstance(body, dict) else None
         api_id = body.get("api_id") if isinstance(body, dict) else None
@@ -609,7 +609,7 @@ class MaskingClient:
         if status == 429:
             return RateLimitedError(
                 text,
-                retry_after=_retry_after(headers),
+                retry_after=retry_after,
                 status=status,
                 api_id=api_id,
                 method=method,

@@ -21,31 +21,31 @@ import attrs
 from masking_async.callbacks import CallbackEvent, CallbackServer
 from masking_async.emulator.calls_config import CallsConfig, DeliveryPolicy, Phone
 from masking_async.emulator.clock import SystemClock
-from masking_async.emulator.config import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorConfig
+from masking_async.emulator.config import (
+    DEFAULT_AUTH_ID,
+    DEFAULT_AUTH_TOKEN,
+    EmulatorConfig,
+    positive,
+)
 from masking_async.emulator.server import Emulator
 from masking_async.phones import party_pairs
 
 __all__ = ["CallLoad", "CallLoadReport", "run_call_load"]
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a positive number, not {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class CallLoad:
     """``rate`` calls per second for ``duration`` seconds, each talking ``talk_seconds``."""
 
-    rate: float = attrs.field(validator=_positive)
-    duration: float = attrs.field(validator=_positive)
-    talk_seconds: float = attrs.field(default=1.0, validator=_positive)
+    rate: float = attrs.field(validator=positive)
+    duration: float = attrs.field(validator=positive)
+    talk_seconds: float = attrs.field(default=1.0, validator=positive)
     method: str = attrs.field(default="POST", validator=attrs.validators.in_(("GET", "POST")))
     record: bool = False
     #: How often the emulator looks at its clock (the floor of callback latency).
-    tick: float = attrs.field(default=0.05, validator=_positive)
+    tick: float = attrs.field(default=0.05, validator=positive)
     #: How long to wait for the last callbacks after the last call ended.
-    drain: float = attrs.field(default=10.0, validator=_positive)
+    drain: float = attrs.field(default=10.0, validator=positive)
 
     @property
     def calls(self) -> int:

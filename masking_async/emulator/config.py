@@ -87,7 +87,8 @@ def parse_seconds(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+def positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    """An attrs validator: a finite number above zero."""
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"{attribute.name} must be a positive number, not {value!r}")
 
@@ -115,8 +116,8 @@ class RateLimit:
     ``sliding`` (any window of ``per`` seconds), ``fixed`` (aligned windows) or ``token`` (a
     bucket of ``requests`` refilled over ``per``)."""
 
-    requests: int = attrs.field(default=300, validator=_positive)
-    per: float = attrs.field(default=5.0, validator=_positive)
+    requests: int = attrs.field(default=300, validator=positive)
+    per: float = attrs.field(default=5.0, validator=positive)
     algorithm: str = attrs.field(default="sliding", converter=parse_algorithm)
 
     @classmethod
@@ -270,10 +271,10 @@ class EmulatorConfig:
     #: ``None`` draws one from the OS.
     seed: int | None = None
     #: How many requests the request log keeps (the oldest are dropped first).
-    request_log_size: int = attrs.field(default=100_000, validator=_positive)
+    request_log_size: int = attrs.field(default=100_000, validator=positive)
     #: Ended sessions created longer ago than this are forgotten (memory stays bounded); the
     #: default is the API's 30-day query horizon.
-    retention: float = attrs.field(default=MAX_LIST_WINDOW.total_seconds(), validator=_positive)
+    retention: float = attrs.field(default=MAX_LIST_WINDOW.total_seconds(), validator=positive)
     #: The bearer token the control plane (``/emulator/...``) requires; ``None``: none needed.
     admin_token: str | None = attrs.field(default=None, repr=False)
     #: Where the state is loaded from on start (if the file exists) and saved to on stop.

@@ -27,8 +27,10 @@ GET      /emulator/openapi.json      the OpenAPI 3.1 document of the API (:mod:`
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -54,6 +56,12 @@ def reset(runtime: Runtime, auth_id: str | None = None) -> None:
     runtime.store.reset(auth_id)
     runtime.limiter.reset(auth_id)
     runtime.log.clear(auth_id)
+
+
+def load(runtime: Runtime, document: Mapping[str, Any]) -> None:
+    """Replace the state of the accounts the document names, and their rate-limit history."""
+    load_state(runtime.store, document)
+    runtime.limiter.reset()
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -91,10 +99,9 @@ async def _get_state(request: web.Request) -> web.Response:
 async def _put_state(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
-        load_state(runtime.store, await _json_body(request))
+        load(runtime, await _json_body(request))
     except (SnapshotError, StoreError) as exc:
         raise Refused(400, str(exc)) from None
-    runtime.limiter.reset()
     return web.json_response(dump_state(runtime.store))
 
 
@@ -172,8 +179,14 @@ async def _requests(request: web.Request) -> web.Response:
     return web.json_response({"requests": [entry.to_json() for entry in entries]})
 
 
+@functools.cache
+def _openapi_text() -> str:
+    """The document never changes while the process runs: built once, not per request."""
+    return json.dumps(build_document())
+
+
 async def _openapi(request: web.Request) -> web.Response:
-    return web.json_response(build_document())
+    return web.Response(text=_openapi_text(), content_type="application/json")
 
 
 async def _clear_requests(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ microsecond), so the microsecond time a session shows matches it, and ``__lte`` 
 
 from __future__ import annotations
 
+import bisect
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -114,18 +115,15 @@ def _expiry_bounds(filters: Mapping[str, Any]) -> list[Bound]:
     return bounds
 
 
+def _created(record: SessionRecord) -> float:
+    return record.created
+
+
 def _first_position(state: AccountState, value: float, *, after: bool) -> int:
     """The first position in ``state.all`` created at or after ``value`` (strictly after with
     ``after``): a bisection, since created times never decrease along ``seq``."""
-    lo, hi = 0, len(state.all)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        created = state.all[mid].created
-        if created < value or (after and created == value):
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+    search = bisect.bisect_right if after else bisect.bisect_left
+    return search(state.all, value, key=_created)
 
 
 def _seq_window(state: AccountState, bounds: list[Bound]) -> tuple[int, int]:

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from masking_async.emulator.callstate import call_fields, session_status
+from masking_async.emulator.callstate import call_fields, epoch_text, session_status
 from masking_async.emulator.listing import Page
 from masking_async.emulator.records import SessionRecord
-from masking_async.rules import format_timestamp
 
 __all__ = [
     "collection_path",
@@ -75,10 +73,6 @@ def _bare(number: str | None) -> str | None:
     return number[1:] if number is not None and number.startswith("+") else number
 
 
-def _time(epoch: float) -> str:
-    return format_timestamp(datetime.fromtimestamp(epoch, timezone.utc))
-
-
 def option(record: SessionRecord, name: str) -> Any:
     """A session setting as sent, or the default the API documents (``None`` if it has none)."""
     options = record.options
@@ -113,9 +107,9 @@ def session_body(record: SessionRecord, *, auth_id: str | None = None) -> dict[s
             "session_uuid": record.uuid,
             "callback_url": options["callback_url"],
             "callback_method": options["callback_method"],
-            "created_time": _time(record.created),
-            "modified_time": _time(record.modified),
-            "expiry_time": _time(record.expiry),
+            "created_time": epoch_text(record.created),
+            "modified_time": epoch_text(record.modified),
+            "expiry_time": epoch_text(record.expiry),
             "duration": record.duration,
             "amount": calls.pop("amount"),
             "call_time_limit": options["call_time_limit"],

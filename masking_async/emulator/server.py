@@ -26,11 +26,11 @@ from masking_async.emulator.calls_engine import CallEngine
 from masking_async.emulator.calls_http import register_call_routes
 from masking_async.emulator.clock import Clock, ManualClock, SystemClock
 from masking_async.emulator.config import EmulatorConfig
-from masking_async.emulator.control import register_control, reset
+from masking_async.emulator.control import load, register_control, reset
 from masking_async.emulator.faults import ActiveRule, FaultInjector, FaultRule
 from masking_async.emulator.limits import RateLimiter
 from masking_async.emulator.requestlog import RequestLog
-from masking_async.emulator.snapshot import SnapshotError, dump_state, load_state
+from masking_async.emulator.snapshot import SnapshotError, dump_state
 from masking_async.emulator.store import Store
 
 __all__ = ["Emulator"]
@@ -97,8 +97,7 @@ class Emulator:
 
     def load_state(self, document: Mapping[str, Any]) -> None:
         """Replace the state of the accounts the document names (``SnapshotError`` if invalid)."""
-        load_state(self.store, document)
-        self._runtime.limiter.reset()
+        load(self._runtime, document)
 
     def advance_clock(self, seconds: float) -> None:
         """Move a manual clock forward; the system clock cannot be moved (``TypeError``)."""
