@@ -118,7 +118,15 @@ def compute_signature(
     method: str, url: str, params: Params | None, nonce: str, auth_token: str
 ) -> str:
     """The ``X-Plivo-Signature-V3`` value a sender puts on this request."""
-    message = f"{signature_base(method, url, params)}.{nonce}".encode()
+    return _sign(_message(method, url, params, nonce), auth_token)
+
+
+def _message(method: str, url: str, params: Params | None, nonce: str) -> bytes:
+    """What is signed: built once per request, then signed with each token."""
+    return f"{signature_base(method, url, params)}.{nonce}".encode()
+
+
+def _sign(message: bytes, auth_token: str) -> str:
     digest = hmac.new(auth_token.encode(), message, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
@@ -181,8 +189,9 @@ def verify_signature(
     tokens = [auth_token] if isinstance(auth_token, str) else list(auth_token)
     offered = [part.strip().encode() for part in signature.split(",") if part.strip()]
     valid = False
+    message = _message(method, url, params, nonce)
     for token in tokens:
-        expected = compute_signature(method, url, params, nonce, token).encode()
+        expected = _sign(message, token).encode()
         for candidate in offered:
             # every pair is compared, so timing does not tell which token or position matched
             valid |= hmac.compare_digest(expected, candidate)
