@@ -93,6 +93,31 @@ class CrashingTransport:
         await self.inner.aclose()
 
 
+class CutOffInFlight(CrashingTransport):
+    """Dies 0.1 s after the ``nth`` create left, while the server may still be working on it."""
+
+    def __init__(self, inner: AiohttpTransport, crash: CrashPoint, nth: int) -> None:
+        super().__init__(inner, crash)
+        self.nth, self.creates = nth, 0
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Response:
+        if method == "POST":
+            self.creates += 1
+            if self.creates == self.nth:
+                with anyio.move_on_after(0.1):
+                    await self.inner.send(method, url, params=params, json_body=json_body)
+                self.crash.crashed = True
+                raise Crash
+        return await super().send(method, url, params=params, json_body=json_body)
+
+
 @pytest.fixture
 def crashing_journal(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[CrashPoint]]:
     """Journal commits pass through the current crash point (the list's last, if any)."""
@@ -124,11 +149,16 @@ def _rows(path: Path, start: int) -> list[dict[str, str]]:
 
 
 async def _run(
-    emulator: Emulator, source: Path, journal: Path, crash: CrashPoint | None
+    emulator: Emulator,
+    source: Path,
+    journal: Path,
+    crash: CrashPoint | None,
+    cut_off: int | None = None,
 ) -> int | None:
-    """One run of the job; ``None`` when it crashed."""
+    """One run of the job; ``None`` when it crashed (or died at the ``cut_off``-th create)."""
     inner = AiohttpTransport(DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, OPTIONS)
-    transport = CrashingTransport(inner, crash or CrashPoint("never", 0))
+    dies = crash or CrashPoint("never", 0)
+    transport = CutOffInFlight(inner, dies, cut_off) if cut_off else CrashingTransport(inner, dies)
     options = BatchOptions(
         op="create", journal=journal, concurrency=3, progress=False, deadline=30, grace=0
     )
@@ -249,5 +279,30 @@ def test_every_row_is_exactly_one_session_whatever_fails(
             assert status == 0
             emulator.clear_faults()
             _check_exactly_once(emulator, rows, folder / "pairs.results.jsonl")
+
+    anyio.run(scenario)
+
+
+def test_a_create_held_by_a_pause_then_cut_off_in_flight_is_found_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    """Journalled ``sending``, then held 1 s by a 429's pause, then cut off by a crash while the
+    server still works on it: the resume must not take the journalled time for when it left."""
+    source, journal = tmp_path / "pairs.csv", tmp_path / "pairs.journal"
+    source.write_text("first_party,second_party\n+14152000900,+14152000901\n")
+
+    async def scenario() -> None:
+        async with Emulator(EmulatorConfig(rate_limit=None), clock=SystemClock()) as emulator:
+            emulator.add_fault(FaultRule(kind="throttle", operation="create", count=1))
+            emulator.add_fault(
+                FaultRule(kind="stall", operation="create", count=1, stall_seconds=TIMEOUT + 0.1)
+            )
+            assert await _run(emulator, source, journal, None, cut_off=2) is None
+            assert await _run(emulator, source, journal, None) == 0
+            sessions = list(emulator.store.account(DEFAULT_AUTH_ID).sessions)  # type: ignore[union-attr]
+            assert len(sessions) == 1
+            final = json.loads((tmp_path / "pairs.results.jsonl").read_text())
+            assert (final["outcome"], final["adopted"]) == ("ok", True)
+            assert final["session_uuid"] == sessions[0]
 
     anyio.run(scenario)

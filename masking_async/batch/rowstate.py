@@ -19,7 +19,9 @@ that is not in this table is a bug that raises instead of silently losing or dup
 
 ``ok`` and ``failed`` are final. Nothing leaves ``unknown`` but a conclusive lookup (a create) or a
 re-send (an update or expire, which are safe to repeat: ``absent`` is then taken at once). A row
-found ``sending`` when a run starts was cut off by a crash: it is read as ``unknown``. A row still
+found ``sending`` when a run starts was cut off by a crash: it is read as ``unknown``, and looked
+up no sooner than ``timeout + settle`` after the run began, since its request may have left at any
+moment before the crash. A row still
 ``unknown`` when a run ends is reported as ``unresolved``; the next run resolves it first.
 """
 

@@ -84,6 +84,8 @@ class Run:
         self.halt = anyio.Event()  # set on 401/403 or a journal failure: send nothing more
         self.lanes = Lanes()
         self.rng = random.Random()
+        # The journal is ours from here: a run that died holding it was alive no later than this.
+        self.began = time.time()
         self._current: dict[int, JournalEntry] = {}  # where each row in flight stands
 
     async def execute(self, items: AsyncIterator[Item], stop: anyio.Event | None) -> None:
@@ -192,7 +194,10 @@ class Run:
                 return
             entry = attrs.evolve(entry, state=advance("failed", "retry"), status=None, error=None)
         if entry.state == "sending":  # cut off by a crash while in flight
-            entry = attrs.evolve(entry, state="unknown")
+            # Its request may have left at any moment up to the crash (after waiting for the
+            # limiter, say), so only a lookup a full delay after this run began is conclusive.
+            lookup_at = max(entry.lookup_at or 0.0, self.began + self.client.lookup_delay)
+            entry = attrs.evolve(entry, state="unknown", lookup_at=lookup_at)
         # The client's lane: other batches sharing this client never create the pair meanwhile.
         lane = self.client.create_lane(task.params) if task.op == "create" else nullcontext()
         async with lane:
