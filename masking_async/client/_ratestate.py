@@ -28,6 +28,10 @@ The mode is a small state machine; each row is one allowed transition, anything 
     recovering  reach       steady      the rate is back at the ceiling
     any         close       closed      nothing more is let through
 
+Why the last window's sends and not a shorter span: when a sliding-window limit refuses a
+request, the sends of its last window are the limit itself, even a second into a job. (A 429 that
+is no limit at all, a fault, then cuts deep; the climb brings the rate back.)
+
 The hold is what keeps the average near a lower real limit: without it the climb would probe
 past the limit every few windows, and each probe costs a pause. With no limit
 (``requests=None``) only the pause applies: ``resume`` is followed at once by
