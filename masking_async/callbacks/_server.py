@@ -12,6 +12,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from masking_async._serving import serve
 from masking_async.callbacks._app import EventHandler, make_callback_app
 from masking_async.callbacks._events import CallbackEvent
 from masking_async.callbacks._signature import NonceCache
@@ -66,18 +67,8 @@ class CallbackServer:
 
     async def start(self) -> None:
         runner = web.AppRunner(self.app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self._port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        self._port = await serve(runner, self.host, self._port)
         self._runner = runner
-        for address in runner.addresses:
-            if isinstance(address, tuple) and len(address) >= 2:
-                self._port = int(address[1])
-                break
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None

@@ -15,12 +15,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import anyio
 import attrs
 
 from masking_async.callbacks import CallbackEvent, CallbackServer, NonceCache, RecordingEvent
 from masking_async.cli._common import run_until_signalled, typed
+from masking_async.cli._control import ControlRefused, control_call
 from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_USAGE
 from masking_async.cli.emulator_ctl import add_admin_token
 from masking_async.emulator.call_load import CallLoad, run_call_load
@@ -208,25 +208,15 @@ def _script_json(phone: Phone | None) -> dict[str, Any] | None:
     return None if phone is None else attrs.asdict(phone)
 
 
-async def _control(method: str, url: str, body: Any, token: str | None) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else None
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, url, json=body, headers=headers) as response,
-    ):
-        return response.status, await response.json(content_type=None)
-
-
 def _run_control(args: argparse.Namespace, command: str, method: str, path: str, body: Any) -> int:
-    url = args.emulator_url.rstrip("/") + path
     try:
-        status, answer = anyio.run(_control, method, url, body, args.admin_token)
-    except (aiohttp.ClientError, OSError) as exc:
-        print(f"masking-async emulator {command}: error: --emulator-url: {exc}", file=sys.stderr)
+        answer = control_call(args.emulator_url, method, path, body, args.admin_token)
+    except ControlRefused as exc:
+        print(f"masking-async emulator {command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if status >= 400:
-        error = answer.get("error") if isinstance(answer, dict) else answer
-        print(f"masking-async emulator {command}: error: {error}", file=sys.stderr)
+    except OSError as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"masking-async emulator {command}: error: --emulator-url: {reason}", file=sys.stderr)
         return EXIT_USAGE
     print(json.dumps(answer, indent=2))
     return 0

@@ -18,11 +18,11 @@ import json
 import os
 import sys
 import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Final
 
 from masking_async.cli._common import typed
+from masking_async.cli._control import ControlRefused, control_call
 from masking_async.emulator.config import parse_seconds
 from masking_async.emulator.faults import FaultRule
 from masking_async.exit_status import EXIT_FAILED, EXIT_USAGE
@@ -34,7 +34,6 @@ __all__ = ["ADMIN_TOKEN_ENV", "add_admin_token", "register"]
 ADMIN_TOKEN_ENV: Final = "MASKING_EMULATOR_ADMIN_TOKEN"
 #: The emulator could not be reached (or answered an error).
 EXIT_UNREACHABLE: Final = EXIT_FAILED
-_TIMEOUT: Final = 30.0
 
 
 def add_admin_token(parser: argparse.ArgumentParser, what: str) -> None:
@@ -81,28 +80,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=handle)
 
 
-class _Refused(Exception):
-    """The emulator answered with an error envelope."""
-
-
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    headers = {"Content-Type": "application/json"}
-    if args.admin_token:
-        headers["Authorization"] = f"Bearer {args.admin_token}"
-    data = None if body is None else json.dumps(body).encode()
-    url = args.url.rstrip("/") + "/emulator" + path
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        with exc:
-            text = exc.read().decode(errors="replace")
-        try:
-            message = json.loads(text)["error"]
-        except (ValueError, KeyError, TypeError):
-            message = text[:200] or exc.reason
-        raise _Refused(f"{method} {path}: {exc.code} {message}") from None
+    return control_call(args.url, method, "/emulator" + path, body, args.admin_token)
 
 
 def _query(**params: Any) -> str:
@@ -134,7 +113,7 @@ def _run(args: argparse.Namespace) -> Any:
         try:
             document = json.loads(args.load.read_text())
         except (OSError, ValueError) as exc:
-            raise _Refused(f"state file {args.load}: {exc}") from None
+            raise ControlRefused(f"state file {args.load}: {exc}") from None
         return _call(args, "PUT", "/state", document)
     state = _call(args, "GET", "/state")
     if args.save is not None:
@@ -146,7 +125,7 @@ def _run(args: argparse.Namespace) -> Any:
 def handle(args: argparse.Namespace) -> int:
     try:
         answer = _run(args)
-    except _Refused as exc:
+    except ControlRefused as exc:
         print(f"masking-async emulator-ctl: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (urllib.error.URLError, OSError) as exc:

@@ -116,17 +116,22 @@ def _refuse(violations: list[Violation]) -> None:
         raise Refused(400, "; ".join(str(v) for v in violations))
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    """The JSON object in the body; an empty body is ``{}`` (DELETE may carry one or not)."""
+async def json_body(request: web.Request) -> Any:
+    """The JSON in the body; an empty body is ``{}`` (DELETE may carry one or not)."""
     raw = await request.read()
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(400, f"malformed JSON body: {exc}") from None
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The JSON object in the body (see :func:`json_body`)."""
+    body = await json_body(request)
     if not isinstance(body, dict):
-        raise Refused(400, "the JSON body must be an object of parameters")
+        raise Refused(400, "the JSON body must be an object")
     return body
 
 
@@ -134,7 +139,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 async def create(request: web.Request) -> web.Response:
-    clean, violations = check_create(await _body(request))
+    clean, violations = check_create(await json_object(request))
     _refuse(violations)
     record = request.app[RUNTIME].store.create(request.match_info["auth_id"], clean)
     return _json(render.create_body(record), 201)
@@ -156,7 +161,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 async def update(request: web.Request) -> web.Response:
-    clean, violations = check_update(await _body(request))
+    clean, violations = check_update(await json_object(request))
     _refuse(violations)
     info = request.match_info
     record = request.app[RUNTIME].store.update(info["auth_id"], info["session_uuid"], clean)
@@ -164,7 +169,7 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def expire(request: web.Request) -> web.Response:
-    _, violations = check_expire(await _body(request))
+    _, violations = check_expire(await json_object(request))
     _refuse(violations)
     info = request.match_info
     request.app[RUNTIME].store.expire(info["auth_id"], info["session_uuid"])

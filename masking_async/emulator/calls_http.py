@@ -25,7 +25,7 @@ from typing import Any, Final
 import attrs
 from aiohttp import web
 
-from masking_async.emulator.app import Handler, Refused
+from masking_async.emulator.app import Handler, Refused, json_object
 from masking_async.emulator.calls import Call, Leg
 from masking_async.emulator.calls_config import Phone
 from masking_async.emulator.calls_engine import CallEngine
@@ -98,20 +98,10 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return web.json_response(body, status=status)
 
 
-async def _object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.text() or "{}")
-    except ValueError as exc:
-        raise ValueError(f"malformed JSON body: {exc}") from None
-    if not isinstance(body, dict):
-        raise ValueError("the JSON body must be an object")
-    return body
-
-
 async def place(request: web.Request) -> web.Response:
     engine = request.app[CALL_ENGINE]
+    body = await json_object(request)
     try:
-        body = await _object(request)
         unknown = sorted(
             set(body) - {"from", "to", "auth_id", "caller", "callee", "recording_fails"}
         )

@@ -36,7 +36,15 @@ from typing import Any
 
 from aiohttp import web
 
-from masking_async.emulator.app import CONTROL_PREFIX, RUNTIME, Handler, Refused, Runtime
+from masking_async.emulator.app import (
+    CONTROL_PREFIX,
+    RUNTIME,
+    Handler,
+    Refused,
+    Runtime,
+    json_body,
+    json_object,
+)
 from masking_async.emulator.clock import ManualClock
 from masking_async.emulator.faults import FaultRule
 from masking_async.emulator.openapi import build_document
@@ -64,24 +72,8 @@ def load(runtime: Runtime, document: Mapping[str, Any]) -> None:
     runtime.limiter.reset()
 
 
-async def _json_body(request: web.Request) -> Any:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Refused(400, f"malformed JSON body: {exc}") from None
-
-
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise Refused(400, "the JSON body must be an object")
-    return body
-
-
 async def _reset(request: web.Request) -> web.Response:
-    body = _object(await _json_body(request))
+    body = await json_object(request)
     account = body.get("account")
     if account is not None and not isinstance(account, str):
         raise Refused(400, "account: must be an auth id")
@@ -99,7 +91,7 @@ async def _get_state(request: web.Request) -> web.Response:
 async def _put_state(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
-        load(runtime, await _json_body(request))
+        load(runtime, await json_body(request))
     except (SnapshotError, StoreError) as exc:
         raise Refused(400, str(exc)) from None
     return web.json_response(dump_state(runtime.store))
@@ -120,7 +112,7 @@ async def _get_clock(request: web.Request) -> web.Response:
 
 async def _post_clock(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    body = _object(await _json_body(request))
+    body = await json_object(request)
     seconds = body.get("advance")
     if (
         set(body) != {"advance"}
@@ -143,7 +135,7 @@ async def _list_faults(request: web.Request) -> web.Response:
 
 async def _add_fault(request: web.Request) -> web.Response:
     try:
-        rule = FaultRule.from_json(await _json_body(request))
+        rule = FaultRule.from_json(await json_body(request))
     except (ValueError, TypeError) as exc:
         raise Refused(400, str(exc)) from None
     return web.json_response(request.app[RUNTIME].faults.add(rule).to_json(), status=201)

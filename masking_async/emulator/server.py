@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from masking_async._serving import serve
 from masking_async.emulator.app import PARSER_LIMIT, Runtime, build_app
 from masking_async.emulator.calls_engine import CallEngine
 from masking_async.emulator.calls_http import register_call_routes
@@ -146,15 +147,8 @@ class Emulator:
             max_line_size=PARSER_LIMIT,
             max_field_size=PARSER_LIMIT,
         )
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.host, self.config.port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        self._port = await serve(runner, self.config.host, self.config.port)
         self._runner = runner
-        self._port = _bound_port(runner)
         await self.calls.start()
 
     async def stop(self) -> None:
@@ -205,10 +199,3 @@ def _save(path: Path, document: Mapping[str, Any]) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(document, indent=1))
     os.replace(partial, path)
-
-
-def _bound_port(runner: web.AppRunner) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    raise RuntimeError(f"the emulator bound no TCP address: {runner.addresses!r}")

@@ -19,12 +19,12 @@ from collections.abc import Iterator
 
 import attrs
 
+from masking_async.emulator.config import parse_seconds
+
 __all__ = ["Stage", "Timetable", "TimetableError", "parse_rate", "parse_stages"]
 
 _UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?)?\s*([a-z]*))?\s*")
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*")
-_DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 #: Slack for float sums, so 20.0 * 0.1-style products do not lose the last request.
 _EPSILON = 1e-9
 
@@ -61,13 +61,15 @@ def parse_stages(text: str) -> tuple[Stage, ...]:
     stages: list[Stage] = []
     for part in (p.strip() for p in text.split(",")):
         duration, sep, rate = part.partition(":")
-        match = _DURATION.fullmatch(duration)
-        if not sep or match is None:
+        try:  # a unit is required, as k6 requires it: "30" alone could be a rate
+            seconds = parse_seconds(duration) if duration.strip()[-1:].isalpha() else None
+        except ValueError:
+            seconds = None
+        if not sep or seconds is None:
             raise TimetableError(
                 f"--stages {text!r}: each stage is DURATION:RATE such as 30s:50/s"
                 f" (duration with ms, s, m or h), not {part!r}"
             )
-        seconds = float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
         target = parse_rate(rate, option=f"--stages {text!r}: stage {part!r}", allow_zero=True)
         stages.append(Stage(seconds, target))
     timetable = Timetable(tuple(stages))
