@@ -324,19 +324,33 @@ def _check_admin(request: web.Request, runtime: Runtime) -> None:
         raise Refused(401, "the control plane needs 'Authorization: Bearer <admin token>'")
 
 
-async def _control(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A control-plane request: admin token, no faults, no rate limit, not in the request log."""
+async def _enveloped(
+    request: web.Request, serve: Callable[[], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """``serve()``, with every refusal and failure answered in the JSON envelope; only a
+    :class:`ConnectionError` (the client left) goes through."""
     try:
-        _check_admin(request, request.app[RUNTIME])
-        return await handler(request)
+        return await serve()
     except Refused as exc:
         return json_error(exc.status, exc.message, exc.headers)
     except web.HTTPException as exc:
         headers = {"Allow": exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else None
         return json_error(exc.status, _http_message(request, exc), headers)
+    except ConnectionError:
+        raise
     except Exception:
-        logger.exception("emulator control failed on %s %s", request.method, request.path)
+        logger.exception("emulator failed on %s %s", request.method, request.path)
         return json_error(500, "internal server error")
+
+
+async def _control(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A control-plane request: admin token, no faults, no rate limit, not in the request log."""
+
+    async def serve() -> web.StreamResponse:
+        _check_admin(request, request.app[RUNTIME])
+        return await handler(request)
+
+    return await _enveloped(request, serve)
 
 
 def _is_control(path: str) -> bool:
@@ -357,23 +371,19 @@ async def _pipeline(request: web.Request, handler: Handler) -> web.StreamRespons
         )
     )
     started = time.perf_counter()
-    try:
+
+    async def serve() -> web.StreamResponse:
         _check_size(request)
-        response = await _serve(request, handler, entry)
-    except Refused as exc:
-        response = json_error(exc.status, exc.message, exc.headers)
-    except web.HTTPException as exc:
-        headers = {"Allow": exc.headers[hdrs.ALLOW]} if hdrs.ALLOW in exc.headers else None
-        response = json_error(exc.status, _http_message(request, exc), headers)
+        return await _serve(request, handler, entry)
+
+    try:
+        response = await _enveloped(request, serve)
     except ConnectionError:
         # The client left before its request had fully arrived: nothing was applied, and
         # nothing failed on the emulator's side.
         entry.client_gone = True
         entry.status = 0
         return web.Response(status=499)
-    except Exception:
-        logger.exception("emulator failed on %s %s", request.method, request.path)
-        response = json_error(500, "internal server error")
     entry.status = 0 if entry.fault == "drop" else response.status
     entry.elapsed = time.perf_counter() - started
     entry.client_gone = entry.fault != "drop" and (

@@ -16,7 +16,6 @@ for the report's charts over time.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 import attrs
@@ -130,13 +129,6 @@ class Recorder:
     def latency_ms(self, op: str | None = None) -> dict[str, float]:
         """p50/p90/p99/p99.9/max/mean in milliseconds, for one operation or all."""
         return summary_ms(self.overall() if op is None else self.histograms[op])
-
-    def percentile_ms(self, percentile: float) -> float:
-        """Any percentile of the overall latency, in ms (NaN when nothing was measured)."""
-        histogram = self.overall()
-        if not histogram.get_total_count():
-            return math.nan
-        return float(histogram.get_value_at_percentile(percentile)) / 1000
 
     def _slot(self, offset: float) -> Interval:
         index = max(0, int(offset // self.interval))

@@ -22,6 +22,7 @@ import math
 from typing import Final
 
 import attrs
+from hdrh.histogram import HdrHistogram
 
 from masking_async.exit_status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from masking_async.load.schedule import ScheduleResult
@@ -55,26 +56,25 @@ class Measured:
         return self.threshold.holds(self.value)
 
 
-def _value(threshold: Threshold, result: ScheduleResult) -> float:
-    recorder = result.recorder
+def _value(threshold: Threshold, result: ScheduleResult, overall: HdrHistogram) -> float:
     if threshold.metric == "errors":
         return result.failed_share
     if threshold.metric == "rate_429":
         return result.refused_share
-    histogram = recorder.overall()
-    if not histogram.get_total_count():
+    if not overall.get_total_count():
         return math.nan
     if threshold.metric == "max":
-        return float(histogram.get_max_value()) / 1000
+        return float(overall.get_max_value()) / 1000
     if threshold.metric == "mean":
-        return float(histogram.get_mean_value()) / 1000
+        return float(overall.get_mean_value()) / 1000
     assert threshold.percentile is not None
-    return recorder.percentile_ms(threshold.percentile)
+    return float(overall.get_value_at_percentile(threshold.percentile)) / 1000
 
 
 def measure(thresholds: tuple[Threshold, ...], result: ScheduleResult) -> list[Measured]:
     """Each threshold with the run's value for it, in the order given."""
-    return [Measured(threshold, _value(threshold, result)) for threshold in thresholds]
+    overall = result.recorder.overall()  # merged once, not once per threshold
+    return [Measured(threshold, _value(threshold, result, overall)) for threshold in thresholds]
 
 
 def exit_status(result: ScheduleResult, measured: list[Measured], left: int) -> int:
