@@ -46,6 +46,8 @@ class Summary:
     unprocessed: int = 0
     adopted: int = 0
     resumed: int = 0
+    #: Unresolved creates that match several sessions: only a person can say which is theirs.
+    ambiguous: int = 0
     elapsed: float = 0.0
     interrupted: bool = False
     halted: Halt | None = None
@@ -62,6 +64,7 @@ class Summary:
         self.outcomes[result.outcome] += 1
         self.adopted += result.adopted
         self.resumed += result.resumed
+        self.ambiguous += result.outcome == "unresolved" and len(result.candidates) > 1
         if result.outcome != "ok":
             self.errors[self._kind(result)] += 1
         if result.latency_ms is not None:
@@ -135,6 +138,13 @@ class Summary:
             lines.append(f"stopped: {self.halt_reason}")
         elif self.interrupted:
             lines.append("interrupted before the end")
+        if self.ambiguous and self.journalled:
+            rows = "row matches" if self.ambiguous == 1 else "rows match"
+            lines.append(
+                f"{self.ambiguous} unresolved {rows} several sessions (the results name them):"
+                " say which with masking-async resolve"
+                " ROW --journal J --session UUID, or --not-applied"
+            )
         if self.interrupted or self.halted or self.outcomes["unresolved"]:
             lines.append(
                 "run again with the same --journal to resume"

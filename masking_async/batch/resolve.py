@@ -1,0 +1,76 @@
+"""Settle an unresolved create by hand: the one decision the engine leaves to a person.
+
+A create whose answer was lost and whose lookup found several matching sessions stays
+``unknown`` (see :mod:`.rowstate`): nothing on the wire tells which of them it made, and a guess
+could hand a pair a session that belongs to someone else. Whoever knows names it (one of the
+candidates the run reported) or says none is the row's, and the journal records that through the
+row state machine; the next run (or ``masking-async report``) writes the row's files. Nothing is
+sent to the API here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from masking_async.batch.journal import Journal, JournalEntry, JournalError
+from masking_async.batch.rowstate import advance
+from masking_async.rules import check_session_uuid
+
+__all__ = ["settle"]
+
+
+def _open(journal_path: Path) -> Journal:
+    if not journal_path.is_file():  # Journal.open would create it
+        raise JournalError(f"{journal_path}: no such journal")
+    return Journal.open(journal_path)
+
+
+def _settled(journal: Journal, key: str, session_uuid: str | None) -> JournalEntry:
+    entry = journal.entry(key)
+    if entry is None:
+        raise JournalError(f"{journal.path}: no row {key!r}")
+    if entry.state not in ("unknown", "sending"):
+        raise JournalError(f"row {key} is {entry.state}: only an unresolved row can be settled")
+    if entry.op != "create":
+        raise JournalError(f"row {key} is an {entry.op}: the next run sends it again (it is safe)")
+    named = entry.candidates
+    entry = attrs.evolve(entry, candidates=(), error=None, status=None)
+    if session_uuid is None:  # none of the candidates is this row's: send it again
+        return attrs.evolve(entry, state=advance("unknown", "absent"), session_uuid=None)
+    if check_session_uuid(session_uuid):
+        raise JournalError(f"--session {session_uuid!r}: not a session id (a UUID)")
+    if named and session_uuid not in named:
+        listed = ", ".join(named)
+        raise JournalError(f"--session {session_uuid}: not a candidate of row {key} ({listed})")
+    if journal.claimed_elsewhere(session_uuid, key):
+        raise JournalError(f"--session {session_uuid}: another row of the journal has it")
+    return attrs.evolve(
+        entry,
+        state=advance("unknown", "adopted"),
+        session_uuid=session_uuid,
+        virtual_number=None,  # not known here: nothing is asked of the server
+        adopted=True,
+    )
+
+
+async def settle(journal_path: Path, key: str, session_uuid: str | None) -> JournalEntry:
+    """Record that row ``key``'s create made ``session_uuid`` (``None``: it made none).
+
+    Raises :class:`JournalError` (one line naming the row) when there is no such row, when it is
+    not an unresolved create, or when the session is not one of its candidates or is another
+    row's; :class:`~.journal.JournalLocked` while a run holds the journal.
+    """
+    journal = _open(journal_path)
+    try:
+        entry = _settled(journal, key, session_uuid)
+    except BaseException:
+        journal.close_now()
+        raise
+    journal.start()
+    try:
+        await journal.commit(entry)
+    finally:
+        await journal.close()
+    return entry
