@@ -169,14 +169,27 @@ def test_emulator_call_bad_input_is_one_line(server: str, args: list[str], messa
     assert "Traceback" not in done.stderr
 
 
-def test_emulator_call_without_an_emulator() -> None:
-    """No emulator at the URL: one line naming --emulator-url, exit 2."""
-    done = cli(
-        "emulator", "call", "--from", FIRST, "--to", SECOND, "--emulator-url", "http://127.0.0.1:9"
-    )
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "localhost", "http://127.0.0.1:port"])
+def test_emulator_call_without_an_emulator(url: str) -> None:
+    """No emulator at the URL, or no URL at all: one line naming --emulator-url, exit 2."""
+    done = cli("emulator", "call", "--from", FIRST, "--to", SECOND, "--emulator-url", url)
     assert done.returncode == 2
     assert "--emulator-url" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_emulator_phone_ignores_a_proxy_in_the_environment(server: str) -> None:
+    """The emulator is local: an http_proxy that leads nowhere does not stand in the way."""
+    done = subprocess.run(
+        [sys.executable, "-m", "masking_async", "emulator", "phone", SECOND, "busy"]
+        + ["--emulator-url", server],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "http_proxy": "http://127.0.0.1:9", "no_proxy": ""},
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_listen_needs_a_token() -> None:

@@ -231,9 +231,10 @@ def test_emulator_ctl_drives_the_control_plane(tmp_path, capsys, monkeypatch):
         assert "401" in capsys.readouterr().err
 
 
-def test_emulator_ctl_reports_an_unreachable_emulator(capsys):
-    """No emulator at the URL: one line on stderr, exit status 1."""
-    assert _ctl("http://127.0.0.1:9", "clock")[0] == 1
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "localhost:8180", "http://127.0.0.1:x"])
+def test_emulator_ctl_reports_an_unreachable_emulator(capsys, url):
+    """No emulator at the URL, or no URL at all: one line on stderr, exit status 1."""
+    assert _ctl(url, "clock")[0] == 1
     err = capsys.readouterr().err
     assert "cannot reach" in err
     assert "Traceback" not in err

@@ -6,8 +6,8 @@ from itertools import islice
 
 import pytest
 
+from masking_async.durations import parse_seconds
 from masking_async.emulator import Account, EmulatorConfig, RateLimit
-from masking_async.emulator.config import parse_seconds
 from masking_async.phones import party_numbers
 
 A, B = islice(party_numbers("US", start=300), 2)

@@ -45,7 +45,7 @@ def rebuild(journal_path: Path, out: Path | None = None) -> Summary:
             kind: RowWriter(outputs[f"{kind} rows"], fmt, columns)
             for kind in ("failed", "unresolved", "unprocessed")
         }
-        summary = Summary()
+        summary = Summary(journalled=True)
         for entry in journal.entries():
             summary.total += 1
             outcome = _OUTCOME.get(entry.state)

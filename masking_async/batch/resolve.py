@@ -31,25 +31,29 @@ def _settled(journal: Journal, key: str, session_uuid: str | None) -> JournalEnt
     entry = journal.entry(key)
     if entry is None:
         raise JournalError(f"{journal.path}: no row {key!r}")
-    if entry.state not in ("unknown", "sending"):
-        raise JournalError(f"row {key} is {entry.state}: only an unresolved row can be settled")
-    if entry.op != "create":
-        raise JournalError(f"row {key} is an {entry.op}: the next run sends it again (it is safe)")
-    named = entry.candidates
+    if entry.state != "unknown" or len(entry.candidates) < 2 or entry.session_uuid is not None:
+        # A row cut off in flight, one whose lookup failed, one the server named a session for:
+        # the engine resolves those itself, and a person's guess could only make a duplicate.
+        raise JournalError(
+            f"row {key} is {entry.state} with no ambiguous lookup to settle:"
+            " run the job again with its journal"
+        )
+    candidates = entry.candidates
     entry = attrs.evolve(entry, candidates=(), error=None, status=None)
     if session_uuid is None:  # none of the candidates is this row's: send it again
-        return attrs.evolve(entry, state=advance("unknown", "absent"), session_uuid=None)
+        return attrs.evolve(entry, state=advance(entry.state, "absent"))
     if check_session_uuid(session_uuid):
         raise JournalError(f"--session {session_uuid!r}: not a session id (a UUID)")
-    if named and session_uuid not in named:
-        listed = ", ".join(named)
+    chosen = next((c for c in candidates if c.lower() == session_uuid.lower()), None)
+    if chosen is None:
+        listed = ", ".join(candidates)
         raise JournalError(f"--session {session_uuid}: not a candidate of row {key} ({listed})")
-    if journal.claimed_elsewhere(session_uuid, key):
-        raise JournalError(f"--session {session_uuid}: another row of the journal has it")
+    if journal.claimed_elsewhere(chosen, key):
+        raise JournalError(f"--session {chosen}: another row of the journal has it")
     return attrs.evolve(
         entry,
-        state=advance("unknown", "adopted"),
-        session_uuid=session_uuid,
+        state=advance(entry.state, "adopted"),
+        session_uuid=chosen,
         virtual_number=None,  # not known here: nothing is asked of the server
         adopted=True,
     )
@@ -58,9 +62,9 @@ def _settled(journal: Journal, key: str, session_uuid: str | None) -> JournalEnt
 async def settle(journal_path: Path, key: str, session_uuid: str | None) -> JournalEntry:
     """Record that row ``key``'s create made ``session_uuid`` (``None``: it made none).
 
-    Raises :class:`JournalError` (one line naming the row) when there is no such row, when it is
-    not an unresolved create, or when the session is not one of its candidates or is another
-    row's; :class:`~.journal.JournalLocked` while a run holds the journal.
+    Only a row whose lookup found several candidates can be settled, and only with one of them.
+    Raises :class:`JournalError` (one line naming the row) otherwise, or when the session is
+    another row's; :class:`~.journal.JournalLocked` while a run holds the journal.
     """
     journal = _open(journal_path)
     try:

@@ -17,6 +17,9 @@ that is not in this table is a bug that raises instead of silently losing or dup
     unknown    lost           unknown    the lookup failed, or found several sessions (ambiguous)
     failed     retry          pending    only when the user asks (``--retry-failed``)
 
+``masking-async resolve`` takes ``adopted`` or ``absent`` as a person's decision, and only for an
+``unknown`` create whose lookup found several candidates (see :mod:`.resolve`).
+
 ``ok`` and ``failed`` are final. Nothing leaves ``unknown`` but a conclusive lookup (a create) or a
 re-send (an update or expire, which are safe to repeat: ``absent`` is then taken at once). A row
 found ``sending`` when a run starts was cut off by a crash: it is read as ``unknown``, and looked

@@ -195,8 +195,10 @@ class Run:
             entry = attrs.evolve(entry, state=advance("failed", "retry"), status=None, error=None)
         if entry.state == "sending":  # cut off by a crash while in flight
             # Its request may have left at any moment up to the crash (after waiting for the
-            # limiter, say), so only a lookup a full delay after this run began is conclusive.
-            lookup_at = max(entry.lookup_at or 0.0, self.began + self.client.lookup_delay)
+            # limiter, say), so only a lookup a full delay after this run began is conclusive:
+            # the longer of this run's delay and the one the request was sent with.
+            sent_with = (entry.lookup_at or 0.0) - (entry.sent_at or 0.0)
+            lookup_at = self.began + max(self.client.lookup_delay, sent_with)
             entry = attrs.evolve(entry, state="unknown", lookup_at=lookup_at)
         # The client's lane: other batches sharing this client never create the pair meanwhile.
         lane = self.client.create_lane(task.params) if task.op == "create" else nullcontext()

@@ -17,8 +17,8 @@ import anyio
 
 from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
 from masking_async.client import ClientOptions, Limiter, MaskingClient, RateLimit, Timeouts
+from masking_async.durations import parse_seconds
 from masking_async.emulator.config import RateLimit as _LimitText
-from masking_async.emulator.config import parse_seconds
 
 T = TypeVar("T")
 

@@ -1,11 +1,13 @@
 """One request to a running emulator's control plane (``/emulator/...``), for the commands that
 drive it from a shell: ``emulator-ctl``, ``emulator call`` and ``emulator phone``.
 
-Blocking ``urllib`` on purpose: each command sends one or a few requests and exits.
+Blocking ``urllib`` on purpose: each command sends one or a few requests and exits. Proxies from
+the environment are ignored: the emulator is local, and a proxy would only stand in its way.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -14,28 +16,34 @@ from typing import Any, Final
 __all__ = ["ControlRefused", "control_call"]
 
 _TIMEOUT: Final = 30.0
+_DIRECT: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class ControlRefused(Exception):
-    """The emulator answered with an error: a bad rule, an unknown account, a wrong token."""
+    """The emulator answered an error (a bad rule, an unknown account, a wrong token)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
 def control_call(root: str, method: str, path: str, body: Any, token: str | None) -> Any:
     """Send ``body`` (JSON, or nothing) to ``root + path`` and return the JSON answer.
 
-    Raises :class:`ControlRefused` with the envelope's ``error`` for an answer >= 400; a root that
-    cannot be reached raises :class:`urllib.error.URLError` (an :class:`OSError`).
+    Raises :class:`ControlRefused` with the envelope's ``error`` for an answer >= 400, and
+    :class:`urllib.error.URLError` (an :class:`OSError`) for a root that cannot be reached or is
+    not an http URL at all.
     """
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        root.rstrip("/") + path, data=data, method=method, headers=headers
-    )
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
-            return json.loads(response.read())
+        request = urllib.request.Request(
+            root.rstrip("/") + path, data=data, method=method, headers=headers
+        )
+        with _DIRECT.open(request, timeout=_TIMEOUT) as response:
+            raw = response.read()
     except urllib.error.HTTPError as exc:
         with exc:
             text = exc.read().decode(errors="replace")
@@ -43,4 +51,10 @@ def control_call(root: str, method: str, path: str, body: Any, token: str | None
             message = json.loads(text)["error"]
         except (ValueError, KeyError, TypeError):
             message = text[:200] or exc.reason
-        raise ControlRefused(f"{method} {path}: {exc.code} {message}") from None
+        raise ControlRefused(exc.code, str(message)) from None
+    except (ValueError, http.client.HTTPException) as exc:  # no scheme, a port "abc", ...
+        raise urllib.error.URLError(str(exc) or type(exc).__name__) from None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise urllib.error.URLError(f"{root} answered something that is not JSON") from None

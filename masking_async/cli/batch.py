@@ -31,7 +31,7 @@ from masking_async.cli._errors import (
 )
 from masking_async.cli._filters import check_filters, where_pairs
 from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
-from masking_async.emulator.config import parse_seconds
+from masking_async.durations import parse_seconds
 
 _COMMANDS = {
     "create": "create a session for every row",

@@ -23,9 +23,9 @@ from masking_async.cli._common import run_until_signalled, typed
 from masking_async.cli._control import ControlRefused, control_call
 from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_USAGE
 from masking_async.cli.emulator_ctl import add_admin_token
+from masking_async.durations import parse_seconds
 from masking_async.emulator.call_load import CallLoad, run_call_load
 from masking_async.emulator.calls_config import Phone
-from masking_async.emulator.config import parse_seconds
 
 __all__ = ["event_json", "register", "register_emulator_commands"]
 
@@ -212,7 +212,7 @@ def _run_control(args: argparse.Namespace, command: str, method: str, path: str,
     try:
         answer = control_call(args.emulator_url, method, path, body, args.admin_token)
     except ControlRefused as exc:
-        print(f"masking-async emulator {command}: error: {exc}", file=sys.stderr)
+        print(f"masking-async emulator {command}: error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         reason = getattr(exc, "reason", exc)

@@ -16,6 +16,7 @@ from masking_async.cli._common import typed
 from masking_async.cli._errors import EXIT_USAGE
 from masking_async.cli.callbacks import register_emulator_commands
 from masking_async.cli.emulator_ctl import add_admin_token
+from masking_async.durations import parse_seconds
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
@@ -29,7 +30,7 @@ from masking_async.emulator import (
     PoolConfig,
     RateLimit,
 )
-from masking_async.emulator.config import parse_account, parse_algorithm, parse_seconds
+from masking_async.emulator.config import parse_account, parse_algorithm
 from masking_async.emulator.openapi import document_text
 from masking_async.emulator.snapshot import SnapshotError
 

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from masking_async.cli._common import typed
 from masking_async.cli._control import ControlRefused, control_call
-from masking_async.emulator.config import parse_seconds
+from masking_async.durations import parse_seconds
 from masking_async.emulator.faults import FaultRule
 from masking_async.exit_status import EXIT_FAILED, EXIT_USAGE
 
@@ -80,8 +80,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=handle)
 
 
+class _Refused(Exception):
+    """The emulator refused a request, or a local file cannot be sent; the line to print."""
+
+
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    return control_call(args.url, method, "/emulator" + path, body, args.admin_token)
+    try:
+        return control_call(args.url, method, "/emulator" + path, body, args.admin_token)
+    except ControlRefused as exc:
+        raise _Refused(f"{method} {path}: {exc.status} {exc.message}") from None
 
 
 def _query(**params: Any) -> str:
@@ -113,7 +120,7 @@ def _run(args: argparse.Namespace) -> Any:
         try:
             document = json.loads(args.load.read_text())
         except (OSError, ValueError) as exc:
-            raise ControlRefused(f"state file {args.load}: {exc}") from None
+            raise _Refused(f"state file {args.load}: {exc}") from None
         return _call(args, "PUT", "/state", document)
     state = _call(args, "GET", "/state")
     if args.save is not None:
@@ -125,7 +132,7 @@ def _run(args: argparse.Namespace) -> Any:
 def handle(args: argparse.Namespace) -> int:
     try:
         answer = _run(args)
-    except ControlRefused as exc:
+    except _Refused as exc:
         print(f"masking-async emulator-ctl: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (urllib.error.URLError, OSError) as exc:

@@ -116,6 +116,9 @@ def _refuse(violations: list[Violation]) -> None:
         raise Refused(400, "; ".join(str(v) for v in violations))
 
 
+_PARAMETERS: Final = "an object of parameters"
+
+
 async def json_body(request: web.Request) -> Any:
     """The JSON in the body; an empty body is ``{}`` (DELETE may carry one or not)."""
     raw = await request.read()
@@ -127,11 +130,11 @@ async def json_body(request: web.Request) -> Any:
         raise Refused(400, f"malformed JSON body: {exc}") from None
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The JSON object in the body (see :func:`json_body`)."""
+async def json_object(request: web.Request, what: str = "an object") -> dict[str, Any]:
+    """The JSON object in the body (see :func:`json_body`); ``what`` names it in a refusal."""
     body = await json_body(request)
     if not isinstance(body, dict):
-        raise Refused(400, "the JSON body must be an object")
+        raise Refused(400, f"the JSON body must be {what}")
     return body
 
 
@@ -139,7 +142,7 @@ async def json_object(request: web.Request) -> dict[str, Any]:
 
 
 async def create(request: web.Request) -> web.Response:
-    clean, violations = check_create(await json_object(request))
+    clean, violations = check_create(await json_object(request, _PARAMETERS))
     _refuse(violations)
     record = request.app[RUNTIME].store.create(request.match_info["auth_id"], clean)
     return _json(render.create_body(record), 201)
@@ -161,7 +164,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 async def update(request: web.Request) -> web.Response:
-    clean, violations = check_update(await json_object(request))
+    clean, violations = check_update(await json_object(request, _PARAMETERS))
     _refuse(violations)
     info = request.match_info
     record = request.app[RUNTIME].store.update(info["auth_id"], info["session_uuid"], clean)
@@ -169,7 +172,7 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def expire(request: web.Request) -> web.Response:
-    _, violations = check_expire(await json_object(request))
+    _, violations = check_expire(await json_object(request, _PARAMETERS))
     _refuse(violations)
     info = request.match_info
     request.app[RUNTIME].store.expire(info["auth_id"], info["session_uuid"])
@@ -325,12 +328,12 @@ def _check_admin(request: web.Request, runtime: Runtime) -> None:
 
 
 async def _enveloped(
-    request: web.Request, serve: Callable[[], Awaitable[web.StreamResponse]]
+    request: web.Request, attempt: Callable[[], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """``serve()``, with every refusal and failure answered in the JSON envelope; only a
+    """``attempt()``, with every refusal and failure answered in the JSON envelope; only a
     :class:`ConnectionError` (the client left) goes through."""
     try:
-        return await serve()
+        return await attempt()
     except Refused as exc:
         return json_error(exc.status, exc.message, exc.headers)
     except web.HTTPException as exc:
@@ -346,11 +349,14 @@ async def _enveloped(
 async def _control(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A control-plane request: admin token, no faults, no rate limit, not in the request log."""
 
-    async def serve() -> web.StreamResponse:
+    async def attempt() -> web.StreamResponse:
         _check_admin(request, request.app[RUNTIME])
         return await handler(request)
 
-    return await _enveloped(request, serve)
+    try:
+        return await _enveloped(request, attempt)
+    except ConnectionError:  # the client left: nobody reads an answer, nothing failed here
+        return web.Response(status=499)
 
 
 def _is_control(path: str) -> bool:
@@ -372,12 +378,12 @@ async def _pipeline(request: web.Request, handler: Handler) -> web.StreamRespons
     )
     started = time.perf_counter()
 
-    async def serve() -> web.StreamResponse:
+    async def attempt() -> web.StreamResponse:
         _check_size(request)
         return await _serve(request, handler, entry)
 
     try:
-        response = await _enveloped(request, serve)
+        response = await _enveloped(request, attempt)
     except ConnectionError:
         # The client left before its request had fully arrived: nothing was applied, and
         # nothing failed on the emulator's side.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import attrs
 import phonenumbers
 
+from masking_async.durations import parse_seconds
 from masking_async.emulator.calls_config import CallsConfig
 from masking_async.rules import MAX_LIST_WINDOW
 
@@ -36,7 +37,6 @@ __all__ = [
     "default_numbers",
     "parse_account",
     "parse_algorithm",
-    "parse_seconds",
 ]
 
 #: The account every emulator has unless told otherwise (``MA`` + 18 characters, as SDKs check).
@@ -73,18 +73,6 @@ def parse_account(text: str) -> Account:
     if not sep:
         raise ValueError(f"account {text!r} must be AUTH_ID:AUTH_TOKEN")
     return Account(auth_id.strip(), token)
-
-
-_DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h|d)?\s*")
-_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_seconds(text: str) -> float:
-    """``20ms``, ``1.5s``, ``2m``, ``1h``, ``30d`` or a bare number of seconds."""
-    match = _DURATION.fullmatch(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration such as 20ms, 1.5s or 2m")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:

@@ -32,7 +32,8 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from masking_async.emulator.config import OPERATIONS, Faults, parse_seconds
+from masking_async.durations import parse_seconds
+from masking_async.emulator.config import OPERATIONS, Faults
 
 __all__ = [
     "FAULT_KINDS",

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from masking_async.emulator.config import parse_seconds
+from masking_async.durations import parse_seconds
 
 __all__ = ["Stage", "Timetable", "TimetableError", "parse_rate", "parse_stages"]
 
@@ -62,13 +62,13 @@ def parse_stages(text: str) -> tuple[Stage, ...]:
     for part in (p.strip() for p in text.split(",")):
         duration, sep, rate = part.partition(":")
         try:  # a unit is required, as k6 requires it: "30" alone could be a rate
-            seconds = parse_seconds(duration) if duration.strip()[-1:].isalpha() else None
+            seconds = parse_seconds(duration, unit_required=True)
         except ValueError:
             seconds = None
         if not sep or seconds is None:
             raise TimetableError(
                 f"--stages {text!r}: each stage is DURATION:RATE such as 30s:50/s"
-                f" (duration with ms, s, m or h), not {part!r}"
+                f" (duration with ms, s, m, h or d), not {part!r}"
             )
         target = parse_rate(rate, option=f"--stages {text!r}: stage {part!r}", allow_zero=True)
         stages.append(Stage(seconds, target))
