@@ -6,6 +6,7 @@ Each test is a defect an adversarial review found by trying to break the promise
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ import anyio
 import attrs
 import pytest
 
+import masking_async.batch.run as run_module
+import masking_async.client._adoption as adoption_module
+import masking_async.client._client as client_module
 from masking_async import ClientOptions, MaskingClient, RateLimit, RetryPolicy, Timeouts
 from masking_async.batch import BatchOptions, JournalError, run_batch
 from masking_async.client import AiohttpTransport, Response
@@ -49,6 +53,11 @@ def _sessions(emulator: Emulator) -> dict[str, Any]:
 def _pairs_csv(path: Path, pairs: list[tuple[str, str]]) -> Path:
     path.write_text("first_party,second_party\n" + "".join(f"{a},{b}\n" for a, b in pairs))
     return path
+
+
+def _out(source: Path) -> Path:
+    """Where a run writes its results by default: beside the input."""
+    return source.with_name(source.stem + ".results.jsonl")
 
 
 def _results(path: Path) -> list[dict[str, Any]]:
@@ -604,3 +613,157 @@ async def test_report_from_another_folder_writes_beside_the_input(
     assert done.returncode == 0, done.stderr
     assert theirs.read_text() == "job B's results\n"
     assert (second / "pairs.results.failed.csv").exists()
+
+
+# -- a second adversary: where the engine's belief about time, order or ownership was wrong ------
+
+
+async def test_an_invalid_row_fails_alone_and_the_run_goes_on(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A create row with no first_party is failed (never sent); the rows around it are ok."""
+    (a, b), (c, d) = party_pairs(2, start=8600)
+    source = tmp_path / "pairs.csv"
+    source.write_text(f"first_party,second_party\n{a},{b}\n,+14152008699\n{c},{d}\n")
+    summary = await _run(emulator, source, journal=tmp_path / "j")
+    assert dict(summary.outcomes) == {"ok": 2, "failed": 1}
+    assert len(_sessions(emulator)) == 2
+
+
+async def test_a_single_party_create_never_adopts_a_two_party_session(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Single-party A (never arrives) and A-B (answer lost) side by side: each its own session."""
+    source = tmp_path / "pairs.jsonl"
+    rows = [
+        {"first_party": "+14152008700", "create_session_with_single_party": True},
+        {"first_party": "+14152008700", "second_party": "+14152008701"},
+    ]
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    emulator.add_fault(FaultRule(kind="drop", operation="create", phase="before", count=1))
+    emulator.add_fault(FaultRule(kind="drop", operation="create", phase="after", count=1))
+    summary = await _run(emulator, source, journal=tmp_path / "j", concurrency=2)
+    assert summary.exit_status == 0
+    made = {r["key"]: _sessions(emulator)[r["session_uuid"]] for r in _results(_out(source))}
+    assert made["1"].second_party is None
+    assert made["2"].second_party == "+14152008701"
+    assert len(_sessions(emulator)) == 2
+
+
+async def _session_with_two_updates(emulator: Emulator, folder: Path) -> tuple[str, Path]:
+    """A session, and a file that updates its expiry to 1000 s, then to 2000 s."""
+    async with MaskingClient(
+        DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, base_url=emulator.base_url, options=FAST
+    ) as client:
+        made = await client.create_session(
+            {"first_party": "+14152008710", "second_party": "+14152008711"}
+        )
+    return made.session_uuid, _updates_csv(folder / "changes.csv", made.session_uuid)
+
+
+def _updates_csv(path: Path, uuid: str) -> Path:
+    path.write_text(f"op,session_uuid,session_expiry\nupdate,{uuid},1000\nupdate,{uuid},2000\n")
+    return path
+
+
+def _expiry_set_last(emulator: Emulator, uuid: str) -> float:
+    """The session_expiry of the update applied last (expiry minus the time it was applied)."""
+    record = _sessions(emulator)[uuid]
+    return float(record.expiry - record.modified)
+
+
+async def test_an_update_left_unresolved_holds_back_the_next_update_of_its_session(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Row 1's update is lost until its deadline: row 2 waits for the resume, then goes last."""
+    uuid, source = await _session_with_two_updates(emulator, tmp_path)
+    emulator.add_fault(FaultRule(kind="error", operation="update", phase="after", status=500))
+    first = await _run(
+        emulator,
+        source,
+        op=None,
+        journal=tmp_path / "j",
+        deadline=1.0,
+        on_result=lambda result: emulator.clear_faults(),
+    )
+    assert (dict(first.outcomes), first.unprocessed) == ({"unresolved": 1}, 1)
+    again = await _run(emulator, source, op=None, journal=tmp_path / "j")
+    assert dict(again.outcomes) == {"ok": 2}
+    assert _expiry_set_last(emulator, uuid) == pytest.approx(2000, abs=1)
+
+
+async def test_a_timed_out_update_is_sent_again_only_once_it_can_no_longer_land(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Row 1's update is held past the timeout, then applied: row 2 still lands last."""
+    uuid, source = await _session_with_two_updates(emulator, tmp_path)
+    emulator.add_fault(  # > the 0.5 s timeout, < timeout + settle
+        FaultRule(kind="stall", operation="update", phase="before", count=1, stall_seconds=0.7)
+    )
+    summary = await _run(emulator, source, op=None, journal=tmp_path / "j")
+    assert summary.exit_status == 0
+    await anyio.sleep(1.0)  # anything still held has landed
+    assert _expiry_set_last(emulator, uuid) == pytest.approx(2000, abs=1)
+
+
+async def test_a_create_left_unresolved_holds_back_the_next_create_of_its_pair(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Row 1 (record) unresolved, row 2 (no record) lost: row 2 never adopts row 1's session."""
+    source = tmp_path / "pairs.jsonl"
+    pair = {"first_party": "+14152008720", "second_party": "+14152008721"}
+    source.write_text(json.dumps({**pair, "record": True}) + "\n" + json.dumps(pair) + "\n")
+    emulator.add_fault(FaultRule(kind="drop", operation="create", phase="after", count=1))
+    emulator.add_fault(FaultRule(kind="error", operation="list", status=503))
+
+    def outage_ends(result: Any) -> None:  # as row 1 gives up, row 2's create is lost
+        if result.key == "1":
+            emulator.clear_faults()
+            emulator.add_fault(FaultRule(kind="drop", operation="create", phase="before", count=1))
+
+    options = {"journal": tmp_path / "j", "deadline": 1.0, "concurrency": 4}
+    await _run(emulator, source, on_result=outage_ends, **options)
+    assert (await _run(emulator, source, **options)).exit_status == 0
+    made = {r["key"]: _sessions(emulator)[r["session_uuid"]] for r in _results(_out(source))}
+    assert (made["1"].options or {}).get("record") is True
+    assert not (made["2"].options or {}).get("record")
+    assert len(_sessions(emulator)) == 2
+
+
+class _SteppedClock:
+    """``time`` as a process sees it when NTP steps the wall clock: monotonic untouched."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+async def test_a_wall_clock_step_does_not_bring_a_lookup_forward(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clock steps +2 s as a held create times out: the lookup still waits its full delay."""
+    clock = _SteppedClock()
+    for module in (client_module, adoption_module, run_module):
+        monkeypatch.setattr(module, "time", clock)
+
+    class StepOnTimeout(AiohttpTransport):
+        async def send(self, method: str, url: str, **kwargs: Any) -> Response:
+            try:
+                return await super().send(method, url, **kwargs)
+            except Exception:
+                clock.offset = 2.0
+                raise
+
+    source = _pairs_csv(tmp_path / "pairs.csv", list(party_pairs(1, start=8730)))
+    emulator.add_fault(  # > the 0.5 s timeout, < timeout + settle
+        FaultRule(kind="stall", operation="create", phase="before", count=1, stall_seconds=0.7)
+    )
+    transport = StepOnTimeout(DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, FAST)
+    summary = await _run(emulator, source, journal=tmp_path / "j", transport=transport)
+    assert (summary.exit_status, summary.adopted) == (0, 1)
+    assert len(_sessions(emulator)) == 1

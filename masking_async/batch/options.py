@@ -37,6 +37,7 @@ class SessionAPI(Protocol):
         claimed: Callable[[str], bool] | None = None,
         not_before: float | None = None,
         named: str | None = None,
+        ready: float | None = None,
     ) -> Lookup: ...
     @property
     def lookup_delay(self) -> float: ...

@@ -21,11 +21,12 @@ that is not in this table is a bug that raises instead of silently losing or dup
 ``unknown`` create whose lookup found several candidates (see :mod:`.resolve`).
 
 ``ok`` and ``failed`` are final. Nothing leaves ``unknown`` but a conclusive lookup (a create) or a
-re-send (an update or expire, which are safe to repeat: ``absent`` is then taken at once). A row
-found ``sending`` when a run starts was cut off by a crash: it is read as ``unknown``, and looked
-up no sooner than ``timeout + settle`` after the run began, since its request may have left at any
-moment before the crash. A row still
-``unknown`` when a run ends is reported as ``unresolved``; the next run resolves it first.
+re-send (an update or expire, which are safe to repeat: ``absent`` is taken once the lost request
+can no longer land, so it never lands after the next row on that session). A row found
+``sending`` when a run starts was cut off by a crash: it is read as ``unknown``, and looked up no
+sooner than ``timeout + settle`` after the run began, since its request may have left at any
+moment before the crash. A row still ``unknown`` when a run ends is reported as ``unresolved``
+(the rows behind it in its lane wait); the next run resolves it first.
 """
 
 from __future__ import annotations

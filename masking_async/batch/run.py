@@ -33,7 +33,7 @@ from masking_async.batch.rowstate import Event, advance
 from masking_async.batch.sources import Format
 from masking_async.batch.summary import Summary
 from masking_async.client import CallTrace
-from masking_async.client._adoption import Lookup, create_lane
+from masking_async.client._adoption import Lookup, create_lane, settle_until
 from masking_async.client._retry import backoff, maybe_applied
 from masking_async.errors import (
     APIError,
@@ -85,7 +85,9 @@ class Run:
         self.lanes = Lanes()
         self.rng = random.Random()
         # The journal is ours from here: a run that died holding it was alive no later than this.
-        self.began = time.time()
+        self.began, self.began_mono = time.time(), time.monotonic()
+        #: Rows that ended unresolved, or waited behind one: the row their lane must not pass.
+        self._blocking: dict[int, str] = {}
         self._current: dict[int, JournalEntry] = {}  # where each row in flight stands
 
     async def execute(self, items: AsyncIterator[Item], stop: anyio.Event | None) -> None:
@@ -105,7 +107,7 @@ class Run:
                     if stop.is_set() or self.halt.is_set():
                         self._not_run(item, "the run stopped first")
                         break
-                    turn = self.lanes.admit(_lane(item.task))
+                    turn = self.lanes.admit(_lane(item))
                     try:
                         await send.send((item, turn))
                     except anyio.get_cancelled_exc_class():
@@ -120,8 +122,8 @@ class Run:
                 async for item, turn in stream:
                     try:
                         await self._row(item, turn, stop)
-                    finally:
-                        turn.leave()  # whatever happened, the rows behind it go on
+                    finally:  # whatever happened, the rows behind it go on (or learn why not)
+                        turn.leave(self._blocking.pop(id(item), None))
 
         async def cancel_after_grace() -> None:
             await stop.wait()
@@ -168,7 +170,13 @@ class Run:
         """Wait for the row's turn in its lane, then drive it to an outcome; on a stop, say
         where it stands (unprocessed, unresolved, or what an earlier run concluded)."""
         try:
-            await turn.wait()
+            blocker = await turn.wait()
+            if blocker is not None:
+                # Sent now, this row could land before the unresolved one, or (a create) adopt
+                # its session: it waits for the run that resolves that row.
+                self._blocking[id(item)] = blocker
+                self._not_run(item, f"waits for row {blocker} of its lane, unresolved")
+                return
             await self._conclude(item, stop)
         except JournalError as error:
             self._stop("journal", str(error))
@@ -193,39 +201,50 @@ class Run:
                 self._finish(item, entry, "failed", resumed=True)
                 return
             entry = attrs.evolve(entry, state=advance("failed", "retry"), status=None, error=None)
+        ready = None  # when a lookup or a re-send is conclusive, on the monotonic clock
         if entry.state == "sending":  # cut off by a crash while in flight
             # Its request may have left at any moment up to the crash (after waiting for the
             # limiter, say), so only a lookup a full delay after this run began is conclusive:
             # the longer of this run's delay and the one the request was sent with.
-            sent_with = (entry.lookup_at or 0.0) - (entry.sent_at or 0.0)
-            lookup_at = self.began + max(self.client.lookup_delay, sent_with)
-            entry = attrs.evolve(entry, state="unknown", lookup_at=lookup_at)
+            delay = max(self.client.lookup_delay, (entry.lookup_at or 0.0) - (entry.sent_at or 0.0))
+            entry = attrs.evolve(entry, state="unknown", lookup_at=self.began + delay)
+            ready = self.began_mono + delay
         # The client's lane: other batches sharing this client never create the pair meanwhile.
         lane = self.client.create_lane(task.params) if task.op == "create" else nullcontext()
         async with lane:
-            await self._drive(item, entry, stop)
+            await self._drive(item, entry, stop, ready)
 
-    async def _drive(self, item: Item, entry: JournalEntry, stop: anyio.Event) -> None:
+    async def _drive(
+        self, item: Item, entry: JournalEntry, stop: anyio.Event, ready: float | None
+    ) -> None:
+        """Move the row until it is ok, failed or unresolved; ``ready``: see :meth:`_conclude`."""
         task = item.task
         deadline = time.monotonic() + self.options.deadline
         started = time.perf_counter()
         trace = CallTrace()
         failures = tries = 0  # transient failures; sends and lookups made in this run
         self._current[id(item)] = entry
-        while True:
+
+        def stopping() -> bool:
             # The deadline bounds retries: every row gets its first try, whatever the deadline.
             late = tries > 0 and time.monotonic() > deadline
+            return stop.is_set() or self.halt.is_set() or late
+
+        while True:
             if entry.state == "unknown":
                 self._current[id(item)] = entry
-                if stop.is_set() or self.halt.is_set() or late:
+                if stopping():
                     self._finish(item, entry, "unresolved", error=entry.error, started=started)
                     return
-                if task.op != "create":  # an update or expire is safe to send again
+                if task.op != "create":
+                    # Safe to send again, but only once the lost one can no longer land: sent
+                    # earlier, it would undo this one, or the next row of the session's lane.
+                    await settle_until(entry.lookup_at or 0.0, ready)
                     entry = attrs.evolve(entry, state=advance("unknown", "absent"))
                     continue
                 tries += 1
                 try:
-                    found = await self._lookup(task, entry)
+                    found = await self._lookup(task, entry, ready)
                 except AuthenticationError as error:
                     self._stop("auth", f"the server refused the credentials ({error.status})")
                     continue  # ends unresolved: the halt is seen at the top of the loop
@@ -250,8 +269,12 @@ class Run:
                     return
                 entry = attrs.evolve(entry, state=advance("unknown", "absent"))
             # pending: send it
-            if stop.is_set() or self.halt.is_set() or late:
-                self._unprocessed(item)
+            if stopping():
+                standing = self._current[id(item)]  # an update or expire lost, not yet re-sent?
+                if task.op != "create" and standing.state == "unknown":
+                    self._finish(item, standing, "unresolved", started=started)
+                else:
+                    self._unprocessed(item)
                 return
             now = time.time()
             entry = attrs.evolve(
@@ -263,8 +286,9 @@ class Run:
                 candidates=(),
             )
             await self._commit(item, entry)
+            committed = time.monotonic()
             tries += 1
-            trace.sent_at = None
+            trace.sent_at = trace.sent_mono = None
             try:
                 session = await self._send(task, trace)
             except MaskingError as error:
@@ -283,6 +307,7 @@ class Run:
                     error=message or type(error).__name__,
                     session_uuid=named or entry.session_uuid,
                 )
+                ready = (trace.sent_mono or committed) + self.client.lookup_delay
                 await self._commit(item, entry)
                 if event == "refused":
                     self._finish(item, entry, "failed", started=started)
@@ -326,7 +351,7 @@ class Run:
         await self.client.attempt_expire(task.session_uuid, trace=trace)
         return None
 
-    async def _lookup(self, task: Task, entry: JournalEntry) -> Lookup:
+    async def _lookup(self, task: Task, entry: JournalEntry, ready: float | None) -> Lookup:
         """Did this row's create make a session? By the id the server named, else by search."""
         assert entry.sent_at is not None
         return await self.client.lookup_create(
@@ -335,6 +360,7 @@ class Run:
             claimed=lambda uuid: self.journal.claimed_elsewhere(uuid, entry.key),
             not_before=entry.lookup_at,
             named=entry.session_uuid,
+            ready=ready,
         )
 
     # -- outcomes -----------------------------------------------------------------------------
@@ -366,6 +392,8 @@ class Run:
             latency_ms=_since(started) if started is not None else None,
         )
         self._current.pop(id(item), None)
+        if outcome == "unresolved":
+            self._blocking.setdefault(id(item), item.entry.key)
         self.summary.add(result)
         if self.results is not None:
             self.results.write(result)
@@ -402,7 +430,10 @@ class Run:
         self.summary.files = files
 
 
-def _lane(task: Task) -> str:
+def _lane(item: Item) -> str:
+    task = item.task
+    if item.problem is not None or not task.valid:  # never sent: nothing to order it with
+        return f"row:{item.entry.key}"
     if task.op == "create":
         return create_lane(task.params)
     return f"session:{task.session_uuid}"

@@ -17,16 +17,18 @@ more than ``timeout + settle`` after it was sent, after a lookup found nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
+import anyio
 import attrs
 
 from masking_async import rules
 from masking_async.models import Session
 
-__all__ = ["Lookup", "create_lane", "lookup_filters", "matches", "pick"]
+__all__ = ["Lookup", "create_lane", "lookup_filters", "matches", "pick", "settle_until"]
 
 #: How much earlier than our send the server's clock may stamp the session it made.
 CLOCK_SKEW: Final = timedelta(seconds=120)
@@ -60,7 +62,13 @@ def _same(name: str, sent: Any, echoed: Any) -> bool:
 
 
 def matches(params: Mapping[str, Any], session: Session) -> bool:
-    """Does ``session`` carry every value of ``params`` that a session echoes?"""
+    """Does ``session`` carry every value of ``params`` that a session echoes?
+
+    The parties are compared both ways: a single-party create (no ``second_party``) never made a
+    session that has a second party.
+    """
+    if params.get("second_party") is None and session.second_party:
+        return False
     for name, sent in params.items():
         field = _ECHOED_AS.get(name, name)
         if field not in _SESSION_FIELDS:
@@ -73,6 +81,20 @@ def matches(params: Mapping[str, Any], session: Session) -> bool:
         if not _same(name, sent, echoed):
             return False
     return True
+
+
+async def settle_until(wall: float, mono: float | None = None) -> None:
+    """Sleep until epoch second ``wall`` and, when given, monotonic second ``mono``.
+
+    A conclusive moment known in this process is kept on the monotonic clock, which a step of
+    the wall clock (an NTP correction) cannot bring forward; one read from a journal written by
+    another process only exists on the wall clock.
+    """
+    wait = wall - time.time()
+    if mono is not None:
+        wait = max(wait, mono - time.monotonic())
+    if wait > 0:
+        await anyio.sleep(wait)
 
 
 def lookup_filters(params: Mapping[str, Any], sent_at: float) -> dict[str, Any]:

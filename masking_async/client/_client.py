@@ -20,7 +20,13 @@ import anyio
 import attrs
 
 from masking_async import rules
-from masking_async.client._adoption import Lookup, create_lane, lookup_filters, pick
+from masking_async.client._adoption import (
+    Lookup,
+    create_lane,
+    lookup_filters,
+    pick,
+    settle_until,
+)
 from masking_async.client._claims import LaneLocks, RecentSessions
 from masking_async.client._events import (
     Event,
@@ -92,6 +98,9 @@ class CallTrace:
     #: Wall-clock time (epoch s) the last request left, once it had a connection and a rate
     #: token: what a lookup for a lost create must count from, not when the call began.
     sent_at: float | None = None
+    #: The same moment on the monotonic clock: a wait measured from it survives a step of the
+    #: wall clock (an NTP correction) between the send and the lookup.
+    sent_mono: float | None = None
 
 
 def _params(request: Any) -> dict[str, Any]:
@@ -237,8 +246,7 @@ class MaskingClient:
                     return await self.attempt_create(params, trace=trace)
                 except MaskingError as error:
                     if maybe_applied(error) and self.options.retry.attempts > 1:
-                        sent_at = trace.sent_at or time.time()
-                        found = await self._conclude(params, sent_at, error)
+                        found = await self._conclude(params, trace, error)
                         if found is not None:
                             trace.adopted = True
                             return found
@@ -314,20 +322,20 @@ class MaskingClient:
         claimed: Callable[[str], bool] | None = None,
         not_before: float | None = None,
         named: str | None = None,
+        ready: float | None = None,
     ) -> Lookup:
         """Conclusively, did the create of ``params`` sent at ``sent_at`` (epoch s) make a session?
 
         ``named``: the session a 2xx we could not read named; it is read back, nothing searched.
         Otherwise waits until ``sent_at + timeout + settle`` (or ``not_before``, if later: the
-        wait of the client that sent it) first; sessions this client returned, or that
-        ``claimed`` says belong to someone else, are never candidates.
+        wait of the client that sent it), and until ``ready`` on the monotonic clock when the
+        caller knows it (the wall clock may be stepped meanwhile); sessions this client returned,
+        or that ``claimed`` says belong to someone else, are never candidates.
         """
         if named is not None:
             session = self._returned.add(await self.get_session(named))
             return Lookup(session, (session.session_uuid,))
-        wait = max(sent_at + self.lookup_delay, not_before or 0.0) - time.time()
-        if wait > 0:
-            await anyio.sleep(wait)
+        await settle_until(max(sent_at + self.lookup_delay, not_before or 0.0), ready)
         sessions = self.iter_sessions(lookup_filters(params, sent_at))
         found = await pick(
             sessions,
@@ -410,12 +418,15 @@ class MaskingClient:
         return await self._request(method, url, json_body=json_body, trace=trace)
 
     async def _conclude(
-        self, params: Mapping[str, Any], sent_at: float, error: MaskingError
+        self, params: Mapping[str, Any], trace: CallTrace, error: MaskingError
     ) -> Session | None:
         """After a maybe-applied create: the session it made, or ``None`` if surely none."""
         named = error.session_uuid if isinstance(error, OutcomeUnknownError) else None
+        ready = None if trace.sent_mono is None else trace.sent_mono + self.lookup_delay
         try:
-            found = await self.lookup_create(params, sent_at=sent_at, named=named)
+            found = await self.lookup_create(
+                params, sent_at=trace.sent_at or time.time(), named=named, ready=ready
+            )
         except MaskingError as failure:
             raise OutcomeUnknownError(
                 f"a create got no answer ({error}) and the lookup failed ({failure})",
@@ -538,8 +549,8 @@ class MaskingClient:
         asked = time.monotonic()
         async with self._connection_slot(method, url):
             await self._limiter.acquire()
-            trace.sent_at = time.time()
-            started = time.monotonic()
+            trace.sent_at, started = time.time(), time.monotonic()
+            trace.sent_mono = started
             if self._hooks:
                 self._emit(RequestSent(method, url, trace.attempts, started - asked, started))
             try:
