@@ -101,6 +101,21 @@ async def test_mappings_without_a_unique_key_are_refused() -> None:
         assert len(emulator.store.account(DEFAULT_AUTH_ID).sessions) == 1  # type: ignore[union-attr]
 
 
+async def test_a_repeated_key_is_reported_as_itself_not_as_the_first_row(tmp_path: Path) -> None:
+    """The repeat of a journalled key fails with its own line, no session, nothing sent."""
+    (a, b), (c, d) = party_pairs(2, start=3150)
+    first = {"key": "x", "first_party": a, "second_party": b}
+    journal = tmp_path / "backend.journal"
+    async with Emulator(EmulatorConfig(rate_limit=None), clock=SystemClock()) as emulator:
+        await _client_run(emulator, [first], journal=journal)
+        repeat = {"key": "x", "first_party": c, "second_party": d}
+        summary, results = await _client_run(emulator, [first, repeat], journal=journal)
+        assert summary.outcomes == {"ok": 1, "failed": 1}
+        [refused] = [r for r in results if r.outcome == "failed"]
+        assert (refused.line, refused.session_uuid, refused.attempts) == (2, None, 0)
+        assert len(emulator.store.account(DEFAULT_AUTH_ID).sessions) == 1  # type: ignore[union-attr]
+
+
 async def test_a_quarter_of_transient_faults_still_ends_every_row_ok(tmp_path: Path) -> None:
     """25 % of creates fail transiently (5xx, drops; before or after applying): all ok, once."""
     pairs = list(party_pairs(60, start=3200))

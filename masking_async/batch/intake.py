@@ -183,7 +183,8 @@ async def mapping_items(
         key = str(key)
         seen.add(key)
         fresh = _fresh(key, ordinal, row, task)
-        entry = journal.entry(key)
+        # A repeated key is reported as itself, never with the journal's record of the first.
+        entry = None if problem is not None else journal.entry(key)
         if entry is None:
             entry = fresh
         elif entry.digest != fresh.digest and problem is None:
