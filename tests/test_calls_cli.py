@@ -180,9 +180,9 @@ def test_emulator_call_without_an_emulator(url: str) -> None:
 
 def test_emulator_phone_ignores_a_proxy_in_the_environment(server: str) -> None:
     """The emulator is local: an http_proxy that leads nowhere does not stand in the way."""
+    command = [sys.executable, "-m", "masking_async", "emulator", "phone", SECOND, "busy"]
     done = subprocess.run(
-        [sys.executable, "-m", "masking_async", "emulator", "phone", SECOND, "busy"]
-        + ["--emulator-url", server],
+        [*command, "--emulator-url", server],
         capture_output=True,
         text=True,
         timeout=60,
