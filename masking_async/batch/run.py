@@ -32,7 +32,7 @@ from masking_async.batch.rows import Task
 from masking_async.batch.rowstate import Event, advance
 from masking_async.batch.sources import Format
 from masking_async.batch.summary import Summary
-from masking_async.client import CallTrace
+from masking_async.client import CalledOff, CallTrace
 from masking_async.client._adoption import Lookup, create_lane, settle_until
 from masking_async.client._retry import backoff, maybe_applied
 from masking_async.errors import (
@@ -89,6 +89,8 @@ class Run:
         #: Rows that ended unresolved, or waited behind one: the row their lane must not pass.
         self._blocking: dict[int, str] = {}
         self._current: dict[int, JournalEntry] = {}  # where each row in flight stands
+        #: The calls of rows sending now: a stop calls off those that have not left yet.
+        self._sending: dict[int, CallTrace] = {}
 
     async def execute(self, items: AsyncIterator[Item], stop: anyio.Event | None) -> None:
         started = time.monotonic()
@@ -128,11 +130,13 @@ class Run:
         async def cancel_after_grace() -> None:
             await stop.wait()
             self.summary.interrupted = True
+            self._call_off_waiting()
             await anyio.sleep(options.grace)
             work.cancel()
 
         async def cancel_on_halt() -> None:
             await self.halt.wait()
+            self._call_off_waiting()
             await anyio.sleep(min(1.0, options.grace))
             work.cancel()
 
@@ -290,7 +294,12 @@ class Run:
             tries += 1
             trace.sent_at = trace.sent_mono = None
             try:
-                session = await self._send(task, trace)
+                session = await self._send_unless_stopped(task, trace, stop)
+            except CalledOff:  # stopped while it waited for a connection or a rate token
+                entry = attrs.evolve(entry, state=advance("sending", "not_applied"))
+                await self._commit(item, entry)
+                self._unprocessed(item)
+                return
             except MaskingError as error:
                 event = _classify(error)
                 status = error.status if isinstance(error, APIError) else None
@@ -341,6 +350,23 @@ class Run:
             error=None,
             candidates=(),
         )
+
+    async def _send_unless_stopped(
+        self, task: Task, trace: CallTrace, stop: anyio.Event
+    ) -> Session | None:
+        """:meth:`_send`, called off (:class:`CalledOff`) if the run stops before it leaves."""
+        self._sending[id(trace)] = trace
+        if stop.is_set() or self.halt.is_set():  # stopped while its ``sending`` was committed
+            trace.call_off()
+        try:
+            return await self._send(task, trace)
+        finally:
+            del self._sending[id(trace)]
+
+    def _call_off_waiting(self) -> None:
+        """A stop: requests still queued for a connection or a rate token never leave."""
+        for trace in self._sending.values():
+            trace.call_off()
 
     async def _send(self, task: Task, trace: CallTrace) -> Session | None:
         if task.op == "create":

@@ -70,13 +70,18 @@ def handle(args: argparse.Namespace) -> int:
 
     async def main(stop: anyio.Event) -> int:
         with SessionWriter(out) as writer:
-            async with open_client(args) as client:
+            async with open_client(args) as client, anyio.create_task_group() as group:
+
+                async def stop_listing() -> None:  # even while no page has anything to yield
+                    await stop.wait()
+                    group.cancel_scope.cancel()
+
+                group.start_soon(stop_listing)
                 async for session in client.iter_sessions(filters, concurrency=args.concurrency):
                     writer.write(session)
-                    if stop.is_set():
-                        return EXIT_INTERRUPTED
+                group.cancel_scope.cancel()
         print(plural(writer.count, "session"), file=sys.stderr)
-        return EXIT_OK
+        return EXIT_INTERRUPTED if stop.is_set() else EXIT_OK
 
     with writing(str(out or "stdout")):
         status = run_until_signalled(main)

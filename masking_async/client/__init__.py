@@ -6,7 +6,7 @@ only when first named.
 
 from typing import TYPE_CHECKING, Any
 
-from masking_async.client._client import CallTrace, MaskingClient
+from masking_async.client._client import CalledOff, CallTrace, MaskingClient
 from masking_async.client._events import (
     Event,
     Hook,
@@ -35,6 +35,7 @@ __all__ = [
     "AccountLimiter",
     "AiohttpTransport",
     "CallTrace",
+    "CalledOff",
     "ClientOptions",
     "Event",
     "Hook",

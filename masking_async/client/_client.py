@@ -101,6 +101,23 @@ class CallTrace:
     #: The same moment on the monotonic clock: a wait measured from it survives a step of the
     #: wall clock (an NTP correction) between the send and the lookup.
     sent_mono: float | None = None
+    _called_off: bool = attrs.field(default=False, init=False, repr=False)
+    _waiting: anyio.CancelScope | None = attrs.field(default=None, init=False, repr=False)
+
+    def call_off(self) -> None:
+        """Never let this call's request leave: if it still waits for a connection or a rate
+        token (or has not started), the call raises :class:`CalledOff`. Once a request has
+        left, this changes nothing: it cannot be taken back."""
+        self._called_off = True
+        if self._waiting is not None:
+            self._waiting.cancel()
+
+
+class CalledOff(Exception):
+    """The request was called off (:meth:`CallTrace.call_off`) before it left: nothing was sent.
+
+    Not a :class:`MaskingError`: nothing failed, and no retry may send it after all.
+    """
 
 
 def _params(request: Any) -> dict[str, Any]:
@@ -547,8 +564,15 @@ class MaskingClient:
         if self._closed or self._transport is None:
             raise ConfigurationError("the client is closed or was never opened (use async with)")
         asked = time.monotonic()
-        async with self._connection_slot(method, url):
-            await self._limiter.acquire()
+        async with contextlib.AsyncExitStack() as held:
+            # Only the wait for a connection and a token may be called off, never the send.
+            with anyio.CancelScope() as trace._waiting:
+                if not trace._called_off:
+                    await held.enter_async_context(self._connection_slot(method, url))
+                    await self._limiter.acquire()
+            trace._waiting = None
+            if trace._called_off:
+                raise CalledOff(f"{method} {url} was called off before it was sent")
             trace.sent_at, started = time.time(), time.monotonic()
             trace.sent_mono = started
             if self._hooks:
