@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from masking_async.emulator.process import emulator_process
 NOWHERE = "http://127.0.0.1:9"  # nothing listens: a case that sent a request would fail loudly
 
 PAIR = "ref,first_party,second_party\nA,+14155552671,+14155552672\n"
+DUPLICATE_KEY = b'{"first_party": "+14155554001", "first_party": "+14155554009"}\n'
 Files = dict[str, bytes]
 CliMain = Callable[[list[str]], tuple[int, str]]
 
@@ -73,6 +76,7 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     # files
     (["create", "missing.csv"], {}, "missing.csv: no such file"),
     (["create", "p.csv", "--strict"], {"p.csv": b"first_party\n123\n"}, "none sent"),
+    (["create", "k.jsonl", "--dry-run"], {"k.jsonl": DUPLICATE_KEY}, "field 'first_party' is"),
     (["create", "q.csv"], {"q.csv": b'a,b\n1,"x\n'}, "line 2: malformed CSV"),
     (["create", "c.csv"], {"c.csv": b"first_party,second_party\n1,2,3\n"}, "line 2: has 3 cells"),
     (["create", "e.csv"], {"e.csv": b""}, "line 1: no header row"),
@@ -97,6 +101,21 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     (["create", "u.jsonl"], {"u.jsonl": b'{}\n{"a": "\xe9"}\n'}, "line 2: is not UTF-8"),
     (["create", "x.json"], {"x.json": b'[{"a": "' + b"x" * 200_000 + b'"}]'}, "larger than"),
     (["create", "f.txt"], {"f.txt": b"a\n"}, "cannot tell the format"),
+    (
+        ["expire", "--where", "first_party=+14155554001", "--where", "first_party=+14155554002"],
+        {},
+        "--where first_party: given twice",
+    ),
+    (["create", "k.jsonl"], {"k.jsonl": DUPLICATE_KEY}, "line 1: field 'first_party' is repeat"),
+    (["create", "k.json"], {"k.json": b'[{},\n{"a": {"b": 1, "b": 2}}]'}, "record 2: field 'b'"),
+    (["create", "n.jsonl"], {"n.jsonl": b'{"": 1}\n'}, "line 1: an empty field name is not"),
+    (["create", "o.jsonl"], {"o.jsonl": b'{"ref": {"x": 1}}\n'}, "field 'ref' must be a string"),
+    (["create", "p.csv", "--out", "dir.jsonl/"], {"p.csv": PAIR.encode()}, "names a folder"),
+    (["report", "--journal", "j", "--out", "r.txt"], {}, "--out r.txt"),
+    (["report", "--journal", "j", "--out", "d.jsonl/"], {}, "names a folder"),
+    (["report", "--journal", "nope.j"], {}, "nope.j: no such journal"),
+    (["report", "--journal", "e.j"], {"e.j": b""}, "e.j: not a journal"),
+    (["resolve", "1", "--journal", "e.j", "--not-applied"], {"e.j": b""}, "e.j: not a journal"),
 ]
 
 
@@ -247,3 +266,48 @@ def test_a_full_disk_is_one_line_naming_the_output(tmp_path: Path) -> None:
         assert done.stderr.count("\n") == 1, done.stderr
         assert f"cannot write {name}" in done.stderr
         assert "no space left on the device" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["report"], ["resolve", "1", "--not-applied"]])
+def test_a_file_that_is_not_a_journal_is_left_as_it_was(
+    tmp_path: Path, cli_main: CliMain, command: list[str]
+) -> None:
+    """report and resolve refuse an empty file or another SQLite database, changing no byte."""
+    other = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(other)) as connection, connection:
+        connection.execute("CREATE TABLE t (x)")
+    (tmp_path / "empty.j").write_bytes(b"")
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    for name in before:
+        status, err = cli_main([*command, "--journal", name])
+        assert (status, err.count("\n")) == (2, 1), err
+        assert f"{name}: not a journal" in err
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+
+
+def test_a_journal_resumes_only_its_own_command(tmp_path: Path) -> None:
+    """expire, run or update on a create journal: refused up front, exit 2, results untouched.
+
+    And report to a full disk names its --out, as create does.
+    """
+    (tmp_path / "qq.csv").write_text(PAIR)
+    (tmp_path / "full.jsonl").symlink_to("/dev/full")
+    with emulator_process("--rate-limit", "off") as url:
+        created = run_cli(url, tmp_path, "create", "qq.csv", "--journal", "qq.j", "--no-progress")
+        assert created.returncode == 0, created.stderr
+        results = (tmp_path / "qq.results.jsonl").read_bytes()
+        for command in ("expire", "run", "update"):
+            done = run_cli(url, tmp_path, command, "qq.csv", "--journal", "qq.j", "--no-progress")
+            assert done.returncode == 2, done.stderr
+            assert done.stderr == (
+                f"masking-async {command}: error: qq.j records a create run;"
+                " run it with create, or use a new journal\n"
+            )
+        assert (tmp_path / "qq.results.jsonl").read_bytes() == results
+        again = run_cli(url, tmp_path, "create", "qq.csv", "--journal", "qq.j", "--no-progress")
+        full = run_cli(url, tmp_path, "report", "--journal", "qq.j", "--out", "full.jsonl")
+    assert again.returncode == 0, again.stderr
+    assert full.returncode == 2, full.stderr
+    assert full.stderr.count("\n") == 1, full.stderr
+    assert "cannot write full.jsonl" in full.stderr
+    assert "no space left on the device" in full.stderr

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from masking_async.batch.sources import REASON_COLUMN, Format, read_rows
 
-_KEYS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=8).filter(
-    lambda key: key != REASON_COLUMN
-)
+# An empty key is refused (as an empty CSV column name is): see the error corpus.
+_KEYS = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=8
+).filter(lambda key: key != REASON_COLUMN)
 _SCALARS = (
     st.none()
     | st.booleans()

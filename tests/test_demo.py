@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -38,3 +40,34 @@ def test_demo_runs_the_main_job(tmp_path: Path) -> None:
     assert all(r["outcome"] == "ok" for r in created)
     expired = (tmp_path / "expired.jsonl").read_text().splitlines()
     assert len(expired) == 60
+
+
+def test_demo_stopped_gives_its_own_advice(tmp_path: Path) -> None:
+    """Ctrl-C during the demo: exit 130 and advice to run the demo again, no --journal to use."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "masking_async",
+            "demo",
+            "--sessions",
+            "500",
+            "--rate",
+            "20/1s",
+            "--workdir",
+            str(tmp_path),
+            "--no-progress",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "created.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the results file opens once rows are about to be sent
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "the demo was stopped" in err
+    assert "run masking-async demo again" in err
+    assert "--journal" not in err
+    assert "Traceback" not in err

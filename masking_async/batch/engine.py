@@ -19,7 +19,7 @@ import anyio.abc
 import attrs
 
 from masking_async.batch.intake import file_items, mapping_items, scan
-from masking_async.batch.journal import Journal
+from masking_async.batch.journal import Journal, JournalError
 from masking_async.batch.options import BatchOptions, SessionAPI
 from masking_async.batch.results import (
     BatchUsageError,
@@ -85,6 +85,7 @@ async def run_batch(
     outputs = output_paths(source, options.out, source.suffix)
     refuse_overlap(outputs, {"input": source, "journal": options.journal})
     async with _journal(options) as journal:
+        _refuse_other_command(journal, options.op or "run")
         scanned = await anyio.to_thread.run_sync(
             scan,
             source,
@@ -103,6 +104,18 @@ async def run_batch(
         run = Run(client, summary, journal, options, outputs, fmt, scanned.columns, on_result)
         await run.execute(file_items(journal, options.op, fmt, scanned), stop)
     return summary
+
+
+def _refuse_other_command(journal: Journal, command: str) -> None:
+    """A journal resumes only the command that made it: under another, every row would differ.
+
+    Journals written before the command was recorded carry none and are taken as they are.
+    """
+    recorded = journal.meta().get("command")
+    if recorded is not None and recorded != command:
+        raise JournalError(
+            f"{journal.path} records a {recorded} run; run it with {recorded}, or use a new journal"
+        )
 
 
 @asynccontextmanager

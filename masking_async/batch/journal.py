@@ -136,6 +136,18 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def _check_schema(path: Path) -> None:
+    """Refuse, reading only, a file that does not hold a journal's tables."""
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        found = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        tables = {name for (name,) in found.fetchall()}
+    finally:
+        connection.close()
+    if not {"meta", "rows"} <= tables:
+        raise JournalError(f"{path}: not a journal (it has no meta and rows tables)")
+
+
 _Write = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 
 
@@ -153,10 +165,16 @@ class Journal:
         self._failure: str | None = None
 
     @classmethod
-    def open(cls, path: Path, *, durable: bool = True) -> Journal:
-        """Open or create ``path`` and lock it; :class:`JournalLocked` if another run has it."""
+    def open(cls, path: Path, *, durable: bool = True, create: bool = True) -> Journal:
+        """Open (or, with ``create``, create) ``path`` and lock it.
+
+        :class:`JournalLocked` if another run has it. Without ``create`` the file must already
+        be a journal, checked read-only first, so a file that is not one is left untouched.
+        """
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
+        except FileNotFoundError:
+            raise JournalError(f"{path}: no such journal") from None
         except OSError as exc:
             raise JournalError(f"{path}: cannot open the journal ({exc.strerror})") from None
         try:
@@ -165,6 +183,8 @@ class Journal:
             os.close(fd)
             raise JournalLocked(f"{path}: another run is using this journal") from None
         try:
+            if not create:
+                _check_schema(path)
             connection = _connect(path)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(_SCHEMA)
@@ -172,6 +192,9 @@ class Journal:
         except sqlite3.DatabaseError as exc:
             os.close(fd)
             raise JournalError(f"{path}: not a usable journal ({exc})") from None
+        except JournalError:
+            os.close(fd)
+            raise
         return cls(path, fd, durable=durable)
 
     # -- reading (event loop thread, or a worker thread before start) -----------------------

@@ -27,9 +27,7 @@ _OUTCOME = {"ok": "ok", "failed": "failed", "unknown": "unresolved", "sending": 
 
 def rebuild(journal_path: Path, out: Path | None = None) -> Summary:
     """Write the files of the run ``journal_path`` recorded; returns their summary."""
-    if not journal_path.is_file():
-        raise JournalError(f"{journal_path}: no such journal")
-    journal = Journal.open(journal_path)  # also refuses while a run holds it
+    journal = Journal.open(journal_path, create=False)  # also refuses while a run holds it
     try:
         meta = journal.meta()
         if "source" not in meta:

@@ -21,12 +21,6 @@ from masking_async.rules import check_session_uuid
 __all__ = ["settle"]
 
 
-def _open(journal_path: Path) -> Journal:
-    if not journal_path.is_file():  # Journal.open would create it
-        raise JournalError(f"{journal_path}: no such journal")
-    return Journal.open(journal_path)
-
-
 def _settled(journal: Journal, key: str, session_uuid: str | None) -> JournalEntry:
     entry = journal.entry(key)
     if entry is None:
@@ -66,7 +60,7 @@ async def settle(journal_path: Path, key: str, session_uuid: str | None) -> Jour
     Raises :class:`JournalError` (one line naming the row) otherwise, or when the session is
     another row's; :class:`~.journal.JournalLocked` while a run holds the journal.
     """
-    journal = _open(journal_path)
+    journal = Journal.open(journal_path, create=False)
     try:
         entry = _settled(journal, key, session_uuid)
     except BaseException:

@@ -336,6 +336,8 @@ class _JSONRecords:
         keys, stack, inside = self.keys, self.stack, self._base + 1
         for event, value in events:
             if event == "map_key":
+                if not value or value in stack[-1]:
+                    self._bad_key(value)
                 keys[-1] = value
             elif event in _SCALAR_EVENTS and self.depth >= inside:
                 parent = stack[-1]
@@ -376,6 +378,8 @@ class _JSONRecords:
             if not self.stack:
                 self._finish(finished)
         elif event == "map_key":
+            if not value or value in self.stack[-1]:
+                self._bad_key(value)
             self.keys[-1] = value
         elif self.depth <= base:
             if self.depth < base:
@@ -383,6 +387,12 @@ class _JSONRecords:
             raise self._not_object()
         else:
             self._attach(value)
+
+    def _bad_key(self, name: str) -> None:
+        """A key JSON allows but a row cannot mean: as CSV refuses such a header, so do we."""
+        if not name:
+            raise self._record_error("an empty field name is not a known parameter")
+        raise self._record_error(f"field {name!r} is repeated (JSON would keep only the last)")
 
     def _attach(self, value: Any) -> None:
         parent = self.stack[-1]
@@ -402,5 +412,12 @@ class _JSONRecords:
         self.on_line += 1
         if not self.array and self.on_line > 1:
             raise self._error("holds more than one JSON object (JSON Lines: one per line)")
+        for name in CONTROL_COLUMNS:
+            if isinstance(fields.get(name), (dict, list)):
+                raise self._record_error(
+                    f"field {name!r} must be a string or a number, not a JSON"
+                    f" {'object' if isinstance(fields[name], dict) else 'array'}",
+                    self.start_line,
+                )
         self.record += 1
         self.done.append(Row(self.start_line, fields, self.record))

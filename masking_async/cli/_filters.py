@@ -75,5 +75,7 @@ def where_pairs(pairs: list[str]) -> dict[str, str]:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--where {pair!r}: expected FILTER=VALUE, e.g. status=active")
+        if name.strip() in found:  # the API takes one value per filter: never drop one silently
+            raise UsageError(f"--where {name.strip()}: given twice; a filter takes one value")
         found[name.strip()] = value.strip()
     return found

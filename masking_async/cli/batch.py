@@ -11,6 +11,7 @@ is exactly the set shown, and a ``--journal`` can resume it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         )
         parser.add_argument(
             "--out",
-            type=Path,
+            type=out_file,
             metavar="FILE",
             help="results file, .jsonl or .csv (default: FILE's name + .results.jsonl;"
             f" {_EXPIRED_RESULTS} for --where)",
@@ -128,6 +129,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 _seconds = typed(parse_seconds)
+
+
+def _file_path(text: str) -> Path:
+    """A path naming a file: one ending in a separator names a folder, which Path would hide."""
+    if text.endswith((os.sep, "/")):
+        raise ValueError(f"{text!r} ends with {text[-1]!r}, so it names a folder; name a file")
+    return Path(text)
+
+
+#: ``--out``'s type: a file's path (checked again, for its extension, before a run).
+out_file = typed(_file_path)
 
 
 def _check_paths(args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import attrs
@@ -16,6 +17,9 @@ import attrs
 from masking_async.cli._common import positive_int, rate_limit, run_until_signalled
 from masking_async.cli._errors import EXIT_INTERRUPTED
 from masking_async.cli._output import plural
+
+if TYPE_CHECKING:
+    from masking_async.batch.summary import Summary
 
 STEPS = 4
 _DESCRIPTION = (
@@ -69,6 +73,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+#: The summary's advice on finishing a run; the demo's emulator ends with it, so none applies.
+_RESUME_ADVICE = ("run again with the same --journal", "there was no --journal")
+_DEMO_STOPPED = "the demo was stopped; its emulator is gone with it: run masking-async demo again"
+
+
+def _say_summary(summary: Summary) -> None:
+    """A step's summary, with the demo's own advice in place of how to resume a run."""
+    lines = [line for line in summary.format().splitlines() if not line.startswith(_RESUME_ADVICE)]
+    if summary.interrupted or summary.halted:
+        lines.append(_DEMO_STOPPED)
+    _say("\n".join(lines))
 
 
 def _write_pairs(path: Path, count: int) -> None:
@@ -141,7 +158,7 @@ def handle(args: argparse.Namespace) -> int:
                     ),
                     stop=stop,
                 )
-                _say(created.format())
+                _say_summary(created)
                 if created.interrupted:
                     return created.exit_status
 
@@ -161,7 +178,7 @@ def handle(args: argparse.Namespace) -> int:
                     options=attrs.evolve(options, op="update", out=workdir / "updated.jsonl"),
                     stop=stop,
                 )
-                _say(updated.format())
+                _say_summary(updated)
 
                 _say(f"\n[4/{STEPS}] expire every active session (list, then expire)")
                 expired = await expire_matching(
@@ -170,7 +187,7 @@ def handle(args: argparse.Namespace) -> int:
                     options=attrs.evolve(options, out=workdir / "expired.jsonl"),
                     stop=stop,
                 )
-                _say(expired.format())
+                _say_summary(expired)
             throttled = sum(1 for entry in emulator.request_log if entry.status == 429)
             requests = len(emulator.request_log)
         elapsed = time.monotonic() - started

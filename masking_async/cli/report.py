@@ -6,6 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from masking_async.cli._errors import writing
+from masking_async.cli._output import RESULT_SUFFIXES, check_out
+from masking_async.cli.batch import out_file
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
@@ -18,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--journal", type=Path, required=True, help="the run's SQLite journal")
     parser.add_argument(
-        "--out", type=Path, help="results file (default: INPUT.results.jsonl beside the input)"
+        "--out", type=out_file, help="results file (default: INPUT.results.jsonl beside the input)"
     )
     parser.set_defaults(handler=handle)
 
@@ -26,6 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def handle(args: argparse.Namespace) -> int:
     from masking_async.batch.report import rebuild
 
-    summary = rebuild(args.journal, args.out)
+    out = check_out(args.out, "--out", RESULT_SUFFIXES)
+    with writing(f"{out or 'the results'} or the files beside it"):
+        summary = rebuild(args.journal, out)
     print(summary.format(), file=sys.stderr)
     return summary.exit_status
