@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,8 +18,16 @@ import anyio
 
 from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
 from masking_async.client import ClientOptions, Limiter, MaskingClient, RateLimit, Timeouts
+from masking_async.client._options import (
+    BASE_URL_ENV,
+    MAX_CONNECTIONS,
+    MAX_TIMEOUT,
+    MIN_TIMEOUT,
+    check_base_url,
+)
 from masking_async.durations import parse_seconds
 from masking_async.emulator.config import RateLimit as _LimitText
+from masking_async.errors import ConfigurationError
 
 T = TypeVar("T")
 
@@ -55,12 +64,30 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_seconds(text: str) -> float:
-    """``30``, ``2.5``, ``500ms`` or ``1m``: more than zero seconds."""
-    value = typed(parse_seconds)(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+def connections(text: str) -> int:
+    """A whole number from 1 to :data:`MAX_CONNECTIONS` (requests in flight at once)."""
+    value = positive_int(text)
+    if value > MAX_CONNECTIONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than {MAX_CONNECTIONS:,}")
     return value
+
+
+def positive_seconds(text: str) -> float:
+    """``30``, ``2.5``, ``500ms`` or ``1m``: from 1 ms to a day (the client's timeout bounds)."""
+    value = typed(parse_seconds)(text)
+    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be from {MIN_TIMEOUT * 1000:g} ms to {MAX_TIMEOUT / 3600:g} hours"
+        )
+    return value
+
+
+def base_url(text: str) -> str:
+    """A server root the client accepts: ``https://``, or ``http://`` to a loopback host."""
+    try:
+        return check_base_url(text, option="")
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 16) -> None:
@@ -71,8 +98,12 @@ def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 
     )
     group.add_argument(
         "--base-url",
+        type=base_url,
+        # Checked as the option is: an empty variable counts as unset (the real API).
+        default=os.environ.get(BASE_URL_ENV) or None,
         metavar="URL",
-        help="server root, e.g. an emulator's (default: $MASKING_ASYNC_BASE_URL or the real API)",
+        help="server root: https://, or http:// to a loopback host such as an emulator's"
+        f" (default: ${BASE_URL_ENV} or the real API)",
     )
     group.add_argument(
         "--rate",
@@ -83,10 +114,10 @@ def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 
     )
     group.add_argument(
         "--concurrency",
-        type=positive_int,
+        type=connections,
         default=concurrency,
         metavar="N",
-        help="requests in flight at once",
+        help=f"requests in flight at once, at most {MAX_CONNECTIONS:,}",
     )
     group.add_argument(
         "--timeout",
