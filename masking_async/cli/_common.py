@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +32,9 @@ from masking_async.emulator.config import RateLimit as _LimitText
 from masking_async.errors import ConfigurationError
 
 T = TypeVar("T")
+
+#: A host name: dot-separated labels of letters, digits and inner hyphens (RFC 1123).
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 
 #: Seconds one request may take, retries apart (the client's own default).
 DEFAULT_TIMEOUT = Timeouts().total
@@ -80,6 +85,30 @@ def positive_seconds(text: str) -> float:
             f"{text!r} must be from {MIN_TIMEOUT * 1000:g} ms to {MAX_TIMEOUT / 3600:g} hours"
         )
     return value
+
+
+def port(text: str) -> int:
+    """A TCP port to listen on: 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 0 to 65535")
+    return value
+
+
+def bind_host(text: str) -> str:
+    """An address or host name to listen on (``127.0.0.1``, ``::1``, ``localhost``)."""
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(text))
+    try:
+        ascii_name = text.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_name = ""
+    if not _HOST_NAME.fullmatch(ascii_name):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or a host name")
+    return text
 
 
 def base_url(text: str) -> str:
