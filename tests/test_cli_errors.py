@@ -93,6 +93,8 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     (["callbacks", "listen", "--public-url", "notaurl"], {}, "--public-url"),
     (["callbacks", "listen", "--public-url", "ftp://x"], {}, "--public-url"),
     (["callbacks", "listen", "--auth-token", ""], {}, "--auth-token"),
+    (["callbacks", "load", "--rate", "1e12"], {}, "--rate"),
+    (["callbacks", "load", "--rate", "nan"], {}, "--rate"),
     # fault rules and phone scripts: a plain sentence naming the key
     (["emulator", "--fault", "kind=bogus"], {}, "fault kind 'bogus' must be one of error, thr"),
     (["emulator", "--fault", "kind="], {}, "fault kind '' must be one of"),
@@ -241,6 +243,16 @@ def test_a_url_with_a_password_is_refused_unshown(cli_main: CliMain, argv: list[
     assert len(err.strip().splitlines()) == 1
     assert "hunter22" not in err
     assert "someone" not in err
+
+
+def test_a_plain_http_root_off_the_machine_is_refused_by_the_installed_command(
+    tmp_path: Path,
+) -> None:
+    """$MASKING_ASYNC_BASE_URL=http://10.255.255.1:9 (never contacted): exit 2 naming --base-url."""
+    done = run_cli("http://10.255.255.1:9", tmp_path, "list")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "argument --base-url: 'http://10.255.255.1:9': plain http:// is only" in done.stderr
 
 
 def test_a_folder_and_a_fifo_are_refused(tmp_path: Path, cli_main: CliMain) -> None:

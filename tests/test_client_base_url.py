@@ -89,3 +89,16 @@ def test_the_cli_never_echoes_userinfo(capsys: pytest.CaptureFixture[str]) -> No
     assert "--base-url" in err
     assert "hunter22" not in err
     assert "someone" not in err
+
+
+@given(st.ip_addresses(v=4), st.integers(1, 65535))
+def test_plain_http_is_accepted_exactly_for_loopback(address: object, port: int) -> None:
+    """http://ADDRESS:PORT is accepted if and only if the address is in 127.0.0.0/8."""
+    url = f"http://{address}:{port}"
+    loopback = str(address).startswith("127.")
+    try:
+        assert check_base_url(url) == url
+        accepted = True
+    except ConfigurationError:
+        accepted = False
+    assert accepted == loopback

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from datetime import datetime
@@ -26,6 +27,7 @@ from masking_async.cli.emulator_ctl import add_admin_token
 from masking_async.durations import parse_seconds
 from masking_async.emulator.call_load import CallLoad, run_call_load
 from masking_async.emulator.calls_config import Phone
+from masking_async.load.timetable import MAX_LOAD_RATE
 
 __all__ = ["event_json", "register", "register_emulator_commands"]
 
@@ -48,6 +50,17 @@ def event_json(event: CallbackEvent) -> str:
 
 
 _public_url = typed(http_url)
+
+
+def _call_rate(text: str) -> float:
+    """Calls per second: above 0 and at most ``load``'s ceiling, so a typo is not a run forever."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_LOAD_RATE:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate from 0 to {MAX_LOAD_RATE:,.0f}")
+    return value
 
 
 def _token(text: str) -> str:
@@ -103,7 +116,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     seconds = typed(parse_seconds)
-    load.add_argument("--rate", type=typed(float), required=True, help="calls per second")
+    load.add_argument(
+        "--rate",
+        type=_call_rate,
+        required=True,
+        help=f"calls per second (at most {MAX_LOAD_RATE:,.0f})",
+    )
     load.add_argument("--duration", type=seconds, default=10.0, help="how long, e.g. 10s")
     load.add_argument("--talk", type=seconds, default=1.0, help="each call's length, e.g. 1s")
     load.add_argument("--method", choices=("GET", "POST"), default="POST", help="callback method")
