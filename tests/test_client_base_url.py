@@ -78,19 +78,6 @@ def test_good_roots_are_kept(url: str, kept: str) -> None:
     assert MaskingClient(DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, base_url=url).base_url == kept
 
 
-def test_the_cli_never_echoes_userinfo(capsys: pytest.CaptureFixture[str]) -> None:
-    """`list --base-url http://user:pw@...`: exit 2 naming --base-url, without user or password."""
-    from masking_async.cli import main
-
-    with pytest.raises(SystemExit) as exited:
-        main(["list", "--base-url", "http://someone:hunter22@127.0.0.1:18990"])
-    err = capsys.readouterr().err
-    assert exited.value.code == 2
-    assert "--base-url" in err
-    assert "hunter22" not in err
-    assert "someone" not in err
-
-
 @given(st.ip_addresses(v=4), st.integers(1, 65535))
 def test_plain_http_is_accepted_exactly_for_loopback(address: object, port: int) -> None:
     """http://ADDRESS:PORT is accepted if and only if the address is in 127.0.0.0/8."""

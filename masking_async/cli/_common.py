@@ -153,7 +153,7 @@ def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 
         type=positive_seconds,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help="longest wait for one answer before it counts as lost and is retried",
+        help="longest wait for one answer before it counts as lost and is retried (1 ms to 24 h)",
     )
     group.add_argument(
         "--settle",
