@@ -255,6 +255,25 @@ def test_a_plain_http_root_off_the_machine_is_refused_by_the_installed_command(
     assert "argument --base-url: 'http://10.255.255.1:9': plain http:// is only" in done.stderr
 
 
+def test_load_against_a_server_reads_the_account_from_the_environment(tmp_path: Path) -> None:
+    """`load --base-url URL` with PLIVO_AUTH_ID/TOKEN set runs (it used to fail an assertion)."""
+    with emulator_process("--rate-limit", "off") as url:
+        done = run_cli(url, tmp_path, "load", "--base-url", url, "--requests", "5", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_load_against_a_server_without_an_account_is_one_line(
+    cli_main: CliMain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`load --base-url URL` with no account anywhere: exit 2 naming --auth-id."""
+    monkeypatch.delenv("PLIVO_AUTH_ID")
+    status, err = cli_main(["load", "--base-url", NOWHERE, "--requests", "5"])
+    assert status == 2
+    assert "--base-url needs --auth-id" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_a_folder_and_a_fifo_are_refused(tmp_path: Path, cli_main: CliMain) -> None:
     """A folder or a FIFO nobody writes is refused at once instead of hanging."""
     (tmp_path / "rows.csv").mkdir()

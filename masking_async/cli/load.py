@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,14 @@ def handle(args: argparse.Namespace) -> int:
             raise PlanError(
                 f"--cleanup-rate {args.cleanup_rate!r}: must look like 300/5s, 10/s or off"
             ) from None
+        if args.base_url:  # the embedded emulator has its own account
+            args.auth_id = args.auth_id or os.environ.get("PLIVO_AUTH_ID")
+            args.auth_token = args.auth_token or os.environ.get("PLIVO_AUTH_TOKEN")
+            if not (args.auth_id and args.auth_token):
+                raise PlanError(
+                    "--base-url needs --auth-id and --auth-token (or PLIVO_AUTH_ID and"
+                    " PLIVO_AUTH_TOKEN)"
+                )
         for option, path in (("--report", args.report), ("--html", args.html)):
             if path is not None and not path.parent.is_dir():
                 raise PlanError(f"{option} {str(path)!r}: folder {str(path.parent)!r} not found")
