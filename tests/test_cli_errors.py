@@ -71,6 +71,78 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     (["demo", "--update-share", "2"], {}, "--update-share"),
     (["demo", "--rate", "fast"], {}, "--rate"),
     (["emulator", "--port", "abc"], {}, "--port"),
+    # the server root: https://, or http:// to loopback; refused before anything is sent
+    (
+        ["create", "p.csv", "--base-url", "http://10.255.255.1:9"],
+        {"p.csv": PAIR.encode()},
+        "--base-url",
+    ),
+    (["list", "--base-url", "ftp://127.0.0.1:18990"], {}, "--base-url"),
+    (["list", "--base-url", "http://[::1"], {}, "--base-url"),
+    (["list", "--base-url", "127.0.0.1:18990"], {}, "--base-url"),
+    (["list", "--base-url", "http://127.0.0.1:99999"], {}, "--base-url"),
+    (["list", "--base-url", "http://127.0.0.1:18990/ x"], {}, "--base-url"),
+    (["list", "--base-url", "http://127.0.0.1:18990?a=b"], {}, "--base-url"),
+    (["list", "--base-url", "http://127.0.0.1:18990#top"], {}, "--base-url"),
+    (["list", "--base-url", "https://bad..host"], {}, "--base-url"),
+    (["load", "--base-url", "http://10.255.255.1:9"], {}, "--base-url"),
+    # where to listen, and the state file
+    (["emulator", "--port", "-1"], {}, "--port"),
+    (["emulator", "--port", "65536"], {}, "--port"),
+    (["emulator", "--host", "bad..host"], {}, "--host"),
+    (["emulator", "--state", "nodir/s.json"], {}, "--state"),
+    (["callbacks", "listen", "--port", "70000"], {}, "--port"),
+    (["callbacks", "listen", "--host", "bad..host"], {}, "--host"),
+    (["callbacks", "listen", "--public-url", "notaurl"], {}, "--public-url"),
+    (["callbacks", "listen", "--public-url", "ftp://x"], {}, "--public-url"),
+    (["callbacks", "listen", "--auth-token", ""], {}, "--auth-token"),
+    (["callbacks", "load", "--rate", "1e12"], {}, "--rate"),
+    (["callbacks", "load", "--rate", "nan"], {}, "--rate"),
+    # fault rules and phone scripts: a plain sentence naming the key
+    (["emulator", "--fault", "kind=bogus"], {}, "fault kind 'bogus' must be one of error, thr"),
+    (["emulator", "--fault", "kind="], {}, "fault kind '' must be one of"),
+    (["emulator", "--fault", "kind=error,phase=middle"], {}, "fault phase 'middle' must be"),
+    (["emulator-ctl", "faults", "--add", "kind=bogus"], {}, "fault kind 'bogus' must be one"),
+    (["emulator", "--fault", "kind=error,kind=drop"], {}, "kind is given twice"),
+    (["emulator", "phone", "+14155552671", "answer=1,answer=2"], {}, "answer is given twice"),
+    (["emulator", "phone", "+14155552671", "busy,answer=1"], {}, "busy rejects the call"),
+    # the control plane's root: http(s) only, refused before anything is sent
+    (["emulator-ctl", "--url", "ftp://127.0.0.1:18990", "state"], {}, "--url"),
+    (
+        [
+            "emulator",
+            "call",
+            "--from",
+            "+14155552671",
+            "--to",
+            "+14155552672",
+            "--emulator-url",
+            "ftp://127.0.0.1:18990",
+        ],
+        {},
+        "--emulator-url",
+    ),
+    # numbers past the documented ceilings
+    (["create", "p.csv", "--rate", "99999999999999999999/s"], {"p.csv": PAIR.encode()}, "--rate"),
+    (["list", "--rate", "99999999999999999999/s"], {}, "--rate"),
+    (["demo", "--rate", "99999999999999999999/s"], {}, "--rate"),
+    (["emulator", "--rate-limit", "99999999999999999999/s"], {}, "--rate-limit"),
+    (
+        ["create", "p.csv", "--concurrency", "99999999999"],
+        {"p.csv": PAIR.encode()},
+        "--concurrency",
+    ),
+    (["create", "p.csv", "--timeout", "0.0000001"], {"p.csv": PAIR.encode()}, "--timeout"),
+    (["create", "p.csv", "--timeout", "9" * 400], {"p.csv": PAIR.encode()}, "--timeout"),
+    (["load", "--rate", "99999999999999999999/s"], {}, "--rate"),
+    (["load", "--stages", "1s:99999999999999999999/s"], {}, "--stages"),
+    (["load", "--stages", "9" * 400 + "s:5/s"], {}, "--stages"),
+    (["load", "--max-in-flight", "99999999999"], {}, "--max-in-flight"),
+    (["load", "--duration", "0"], {}, "--duration"),
+    (["load", "--duration", "nan"], {}, "--duration"),
+    (["load", "--duration", "inf"], {}, "--duration"),
+    (["load", "--timeout", "inf"], {}, "--timeout"),
+    (["load", "--timeout", "0.0000001"], {}, "--timeout"),
     (["emulator", "--rate-limit", "fast"], {}, "--rate-limit"),
     (["emulator", "--error-rate", "x"], {}, "--error-rate"),
     # files
@@ -162,9 +234,63 @@ def test_bad_input_is_one_line_and_exit_2(
     assert status == 2, err
     *reports, last = err.strip().splitlines()
     assert names in last
-    assert re.match(r"^masking-async( \w+)?: error: ", last), err
+    assert re.match(r"^masking-async( [\w-]+){0,2}: error: ", last), err
     assert all(re.match(r"^\S+: line \d+: \w+: ", line) for line in reports), err
     assert "Traceback" not in err
+    assert "Attribute(" not in err  # attrs internals never reach the user
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["emulator-ctl", "--url", "http://someone:hunter22@127.0.0.1:9", "state"],
+        [
+            "emulator",
+            "phone",
+            "+14155552671",
+            "busy",
+            "--emulator-url",
+            "http://someone:hunter22@127.0.0.1:9",
+        ],
+        ["create", "p.csv", "--base-url", "https://someone:hunter22@127.0.0.1:9"],
+    ],
+)
+def test_a_url_with_a_password_is_refused_unshown(cli_main: CliMain, argv: list[str]) -> None:
+    """A root holding user:password@ is refused in one line that shows neither."""
+    status, err = cli_main(argv)
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "hunter22" not in err
+    assert "someone" not in err
+
+
+def test_a_plain_http_root_off_the_machine_is_refused_by_the_installed_command(
+    tmp_path: Path,
+) -> None:
+    """$MASKING_ASYNC_BASE_URL=http://10.255.255.1:9 (never contacted): exit 2 naming --base-url."""
+    done = run_cli("http://10.255.255.1:9", tmp_path, "list")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "argument --base-url: 'http://10.255.255.1:9': plain http:// is only" in done.stderr
+
+
+def test_load_against_a_server_reads_the_account_from_the_environment(tmp_path: Path) -> None:
+    """`load --base-url URL` with PLIVO_AUTH_ID/TOKEN set runs (it used to fail an assertion)."""
+    with emulator_process("--rate-limit", "off") as url:
+        done = run_cli(url, tmp_path, "load", "--base-url", url, "--requests", "5", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_load_against_a_server_without_an_account_is_one_line(
+    cli_main: CliMain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`load --base-url URL` with no account anywhere: exit 2 naming --auth-id."""
+    monkeypatch.delenv("PLIVO_AUTH_ID")
+    status, err = cli_main(["load", "--base-url", NOWHERE, "--requests", "5"])
+    assert status == 2
+    assert "--base-url needs --auth-id" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_a_folder_and_a_fifo_are_refused(tmp_path: Path, cli_main: CliMain) -> None:

@@ -231,10 +231,20 @@ def test_emulator_ctl_drives_the_control_plane(tmp_path, capsys, monkeypatch):
         assert "401" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "localhost:8180", "http://127.0.0.1:x"])
-def test_emulator_ctl_reports_an_unreachable_emulator(capsys, url):
-    """No emulator at the URL, or no URL at all: one line on stderr, exit status 1."""
-    assert _ctl(url, "clock")[0] == 1
+def test_emulator_ctl_reports_an_unreachable_emulator(capsys):
+    """No emulator at the URL: one line on stderr, exit status 1."""
+    assert _ctl("http://127.0.0.1:9", "clock")[0] == 1
     err = capsys.readouterr().err
     assert "cannot reach" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("url", ["localhost:8180", "http://127.0.0.1:x", "ftp://127.0.0.1:9"])
+def test_emulator_ctl_refuses_a_url_that_is_not_http(capsys, url):
+    """Not an http(s) URL at all: refused at once naming --url, exit status 2."""
+    with pytest.raises(SystemExit) as exited:
+        _ctl(url, "clock")
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --url" in err
     assert "Traceback" not in err

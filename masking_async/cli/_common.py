@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
+import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,10 +20,21 @@ import anyio
 
 from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
 from masking_async.client import ClientOptions, Limiter, MaskingClient, RateLimit, Timeouts
+from masking_async.client._options import (
+    BASE_URL_ENV,
+    MAX_CONNECTIONS,
+    MAX_TIMEOUT,
+    MIN_TIMEOUT,
+    check_base_url,
+)
 from masking_async.durations import parse_seconds
 from masking_async.emulator.config import RateLimit as _LimitText
+from masking_async.errors import ConfigurationError
 
 T = TypeVar("T")
+
+#: A host name: dot-separated labels of letters, digits and inner hyphens (RFC 1123).
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 
 #: Seconds one request may take, retries apart (the client's own default).
 DEFAULT_TIMEOUT = Timeouts().total
@@ -55,12 +69,54 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_seconds(text: str) -> float:
-    """``30``, ``2.5``, ``500ms`` or ``1m``: more than zero seconds."""
-    value = typed(parse_seconds)(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+def connections(text: str) -> int:
+    """A whole number from 1 to :data:`MAX_CONNECTIONS` (requests in flight at once)."""
+    value = positive_int(text)
+    if value > MAX_CONNECTIONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than {MAX_CONNECTIONS:,}")
     return value
+
+
+def positive_seconds(text: str) -> float:
+    """``30``, ``2.5``, ``500ms`` or ``1m``: from 1 ms to a day (the client's timeout bounds)."""
+    value = typed(parse_seconds)(text)
+    if not MIN_TIMEOUT <= value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be from {MIN_TIMEOUT * 1000:g} ms to {MAX_TIMEOUT / 3600:g} hours"
+        )
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port to listen on: 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 0 to 65535")
+    return value
+
+
+def bind_host(text: str) -> str:
+    """An address or host name to listen on (``127.0.0.1``, ``::1``, ``localhost``)."""
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(text))
+    try:
+        ascii_name = text.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_name = ""
+    if not _HOST_NAME.fullmatch(ascii_name):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or a host name")
+    return text
+
+
+def base_url(text: str) -> str:
+    """A server root the client accepts: ``https://``, or ``http://`` to a loopback host."""
+    try:
+        return check_base_url(text, option="")
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 16) -> None:
@@ -71,8 +127,12 @@ def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 
     )
     group.add_argument(
         "--base-url",
+        type=base_url,
+        # Checked as the option is: an empty variable counts as unset (the real API).
+        default=os.environ.get(BASE_URL_ENV) or None,
         metavar="URL",
-        help="server root, e.g. an emulator's (default: $MASKING_ASYNC_BASE_URL or the real API)",
+        help="server root: https://, or http:// to a loopback host such as an emulator's"
+        f" (default: ${BASE_URL_ENV} or the real API)",
     )
     group.add_argument(
         "--rate",
@@ -83,17 +143,17 @@ def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 
     )
     group.add_argument(
         "--concurrency",
-        type=positive_int,
+        type=connections,
         default=concurrency,
         metavar="N",
-        help="requests in flight at once",
+        help=f"requests in flight at once, at most {MAX_CONNECTIONS:,}",
     )
     group.add_argument(
         "--timeout",
         type=positive_seconds,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help="longest wait for one answer before it counts as lost and is retried",
+        help="longest wait for one answer before it counts as lost and is retried (1 ms to 24 h)",
     )
     group.add_argument(
         "--settle",

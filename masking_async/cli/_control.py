@@ -12,8 +12,9 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any, Final
+from urllib.parse import urlsplit
 
-__all__ = ["ControlRefused", "control_call"]
+__all__ = ["ControlRefused", "control_call", "http_url"]
 
 _TIMEOUT: Final = 30.0
 _DIRECT: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -27,6 +28,24 @@ class ControlRefused(Exception):
         self.status, self.message = status, message
 
 
+def http_url(text: str) -> str:
+    """``text`` if it is an ``http://`` or ``https://`` URL with a host, else ValueError.
+
+    Checked before anything is sent: urllib would try an ``ftp://`` root for many seconds. A
+    user name or password is refused, and never shown (the admin token has its own option).
+    """
+    if "@" in text:
+        raise ValueError("(not shown: it holds '@'): must not hold a user name or password")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - out of range or not a number: ValueError
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} must be an http:// or https:// URL with a host")
+    return text
+
+
 def control_call(root: str, method: str, path: str, body: Any, token: str | None) -> Any:
     """Send ``body`` (JSON, or nothing) to ``root + path`` and return the JSON answer.
 
@@ -34,6 +53,10 @@ def control_call(root: str, method: str, path: str, body: Any, token: str | None
     :class:`urllib.error.URLError` (an :class:`OSError`) for a root that cannot be reached or is
     not an http URL at all.
     """
+    try:
+        http_url(root)
+    except ValueError as exc:
+        raise urllib.error.URLError(str(exc)) from None
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

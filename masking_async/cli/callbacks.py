@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from datetime import datetime
@@ -19,13 +20,14 @@ import anyio
 import attrs
 
 from masking_async.callbacks import CallbackEvent, CallbackServer, NonceCache, RecordingEvent
-from masking_async.cli._common import run_until_signalled, typed
-from masking_async.cli._control import ControlRefused, control_call
+from masking_async.cli._common import bind_host, port, run_until_signalled, typed
+from masking_async.cli._control import ControlRefused, control_call, http_url
 from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_USAGE
 from masking_async.cli.emulator_ctl import add_admin_token
 from masking_async.durations import parse_seconds
 from masking_async.emulator.call_load import CallLoad, run_call_load
 from masking_async.emulator.calls_config import Phone
+from masking_async.load.timetable import MAX_LOAD_RATE
 
 __all__ = ["event_json", "register", "register_emulator_commands"]
 
@@ -47,6 +49,27 @@ def event_json(event: CallbackEvent) -> str:
     return json.dumps({"family": family, **fields}, ensure_ascii=False)
 
 
+_public_url = typed(http_url)
+
+
+def _call_rate(text: str) -> float:
+    """Calls per second: above 0 and at most ``load``'s ceiling, so a typo is not a run forever."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_LOAD_RATE:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate from 0 to {MAX_LOAD_RATE:,.0f}")
+    return value
+
+
+def _token(text: str) -> str:
+    """A token to check signatures with: not empty (an empty one would match no signature)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "callbacks",
@@ -62,16 +85,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             " X-Plivo-Signature-V3 verifies is printed on stdout as one JSON line."
         ),
     )
-    listen.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    listen.add_argument("--port", type=int, default=8190, help="port; 0 picks a free one")
+    listen.add_argument(
+        "--host", type=bind_host, default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
+    listen.add_argument("--port", type=port, default=8190, help="port; 0 picks a free one")
     listen.add_argument("--path", default="/", help="path to answer on (default /)")
     listen.add_argument(
         "--auth-token",
         action="append",
+        type=_token,
         help="token signatures are checked with (repeatable; default: $PLIVO_AUTH_TOKEN)",
     )
     listen.add_argument(
-        "--public-url", help="the URL the sender was given, when a proxy or tunnel is between"
+        "--public-url",
+        type=_public_url,
+        help="the URL the sender was given (http:// or https://), when a proxy or tunnel is"
+        " between",
     )
     listen.add_argument(
         "--no-verify", action="store_true", help="accept unsigned requests (local experiments)"
@@ -87,7 +116,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     seconds = typed(parse_seconds)
-    load.add_argument("--rate", type=typed(float), required=True, help="calls per second")
+    load.add_argument(
+        "--rate",
+        type=_call_rate,
+        required=True,
+        help=f"calls per second (at most {MAX_LOAD_RATE:,.0f})",
+    )
     load.add_argument("--duration", type=seconds, default=10.0, help="how long, e.g. 10s")
     load.add_argument("--talk", type=seconds, default=1.0, help="each call's length, e.g. 1s")
     load.add_argument("--method", choices=("GET", "POST"), default="POST", help="callback method")
@@ -196,6 +230,7 @@ def register_emulator_commands(sub: argparse._SubParsersAction[argparse.Argument
     for parser in (call, phone):
         parser.add_argument(
             "--emulator-url",
+            type=typed(http_url),
             default=os.environ.get("MASKING_ASYNC_BASE_URL", _DEFAULT_EMULATOR),
             help=f"the running emulator (default: $MASKING_ASYNC_BASE_URL or {_DEFAULT_EMULATOR})",
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 import attrs
 
 from masking_async.cli import emulator_ctl
-from masking_async.cli._common import typed
+from masking_async.cli._common import bind_host, port, typed
 from masking_async.cli._errors import EXIT_USAGE
 from masking_async.cli.callbacks import register_emulator_commands
 from masking_async.cli.emulator_ctl import add_admin_token
@@ -42,6 +42,16 @@ def _reserved(text: str) -> tuple[str, str]:
     return subaccount.strip(), number.strip()
 
 
+def _state_file(text: str) -> Path:
+    """A file whose folder exists: found at start, not when the state is saved at shutdown."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder, not a file")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: folder {str(path.parent)!r} not found")
+    return path
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "emulator",
@@ -51,9 +61,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             f" it accepts {DEFAULT_AUTH_ID}:{DEFAULT_AUTH_TOKEN}. See docs/emulator.md."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
+    parser.add_argument("--host", type=bind_host, default="127.0.0.1", help="address to bind")
     parser.add_argument(
-        "--port", type=int, default=8180, help="port to listen on; 0 picks a free one"
+        "--port", type=port, default=8180, help="port to listen on; 0 picks a free one"
     )
     parser.add_argument(
         "--account",
@@ -113,7 +123,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--state",
-        type=Path,
+        type=_state_file,
         metavar="FILE",
         help="load the state from FILE on start (if it exists) and save it there on shutdown",
     )

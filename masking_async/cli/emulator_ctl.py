@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from masking_async.cli._common import typed
-from masking_async.cli._control import ControlRefused, control_call
+from masking_async.cli._control import ControlRefused, control_call, http_url
 from masking_async.durations import parse_seconds
 from masking_async.emulator.faults import FaultRule
 from masking_async.exit_status import EXIT_FAILED, EXIT_USAGE
@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--url",
+        type=typed(http_url),
         default=os.environ.get("MASKING_ASYNC_BASE_URL", "http://127.0.0.1:8180"),
         help="the emulator's root (default: $MASKING_ASYNC_BASE_URL or http://127.0.0.1:8180)",
     )

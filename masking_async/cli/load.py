@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from masking_async.cli._common import rate_limit
+from masking_async.cli._common import base_url, rate_limit
 from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
 from masking_async.client import Limiter
+from masking_async.client._options import MAX_TIMEOUT, MIN_TIMEOUT
 from masking_async.emulator.config import DEFAULT_AUTH_ID
 from masking_async.load.plan import LoadPlan, PlanError, parse_mix
 from masking_async.load.thresholds import ThresholdError, parse_threshold
@@ -81,7 +83,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--report", type=Path, help="write the JSON report here")
     parser.add_argument("--html", type=Path, help="write the HTML report (charts) here")
-    parser.add_argument("--base-url", help="server root; default: an embedded emulator")
+    parser.add_argument(
+        "--base-url",
+        type=base_url,
+        help="server root: https://, or http:// to a loopback host; default: an embedded emulator",
+    )
     parser.add_argument("--auth-id", help="default: $PLIVO_AUTH_ID")
     parser.add_argument("--auth-token", help="default: $PLIVO_AUTH_TOKEN")
     parser.add_argument("--quiet", action="store_true", help="no live progress lines")
@@ -116,11 +122,15 @@ def _plan(args: argparse.Namespace) -> LoadPlan:
             raise PlanError("--duration and --requests: give one of them")
         timing = {
             "rate": parse_rate(args.rate or _DEFAULT_RATE),
-            "duration": None if args.requests is not None else (args.duration or _DEFAULT_DURATION),
+            "duration": None
+            if args.requests is not None
+            else (_DEFAULT_DURATION if args.duration is None else args.duration),
             "requests": args.requests,
         }
-    if not args.timeout > 0:
-        raise PlanError(f"--timeout {args.timeout:g}: must be a number of seconds above 0")
+    if not MIN_TIMEOUT <= args.timeout <= MAX_TIMEOUT:
+        raise PlanError(
+            f"--timeout {args.timeout:g}: must be from {MIN_TIMEOUT:g} to {MAX_TIMEOUT:g} seconds"
+        )
     try:
         thresholds = tuple(parse_threshold(text) for text in args.threshold)
     except ThresholdError as exc:
@@ -154,6 +164,14 @@ def handle(args: argparse.Namespace) -> int:
             raise PlanError(
                 f"--cleanup-rate {args.cleanup_rate!r}: must look like 300/5s, 10/s or off"
             ) from None
+        if args.base_url:  # the embedded emulator has its own account
+            args.auth_id = args.auth_id or os.environ.get("PLIVO_AUTH_ID")
+            args.auth_token = args.auth_token or os.environ.get("PLIVO_AUTH_TOKEN")
+            if not (args.auth_id and args.auth_token):
+                raise PlanError(
+                    "--base-url needs --auth-id and --auth-token (or PLIVO_AUTH_ID and"
+                    " PLIVO_AUTH_TOKEN)"
+                )
         for option, path in (("--report", args.report), ("--html", args.html)):
             if path is not None and not path.parent.is_dir():
                 raise PlanError(f"{option} {str(path)!r}: folder {str(path.parent)!r} not found")

@@ -38,7 +38,12 @@ from masking_async.client._events import (
     RequestThrottled,
 )
 from masking_async.client._limiter import Limiter, LimiterStats
-from masking_async.client._options import BASE_URL_ENV, DEFAULT_BASE_URL, ClientOptions
+from masking_async.client._options import (
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    ClientOptions,
+    check_base_url,
+)
 from masking_async.client._pagination import iter_pages
 from masking_async.client._ratelimit import AccountLimiter
 from masking_async.client._retry import (
@@ -159,7 +164,9 @@ class MaskingClient:
     """An async client for the Masking Session API; use it as ``async with MaskingClient() as c``.
 
     Credentials default to ``PLIVO_AUTH_ID`` / ``PLIVO_AUTH_TOKEN``, the server root to
-    ``MASKING_ASYNC_BASE_URL`` or the real API. Pass ``limiter`` (any :class:`Limiter`) to share
+    ``MASKING_ASYNC_BASE_URL`` or the real API (an empty one counts as unset); a root that is not
+    ``https://`` (or ``http://`` to a loopback host) is refused before anything is sent (see
+    :func:`check_base_url`). Pass ``limiter`` (any :class:`Limiter`) to share
     one account's rate limit between clients, ``hooks`` to see every request (see ``_events``),
     ``transport`` to swap how bytes move (tests).
     """
@@ -184,7 +191,13 @@ class MaskingClient:
             )
         self.auth_id = auth_id
         self.options = options or ClientOptions()
-        self.base_url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        # An empty base_url or $MASKING_ASYNC_BASE_URL counts as unset: the real API.
+        if base_url:
+            self.base_url = check_base_url(base_url)
+        else:
+            self.base_url = check_base_url(
+                os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL, option=f"${BASE_URL_ENV}"
+            )
         self._root = f"{self.base_url}/v1/Account/{auth_id}/Masking/Session/"
         # The token lives only in this closure and the transport: no attribute to print.
         self._make_transport: Callable[[], Transport] = lambda: AiohttpTransport(

@@ -2,20 +2,116 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import attrs
 
-__all__ = ["DEFAULT_BASE_URL", "ClientOptions", "RateLimit", "RetryPolicy", "Timeouts"]
+from masking_async.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ClientOptions",
+    "RateLimit",
+    "RetryPolicy",
+    "Timeouts",
+    "check_base_url",
+]
 
 DEFAULT_BASE_URL: Final = "https://api.plivo.com"
 BASE_URL_ENV: Final = "MASKING_ASYNC_BASE_URL"
+#: The most requests one rate-limit window may hold: far above any account's limit, low enough
+#: that the limiter's memory of recent sends stays small.
+MAX_LIMIT_REQUESTS: Final = 1_000_000
+#: Bounds of every timeout, in seconds: under a millisecond nothing can answer; over a day is a
+#: typo, and an infinite one would overflow the event loop's clock.
+MIN_TIMEOUT: Final = 0.001
+MAX_TIMEOUT: Final = 86_400.0
+#: The most pooled connections (and requests in flight) one client may open.
+MAX_CONNECTIONS: Final = 10_000
+#: The hosts plain ``http://`` may go to: the credentials never leave the machine unencrypted.
+LOOPBACK_RULE: Final = "plain http:// is only for a loopback host (127.0.0.0/8, ::1, localhost)"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url_fault(url: str) -> str | None:
+    """What is wrong with ``url`` as a server root, or None when nothing is."""
+    if not url.isprintable() or any(char.isspace() for char in url):
+        return "holds a space or a control character"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # out of range or not a number: ValueError
+        host = parts.hostname
+    except ValueError as exc:
+        if "port" in str(exc).lower():
+            return "the port must be a number from 1 to 65535"
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return "must start with https:// (or http:// to a loopback host)"
+    if "@" in parts.netloc:
+        return "must not hold a user name or password (the credentials are sent apart)"
+    if not host:
+        return "has no host"
+    if port == 0:
+        return "the port must be a number from 1 to 65535"
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return f"host {host!r} is not a valid host name"
+    if "?" in url or "#" in url:
+        return "must not hold a query (?) or a fragment (#)"
+    if parts.scheme == "http" and not _is_loopback(host):
+        return f"{LOOPBACK_RULE}; use https://"
+    return None
+
+
+def check_base_url(url: str, *, option: str = "base_url") -> str:
+    """``url`` without its trailing slash, or :class:`ConfigurationError` naming ``option``.
+
+    A server root must be ``https://``, or ``http://`` to a loopback host (an emulator): the
+    credentials go with every request, so they must never cross a network unencrypted. It has a
+    host, a valid port, an optional path, and no user name, query or fragment. Checked before
+    anything is sent. The message never shows a URL holding ``@`` (it may hold a password).
+    """
+    fault = _base_url_fault(url)
+    if fault is not None:
+        shown = "(not shown: it holds '@')" if "@" in url else repr(url)
+        raise ConfigurationError(f"{option} {shown}: {fault}".lstrip())
+    return url.rstrip("/")
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and not (value > 0 and math.isfinite(value)):
         raise ValueError(f"{attribute.name} must be a positive number, not {value!r}")
+
+
+def _limit_requests(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    _positive(_, attribute, value)
+    if value is not None and value > MAX_LIMIT_REQUESTS:
+        raise ValueError(f"{attribute.name} must be at most {MAX_LIMIT_REQUESTS:,}, not {value!r}")
+
+
+def _timeout(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not MIN_TIMEOUT <= value <= MAX_TIMEOUT:
+        raise ValueError(
+            f"{attribute.name} must be from {MIN_TIMEOUT:g} to {MAX_TIMEOUT:g} seconds,"
+            f" not {value!r}"
+        )
+
+
+def _connections(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 1 <= value <= MAX_CONNECTIONS:
+        raise ValueError(f"{attribute.name} must be from 1 to {MAX_CONNECTIONS:,}, not {value!r}")
 
 
 def _share(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -27,7 +123,8 @@ def _share(_: object, attribute: attrs.Attribute[float], value: float) -> None:
 class RateLimit:
     """At most ``requests`` per ``per`` seconds, over ANY window of ``per`` seconds.
 
-    The documented account limit is 300 per 5 s (the default). The sender spaces requests so that
+    The documented account limit is 300 per 5 s (the default); ``requests`` is at most
+    :data:`MAX_LIMIT_REQUESTS` (a million). The sender spaces requests so that
     ``requests`` of them span ``per + margin`` seconds: ``margin`` absorbs network jitter (a request
     that reaches the server later than the one ``requests`` after it), and costs
     ``margin / per`` of the rate (0.5 % by default). On a 429 the sending rate drops to
@@ -36,7 +133,7 @@ class RateLimit:
     (load tests, where the timetable is the rate); a 429 still pauses every caller.
     """
 
-    requests: int | None = attrs.field(default=300, validator=_positive)
+    requests: int | None = attrs.field(default=300, validator=_limit_requests)
     per: float = attrs.field(default=5.0, validator=_positive)
     margin: float = attrs.field(default=0.025, validator=attrs.validators.ge(0.0))
     decrease: float = attrs.field(default=0.9, validator=_share)
@@ -90,15 +187,17 @@ class RetryPolicy:
 class Timeouts:
     """Seconds: ``total`` for a whole request, ``connect`` for the TCP/TLS handshake.
 
+    Each is from :data:`MIN_TIMEOUT` (1 ms) to :data:`MAX_TIMEOUT` (a day).
+
     ``pool`` bounds the wait for one of the ``max_connections`` slots, before the rate limiter and
     before anything is sent: running out of it raises :class:`~masking_async.PoolTimeout`, never an
     "outcome unknown" error. It is generous because callers queue for slots while the limiter
     paces the ones holding them (``None``: wait as long as it takes).
     """
 
-    total: float = 30.0
-    connect: float = 10.0
-    pool: float | None = 120.0
+    total: float = attrs.field(default=30.0, validator=_timeout)
+    connect: float = attrs.field(default=10.0, validator=_timeout)
+    pool: float | None = attrs.field(default=120.0, validator=_timeout)
 
 
 @attrs.frozen(kw_only=True)
@@ -109,7 +208,7 @@ class ClientOptions:
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     timeouts: Timeouts = attrs.field(factory=Timeouts)
     #: Pooled connections (keep-alive) shared by all calls of a client.
-    max_connections: int = 100
+    max_connections: int = attrs.field(default=100, validator=_connections)
     #: Seconds past the timeout before a lookup for an unanswered create is trusted: the time a
     #: server may still need to finish a request its client gave up on (see ``_adoption``).
     adopt_settle: float = 5.0

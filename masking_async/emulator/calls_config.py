@@ -63,9 +63,10 @@ class Phone:
             key, sep, value = word.partition("=")
             key = key.strip().lower()
             if not sep and key in ("busy", "no-answer"):
-                options["busy" if key == "busy" else "answer_after"] = (
-                    True if key == "busy" else None
-                )
+                name = "busy" if key == "busy" else "answer_after"
+                if name in options:
+                    raise ValueError(f"phone script {text!r}: {key} is given twice")
+                options[name] = True if key == "busy" else None
                 continue
             if key not in _PARSE_KEYS or not sep:
                 raise ValueError(
@@ -73,6 +74,8 @@ class Phone:
                     " hangup=S, digits=D[/D...] or dtmf=S"
                 )
             name = _PARSE_KEYS[key]
+            if name in options:
+                raise ValueError(f"phone script {text!r}: {key} is given twice")
             try:
                 options[name] = (
                     tuple(value.split("/")) if name == "digits" else float(value.strip())
@@ -81,6 +84,8 @@ class Phone:
                 raise ValueError(
                     f"phone script {text!r}: {key} needs seconds, not {value!r}"
                 ) from None
+        if options.get("busy") and len(options) > 1:
+            raise ValueError(f"phone script {text!r}: busy rejects the call: it takes no other key")
         return cls(**options)
 
 

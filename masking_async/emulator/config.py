@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import attrs
 import phonenumbers
 
+from masking_async.client._options import MAX_LIMIT_REQUESTS
 from masking_async.durations import parse_seconds
 from masking_async.emulator.calls_config import CallsConfig
 from masking_async.rules import MAX_LIST_WINDOW
@@ -104,7 +105,9 @@ class RateLimit:
     ``sliding`` (any window of ``per`` seconds), ``fixed`` (aligned windows) or ``token`` (a
     bucket of ``requests`` refilled over ``per``)."""
 
-    requests: int = attrs.field(default=300, validator=positive)
+    requests: int = attrs.field(
+        default=300, validator=[positive, attrs.validators.le(MAX_LIMIT_REQUESTS)]
+    )
     per: float = attrs.field(default=5.0, validator=positive)
     algorithm: str = attrs.field(default="sliding", converter=parse_algorithm)
 
@@ -116,8 +119,14 @@ class RateLimit:
         count, sep, window = text.partition("/")
         if not sep or not count.strip().isdigit():
             raise ValueError(f"rate limit {text!r} must look like 300/5s, 10/s or off")
+        if int(count) > MAX_LIMIT_REQUESTS:
+            raise ValueError(
+                f"rate limit {text!r}: at most {MAX_LIMIT_REQUESTS:,} requests per window"
+            )
         window = window.strip()
         per = parse_seconds("1" + window if window.isalpha() else window)
+        if not math.isfinite(per):
+            raise ValueError(f"rate limit {text!r}: the window is too long")
         return cls(int(count), per)
 
     def __str__(self) -> str:

@@ -61,6 +61,18 @@ def _operation(_: object, attribute: attrs.Attribute[str | None], value: str | N
         raise ValueError(f"fault rule operation {value!r} is not one of {sorted(OPERATIONS)}")
 
 
+def _one_of(choices: tuple[str, ...]) -> Any:
+    """An attrs validator whose error is a plain sentence (``in_``'s carries attrs internals)."""
+
+    def check(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in choices:
+            raise ValueError(
+                f"fault {attribute.name} {value!r} must be one of {', '.join(choices)}"
+            )
+
+    return check
+
+
 def _seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0.0 <= value < float("inf"):
         raise ValueError(f"fault rule {attribute.name} must be >= 0 seconds, not {value!r}")
@@ -75,9 +87,9 @@ class FaultRule:
     of an ``error`` (400-599, not 429: a 429 is a ``throttle``, which is never applied).
     """
 
-    kind: FaultKind = attrs.field(validator=attrs.validators.in_(FAULT_KINDS))
+    kind: FaultKind = attrs.field(validator=_one_of(FAULT_KINDS))
     operation: str | None = attrs.field(default=None, validator=_operation)
-    phase: FaultPhase = attrs.field(default="before", validator=attrs.validators.in_(_PHASES))
+    phase: FaultPhase = attrs.field(default="before", validator=_one_of(_PHASES))
     probability: float = attrs.field(default=1.0, validator=_probability)
     count: int | None = attrs.field(default=None)
     status: int = 500
@@ -119,6 +131,8 @@ class FaultRule:
             key, value = key.strip(), value.strip()
             if not sep or not key:
                 raise ValueError(f"fault {text!r} must be key=value pairs such as kind=error")
+            if key in fields:
+                raise ValueError(f"fault {text!r}: {key} is given twice")
             if key == "stall_seconds":
                 fields[key] = parse_seconds(value)
             elif key == "probability":

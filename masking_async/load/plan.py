@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from masking_async.client._options import MAX_CONNECTIONS
 from masking_async.load.thresholds import Threshold
 from masking_async.load.timetable import Stage, Timetable, TimetableError, parse_rate
 
@@ -66,12 +67,16 @@ class LoadPlan:
                 raise PlanError("--stages: give either stages or a rate with a duration or count")
         elif self.rate is None or (self.duration is None) == (self.requests is None):
             raise PlanError("give a rate and exactly one of a duration or a request count")
+        if self.duration is not None and not (self.duration > 0 and math.isfinite(self.duration)):
+            raise PlanError(f"--duration {self.duration:g}: must be a number of seconds above 0")
         for name in ("grace", "cleanup_timeout"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise PlanError(f"--{name.replace('_', '-')}: must be a number of seconds >= 0")
-        if self.max_in_flight < 1:
-            raise PlanError("--max-in-flight: at least 1 request must be allowed in flight")
+        if not 1 <= self.max_in_flight <= MAX_CONNECTIONS:
+            raise PlanError(
+                f"--max-in-flight {self.max_in_flight}: from 1 to {MAX_CONNECTIONS:,} requests"
+            )
         if self.warmup_sessions < 0:
             raise PlanError("--warmup: a number of sessions, 0 or more")
         if not self.stages and self.timetable.total_requests < 1:

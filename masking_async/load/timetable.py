@@ -16,15 +16,19 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from typing import Final
 
 import attrs
 
 from masking_async.durations import parse_seconds
 
-__all__ = ["Stage", "Timetable", "TimetableError", "parse_rate", "parse_stages"]
+__all__ = ["MAX_LOAD_RATE", "Stage", "Timetable", "TimetableError", "parse_rate", "parse_stages"]
 
 _UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?)?\s*([a-z]*))?\s*")
+#: The highest arrival rate a run may ask for, per second: far above what one process can send,
+#: low enough that a typo is refused instead of scheduling a run that never ends.
+MAX_LOAD_RATE: Final = 100_000.0
 #: Slack for float sums, so 20.0 * 0.1-style products do not lose the last request.
 _EPSILON = 1e-9
 
@@ -45,6 +49,8 @@ def parse_rate(text: str, *, option: str = "--rate", allow_zero: bool = False) -
     per_second = count / (span * _UNITS[unit])
     if per_second <= 0 and not allow_zero:
         raise TimetableError(f"{option} {text!r}: must be above zero")
+    if not per_second <= MAX_LOAD_RATE:  # also catches inf from a number too long for a float
+        raise TimetableError(f"{option} {text!r}: at most {MAX_LOAD_RATE:,.0f} requests per second")
     return per_second
 
 
@@ -65,7 +71,7 @@ def parse_stages(text: str) -> tuple[Stage, ...]:
             seconds = parse_seconds(duration, unit_required=True)
         except ValueError:
             seconds = None
-        if not sep or seconds is None:
+        if not sep or seconds is None or not math.isfinite(seconds):
             raise TimetableError(
                 f"--stages {text!r}: each stage is DURATION:RATE such as 30s:50/s"
                 f" (duration with ms, s, m, h or d), not {part!r}"
