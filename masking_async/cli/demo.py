@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 import attrs
 
-from masking_async.cli._common import positive_int, rate_limit, run_until_signalled
+from masking_async.cli._common import connections, positive_int, rate_limit, run_until_signalled
 from masking_async.cli._errors import EXIT_INTERRUPTED
 from masking_async.cli._output import plural
 
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--workdir", type=Path, metavar="FOLDER", help="where files go (default: a temp folder)"
     )
     parser.add_argument(
-        "--concurrency", type=positive_int, default=32, metavar="N", help="requests in flight"
+        "--concurrency", type=connections, default=32, metavar="N", help="requests in flight"
     )
     parser.add_argument(
         "--no-progress", action="store_true", help="no live progress lines on stderr"
