@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from masking_async._validators import positive
 from masking_async.errors import ConfigurationError
 
 __all__ = [
@@ -90,13 +91,8 @@ def check_base_url(url: str, *, option: str = "base_url") -> str:
     return url.rstrip("/")
 
 
-def _positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a positive number, not {value!r}")
-
-
 def _limit_requests(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
-    _positive(_, attribute, value)
+    positive(_, attribute, value)
     if value is not None and value > MAX_LIMIT_REQUESTS:
         raise ValueError(f"{attribute.name} must be at most {MAX_LIMIT_REQUESTS:,}, not {value!r}")
 
@@ -134,11 +130,11 @@ class RateLimit:
     """
 
     requests: int | None = attrs.field(default=300, validator=_limit_requests)
-    per: float = attrs.field(default=5.0, validator=_positive)
+    per: float = attrs.field(default=5.0, validator=positive)
     margin: float = attrs.field(default=0.025, validator=attrs.validators.ge(0.0))
     decrease: float = attrs.field(default=0.9, validator=_share)
     increase: float = attrs.field(default=0.02, validator=_share)
-    quiet: float | None = attrs.field(default=None, validator=_positive)
+    quiet: float | None = attrs.field(default=None, validator=positive)
 
     @classmethod
     def off(cls) -> RateLimit:

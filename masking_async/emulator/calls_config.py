@@ -14,17 +14,14 @@ from typing import Any, Final
 
 import attrs
 
+from masking_async._validators import non_negative
+
 __all__ = [
     "CallsConfig",
     "DeliveryPolicy",
     "Phone",
     "Tariff",
 ]
-
-
-def _seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a number of seconds >= 0, not {value!r}")
 
 
 def _digits(value: Iterable[str] | str) -> tuple[str, ...]:
@@ -48,11 +45,11 @@ class Phone:
     ``dtmf_seconds`` after its prompt; with no entry left it keys nothing.
     """
 
-    answer_after: float | None = attrs.field(default=2.0, validator=_seconds)
+    answer_after: float | None = attrs.field(default=2.0, validator=non_negative)
     busy: bool = False
-    hangup_after: float | None = attrs.field(default=None, validator=_seconds)
+    hangup_after: float | None = attrs.field(default=None, validator=non_negative)
     digits: tuple[str, ...] = attrs.field(default=(), converter=_digits)
-    dtmf_seconds: float = attrs.field(default=3.0, validator=_seconds)
+    dtmf_seconds: float = attrs.field(default=3.0, validator=non_negative)
 
     @classmethod
     def parse(cls, text: str) -> Phone:
@@ -137,10 +134,10 @@ class DeliveryPolicy:
     """
 
     attempts: int = attrs.field(default=5, validator=_positive_int)
-    backoff: float = attrs.field(default=1.0, validator=_seconds)
-    multiplier: float = attrs.field(default=2.0, validator=_seconds)
-    max_backoff: float = attrs.field(default=60.0, validator=_seconds)
-    timeout: float = attrs.field(default=10.0, validator=_seconds)
+    backoff: float = attrs.field(default=1.0, validator=non_negative)
+    multiplier: float = attrs.field(default=2.0, validator=non_negative)
+    max_backoff: float = attrs.field(default=60.0, validator=non_negative)
+    timeout: float = attrs.field(default=10.0, validator=non_negative)
     concurrency: int = attrs.field(default=64, validator=_positive_int)
 
     def wait_before(self, attempt: int) -> float:
@@ -178,8 +175,8 @@ class CallsConfig:
     callback_hosts: frozenset[str] = attrs.field(factory=frozenset, converter=_hosts)
     allow_any_callback_host: bool = False
     subaccount_tokens: dict[str, str] = attrs.field(factory=dict, repr=False)
-    tick: float = attrs.field(default=0.1, validator=_seconds)
+    tick: float = attrs.field(default=0.1, validator=non_negative)
     #: How often it looks while no call is under way (for ``SessionTimeout`` without traffic).
-    idle_tick: float = attrs.field(default=1.0, validator=_seconds)
+    idle_tick: float = attrs.field(default=1.0, validator=non_negative)
     #: How many calls and deliveries the control plane keeps (the oldest are dropped first).
     history: int = attrs.field(default=100_000, validator=_positive_int)

@@ -12,11 +12,12 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import attrs
 import phonenumbers
 
+from masking_async._validators import non_negative, positive
 from masking_async.client._options import MAX_LIMIT_REQUESTS
 from masking_async.durations import parse_seconds
 from masking_async.emulator.calls_config import CallsConfig
@@ -76,12 +77,6 @@ def parse_account(text: str) -> Account:
     return Account(auth_id.strip(), token)
 
 
-def positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    """An attrs validator: a finite number above zero."""
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a positive number, not {value!r}")
-
-
 #: The rate-limit algorithms (see :mod:`masking_async.emulator.limits`), with accepted aliases.
 RATE_ALGORITHMS: Final = ("sliding", "fixed", "token")
 _ALGORITHM_ALIASES: Final = {
@@ -139,11 +134,6 @@ def _rate(_: object, attribute: attrs.Attribute[float], value: float) -> None:
         raise ValueError(f"{attribute.name} must be between 0 and 1, not {value!r}")
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be >= 0, not {value!r}")
-
-
 def _operations(value: Iterable[str] | None) -> frozenset[str] | None:
     if value is None:
         return None
@@ -165,13 +155,13 @@ class Faults:
     ``latency`` plus up to ``jitter`` seconds is added to every answer.
     """
 
-    latency: float = attrs.field(default=0.0, validator=_non_negative)
-    jitter: float = attrs.field(default=0.0, validator=_non_negative)
+    latency: float = attrs.field(default=0.0, validator=non_negative)
+    jitter: float = attrs.field(default=0.0, validator=non_negative)
     error_rate: float = attrs.field(default=0.0, validator=_rate)
     throttle_rate: float = attrs.field(default=0.0, validator=_rate)
     drop_rate: float = attrs.field(default=0.0, validator=_rate)
     stall_rate: float = attrs.field(default=0.0, validator=_rate)
-    stall_seconds: float = attrs.field(default=30.0, validator=_non_negative)
+    stall_seconds: float = attrs.field(default=30.0, validator=non_negative)
     phase: Literal["before", "after"] = attrs.field(
         default="before", validator=attrs.validators.in_(("before", "after"))
     )
