@@ -12,7 +12,8 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any, Final
-from urllib.parse import urlsplit
+
+from masking_async.client._options import shown_url, url_fault
 
 __all__ = ["ControlRefused", "control_call", "http_url"]
 
@@ -31,18 +32,13 @@ class ControlRefused(Exception):
 def http_url(text: str) -> str:
     """``text`` if it is an ``http://`` or ``https://`` URL with a host, else ValueError.
 
-    Checked before anything is sent: urllib would try an ``ftp://`` root for many seconds. A
-    user name or password is refused, and never shown (the admin token has its own option).
+    The client's own check of a server root (:func:`url_fault`), plain http allowed anywhere:
+    a control plane carries no account credentials. Checked before anything is sent (urllib
+    would try an ``ftp://`` root for many seconds); a user name or password is never shown.
     """
-    if "@" in text:
-        raise ValueError("(not shown: it holds '@'): must not hold a user name or password")
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - out of range or not a number: ValueError
-    except ValueError:
-        raise ValueError(f"{text!r} is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{text!r} must be an http:// or https:// URL with a host")
+    fault = url_fault(text, plain_http_anywhere=True)
+    if fault is not None:
+        raise ValueError(f"{shown_url(text)}: {fault}")
     return text
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "RetryPolicy",
     "Timeouts",
     "check_base_url",
+    "shown_url",
+    "url_fault",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.plivo.com"
@@ -45,8 +47,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _base_url_fault(url: str) -> str | None:
-    """What is wrong with ``url`` as a server root, or None when nothing is."""
+def url_fault(url: str, *, plain_http_anywhere: bool = False) -> str | None:
+    """What is wrong with ``url`` as a server root, or None when nothing is.
+
+    ``plain_http_anywhere`` lifts the loopback rule, for a root that carries no account
+    credentials (an emulator's control plane).
+    """
     if not url.isprintable() or any(char.isspace() for char in url):
         return "holds a space or a control character"
     try:
@@ -71,9 +77,14 @@ def _base_url_fault(url: str) -> str | None:
         return f"host {host!r} is not a valid host name"
     if "?" in url or "#" in url:
         return "must not hold a query (?) or a fragment (#)"
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not plain_http_anywhere and not _is_loopback(host):
         return f"{LOOPBACK_RULE}; use https://"
     return None
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a message may show it: not at all when it may hold a password."""
+    return "(not shown: it holds '@')" if "@" in url else repr(url)
 
 
 def check_base_url(url: str, *, option: str = "base_url") -> str:
@@ -84,10 +95,9 @@ def check_base_url(url: str, *, option: str = "base_url") -> str:
     host, a valid port, an optional path, and no user name, query or fragment. Checked before
     anything is sent. The message never shows a URL holding ``@`` (it may hold a password).
     """
-    fault = _base_url_fault(url)
+    fault = url_fault(url)
     if fault is not None:
-        shown = "(not shown: it holds '@')" if "@" in url else repr(url)
-        raise ConfigurationError(f"{option} {shown}: {fault}".lstrip())
+        raise ConfigurationError(f"{option} {shown_url(url)}: {fault}".lstrip())
     return url.rstrip("/")
 
 
