@@ -64,6 +64,8 @@ def url_fault(url: str, *, plain_http_anywhere: bool = False) -> str | None:
             return "the port must be a number from 1 to 65535"
         return "is not a valid URL"
     if parts.scheme not in ("http", "https"):
+        if plain_http_anywhere:
+            return "must start with http:// or https://"
         return "must start with https:// (or http:// to a loopback host)"
     if "@" in parts.netloc:
         return "must not hold a user name or password (the credentials are sent apart)"
