@@ -9,7 +9,8 @@
     ├── ResponseFormatError      the server answered something we cannot read
     ├── OutcomeUnknownError      a create may have been applied and no lookup could tell
     ├── PoolTimeout              no pooled connection free in time; nothing was sent
-    ├── TransportError           no answer: connection refused, reset or closed
+    ├── TransportError           no answer: the connection was reset or closed, or never opened
+    │   ├── ConnectError         no connection could be opened: the request never left
     │   └── RequestTimeout       no answer in time
     └── APIError                 the server answered with an error status
         ├── InvalidRequestError  400, 405, 409, 422
@@ -19,7 +20,7 @@
         └── ServerError          5xx
 
 A :class:`TransportError` (and a 5xx) leaves a create's outcome unknown: the server may have made
-the session. A :class:`PoolTimeout` never does: it is raised before the request is sent.
+the session. A :class:`ConnectError` and a :class:`PoolTimeout` never do: nothing was sent.
 
 No error ever carries credentials: messages are built from the method, the URL (which holds the
 auth id, an account name, never the token) and the server's own message.
@@ -35,6 +36,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "ConfigurationError",
+    "ConnectError",
     "InvalidRequestError",
     "LimiterUnavailableError",
     "MaskingError",
@@ -115,6 +117,19 @@ class TransportError(MaskingError):
     def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
         self.method, self.url = method, url
         super().__init__(f"{message} ({method} {url})" if method else message)
+
+
+class ConnectError(TransportError):
+    """No connection could be opened (refused, no such host, TLS handshake refused, no connection
+    within ``Timeouts.connect``): the request never left, so the server cannot have applied it.
+
+    The message is one sentence naming the server root and the cause, e.g. ``cannot connect to
+    http://127.0.0.1:9: connection refused``; ``origin`` and ``reason`` hold its two parts.
+    """
+
+    def __init__(self, reason: str, *, origin: str, method: str = "", url: str = "") -> None:
+        self.method, self.url, self.origin, self.reason = method, url, origin, reason
+        MaskingError.__init__(self, f"cannot connect to {origin}: {reason}")
 
 
 class RequestTimeout(TransportError):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+import time
 from collections import Counter
 
 import anyio
 import attrs
+import pytest
 
-from masking_async.batch.progress import LimitView, Snapshot, limit_view, show_progress
+from masking_async.batch import progress
+from masking_async.batch.progress import Gauges, LimitView, Snapshot, limit_view, show_progress
 from masking_async.batch.summary import Summary
+from masking_async.client import Traffic
 
 
 @attrs.frozen
@@ -35,19 +39,48 @@ def _summary(done: int, total: int, failed: int) -> Summary:
 
 
 def test_snapshot_line_has_every_figure() -> None:
-    """A line carries done/total, rate, ETA, errors, the client's rate and its rate-limit wait."""
-    line = Snapshot(done=120, total=600, elapsed=60, errors=1, limit=LimitView(42.5, 12.25)).line()
+    """A line carries done/total, rate, ETA, errors, answers per second, the rows parked on a
+    timer and the rate-limit wait; never the limiter's ceiling."""
+    line = Snapshot(
+        done=120,
+        total=600,
+        elapsed=60,
+        errors=1,
+        limit=LimitView(12.25),
+        answers=42.5,
+        gauges=Gauges(looking=3, backing_off=1),
+    ).line()
     assert line == (
-        "[1m00s] 120/600 rows  2.0 rows/s  ETA 4m00s  1 error  client at 42.5 req/s"
-        "  waited 12.2 s for the rate limit"
+        "[1m00s] 120/600 rows  2.0 rows/s  ETA 4m00s  1 error  answers 42.5/s"
+        "  3 waiting for a lookup  1 in backoff  waited 12.2 s for the rate limit"
     )
 
 
 def test_limit_view_reads_the_limiter_contract_and_degrades() -> None:
-    """The display reads LimiterStats' rate and wait; without a limiter it shows neither."""
-    assert limit_view(_Stats) == LimitView(42.5, 12.25)
+    """The display reads LimiterStats' wait; without a limiter or traffic it shows neither."""
+    assert limit_view(_Stats) == LimitView(12.25)
     assert limit_view(None) == LimitView()
-    assert "req/s" not in Snapshot(done=1, total=2, elapsed=1, errors=0).line()
+    line = Snapshot(done=1, total=2, elapsed=1, errors=0).line()
+    assert "/s  " not in line.split("rows/s", 1)[1]
+    assert "inf" not in line
+
+
+async def test_silence_is_said_plainly_with_its_cause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failures and no answer for ``SILENCE`` s: the line says for how long, and why."""
+    traffic = Traffic()
+    traffic.failure("cannot connect to http://127.0.0.1:9: connection refused", time.monotonic())
+    out = io.StringIO()
+    with anyio.move_on_after(0.25):
+        await show_progress(_summary(0, 5, 0), out, traffic=traffic, interval=0.1)
+    assert "answers 0.0/s" in out.getvalue()
+    assert "no answer" not in out.getvalue()  # not yet: the run has only just begun
+    monkeypatch.setattr(progress, "SILENCE", 0.0)
+    traffic.failure(traffic.last_failure, time.monotonic() + 1)
+    with anyio.move_on_after(0.25):
+        await show_progress(_summary(0, 5, 0), out, traffic=traffic, interval=0.1)
+    assert "no answer for 0s: cannot connect to http://127.0.0.1:9: connection refused" in (
+        out.getvalue()
+    )
 
 
 async def test_plain_lines_when_not_a_terminal() -> None:
@@ -70,7 +103,7 @@ async def test_a_bar_on_a_terminal() -> None:
         await show_progress(summary, out, stats=_Stats, interval=0.1)
     text = out.getvalue()
     assert "4/8" in text
-    assert "client at 42.5 req/s" in text
+    assert "waited 12.2 s for the rate limit" in text
     assert "━" in text  # the bar itself
 
 
@@ -85,7 +118,7 @@ def test_a_held_limiter_and_the_wait_of_one_request_are_shown() -> None:
         mode: str = "redis down"
 
     view = limit_view(Held)
-    assert view == LimitView(12.0, 80.0, 400, "redis down")
+    assert view == LimitView(80.0, 400, "redis down")
     line = Snapshot(done=400, total=500, elapsed=10, errors=0, limit=view).line()
     assert "HELD: the rate limiter is redis down" in line
     assert "each request waited 0.20 s for the rate limit" in line

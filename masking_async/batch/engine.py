@@ -101,8 +101,20 @@ async def run_batch(
             raise StrictModeError(
                 f"{summary.invalid} of {summary.total} rows are invalid; none sent"
             )
-        run = Run(client, summary, journal, options, outputs, fmt, scanned.columns, on_result)
-        await run.execute(file_items(journal, options.op, fmt, scanned), stop)
+        columns = scanned.columns
+        run = Run(
+            client,
+            summary,
+            journal,
+            options,
+            outputs,
+            fmt,
+            columns,
+            on_result,
+            stop=stop,
+            drain=True,
+        )
+        await run.execute(file_items(journal, options.op, fmt, scanned))
     return summary
 
 
@@ -145,8 +157,8 @@ async def _run_mappings(
     outputs = output_paths(options.out, options.out, ".jsonl") if options.out else {}
     refuse_overlap(outputs, {"journal": options.journal})
     async with _journal(options) as journal:
-        run = Run(client, summary, journal, options, outputs, "jsonl", None, on_result)
-        await run.execute(mapping_items(source, journal, options, summary), stop)
+        run = Run(client, summary, journal, options, outputs, "jsonl", None, on_result, stop=stop)
+        await run.execute(mapping_items(source, journal, options, summary))
     return summary
 
 

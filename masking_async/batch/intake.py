@@ -123,7 +123,11 @@ def _fresh(key: str, ordinal: int, row: Row, task: Task) -> JournalEntry:
 async def file_items(
     journal: Journal, op: str | None, fmt: Format, scanned: Scanned
 ) -> AsyncIterator[Item]:
-    """The input's rows as the journal holds them, in order; rows that differ are refused."""
+    """The input's rows as the journal holds them, in order; rows that differ are refused.
+
+    Nothing in here awaits, so a stop cancelled at its reader's await can never close it halfway:
+    the run then reads the rest of it to report every row it did not run.
+    """
 
     def item(entry: JournalEntry) -> Item:
         row = Row(entry.line, entry.raw)
@@ -142,7 +146,6 @@ async def file_items(
         now = scanned.changed.get(entry.key)
         yield item(entry) if now is None else refused(now, entry.state)
         seen.add(entry.key)
-        await anyio.lowlevel.checkpoint()
     for key, now in scanned.changed.items():  # rows the journal never had
         if key not in seen:
             yield refused(now, "pending")

@@ -64,6 +64,9 @@ _COLUMNS: Final = (
     "key, ordinal, line, digest, raw, op, state, sent_at, lookup_at, session_uuid,"
     " virtual_number, status, error, candidates, adopted, attempts"
 )
+#: ``PRAGMA user_version`` of a journal that records when each request left (``sent_at`` of a
+#: ``sending`` row); older journals recorded when the row was queued.
+_EXACT_DEPARTURES: Final = 2
 _BATCH: Final = 512
 _BUSY_MS: Final = 5000
 #: What a journal opened from an input remembers of it, to write its rows back the same way.
@@ -159,6 +162,9 @@ class Journal:
         self._lock = lock
         self._durable = durable
         self._reader = _connect(path)
+        (version,) = self._reader.execute("PRAGMA user_version").fetchone()
+        #: Does it record when each request left (not when its row was queued)?
+        self.exact_departures = version >= _EXACT_DEPARTURES
         self._queue: queue.Queue[_Write | None] = queue.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -186,8 +192,12 @@ class Journal:
             if not create:
                 _check_schema(path)
             connection = _connect(path)
+            found = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='rows'"
+            fresh = connection.execute(found).fetchone() is None
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(_SCHEMA)
+            if fresh:
+                connection.execute(f"PRAGMA user_version={_EXACT_DEPARTURES}")
             connection.close()
         except sqlite3.DatabaseError as exc:
             os.close(fd)

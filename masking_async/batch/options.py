@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import attrs
 
-from masking_async.client import CallTrace, LimiterStats
+from masking_async.client import CallTrace, LimiterStats, Traffic
 from masking_async.client._adoption import Lookup
 from masking_async.client._options import RetryPolicy
 from masking_async.models import Session
 
-__all__ = ["BatchOptions", "SessionAPI"]
+__all__ = ["MAX_UNREACHABLE", "BatchOptions", "SessionAPI"]
+
+#: The longest ``unreachable_after``: a server that never answers is known within half a minute.
+MAX_UNREACHABLE: Final = 30.0
 
 
 class SessionAPI(Protocol):
@@ -39,8 +42,20 @@ class SessionAPI(Protocol):
         named: str | None = None,
         ready: float | None = None,
     ) -> Lookup: ...
+    async def find_created(
+        self,
+        params: Mapping[str, Any],
+        *,
+        sent_at: float,
+        claimed: Callable[[str], bool] | None = None,
+        named: str | None = None,
+    ) -> Lookup: ...
+    @property
+    def settle(self) -> float: ...
     @property
     def lookup_delay(self) -> float: ...
+    @property
+    def traffic(self) -> Traffic: ...
     def create_lane(self, params: Mapping[str, Any]) -> AbstractAsyncContextManager[None]: ...
     def iter_sessions(
         self, filters: Mapping[str, Any] | None = None, *, concurrency: int = 8
@@ -67,6 +82,11 @@ class BatchOptions:
     retry_failed: bool = False
     #: Seconds a row keeps retrying transient failures before it ends unresolved/unprocessed.
     deadline: float = 900.0
+    #: Seconds from the start with no answer at all, only failures, before the run stops as
+    #: unable to reach the server (every row unprocessed); later outages are ``deadline``'s.
+    unreachable_after: float = attrs.field(
+        default=20.0, validator=[attrs.validators.gt(0), attrs.validators.le(MAX_UNREACHABLE)]
+    )
     #: The shape of the waits between those retries (attempt counts do not apply).
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     #: For mappings given to :func:`run_batch`: the field holding each row's unique key.

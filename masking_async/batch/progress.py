@@ -1,18 +1,21 @@
 """Live progress on stderr: a ``rich`` bar on a terminal, a plain line now and then elsewhere.
 
-Both show rows done of the total, rows per second, the time left, errors, and — when the client
-can tell (its limiter's ``stats()``) — the rate the client is holding to and the time spent
-waiting for the rate limit, which the rows' own timings include and the server never saw.
-Redraws are driven by this coroutine (no refresh thread), so the task group that runs the batch
-owns the whole display and cancelling it ends the display.
+Both show rows done of the total, rows per second, the time left, errors, what really got
+through (answers received per second, from the client's :class:`~masking_async.client.Traffic`),
+the rows parked on a timer (waiting for a lookup, or in backoff), the time each request waited
+for the rate limit, and — when nothing has come back for a while — one plain sentence saying so
+and why (``no answer for 20s: cannot connect to ...: connection refused``). Redraws are driven by
+this coroutine (no refresh thread), so the task group that runs the batch owns the whole display
+and cancelling it ends the display.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Final, TextIO
+from typing import Any, Final, Literal, TextIO
 
 import anyio
 import attrs
@@ -21,25 +24,41 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
 from masking_async.batch.summary import Summary
+from masking_async.client import Traffic
 
-__all__ = ["LimitView", "Snapshot", "limit_view", "show_progress"]
+__all__ = ["Gauges", "LimitView", "Snapshot", "limit_view", "show_progress"]
 
 #: Seconds between redraws on a terminal, and between lines elsewhere.
 TERMINAL_INTERVAL: Final = 0.2
 PLAIN_INTERVAL: Final = 5.0
 
+#: Seconds of answers the answer rate is averaged over.
+RATE_WINDOW: Final = 5.0
+#: Seconds without an answer, failures meanwhile, before the display says so.
+SILENCE: Final = 5.0
+
 #: Limiter modes in which requests flow; any other is shown, as it holds every request back.
 _FLOWING: Final = frozenset({"", "steady", "recovering", "closed"})
-#: Where the shared ``LimiterStats`` keeps each figure (the first name present is used).
-_RATE_NAMES: Final = ("current", "current_rate", "rate")
 _WAIT_NAMES: Final = ("total_wait", "wait_seconds", "waited", "total_wait_seconds")
+
+
+@attrs.define
+class Gauges:
+    """Rows parked on a timer, holding no worker: live counts the row drivers keep."""
+
+    #: Waiting for a lookup of a create whose answer was lost, or to send a change again.
+    looking: int = 0
+    #: Waiting out a backoff before sending again.
+    backing_off: int = 0
+
+    def add(self, name: Literal["looking", "backing_off"], delta: int) -> None:
+        setattr(self, name, getattr(self, name) + delta)
 
 
 @attrs.frozen
 class LimitView:
     """What the display shows of the client's limiter; None where the limiter cannot tell."""
 
-    rate: float | None = None
     waited: float | None = None
     #: Requests the limiter let through, to turn the summed wait into a wait per request.
     acquired: float | None = None
@@ -62,7 +81,6 @@ def limit_view(stats: Callable[[], Any] | None) -> LimitView:
     found = stats()
     mode = getattr(found, "mode", "")
     return LimitView(
-        _first(found, _RATE_NAMES),
         _first(found, _WAIT_NAMES),
         _first(found, ("acquired",)),
         mode if isinstance(mode, str) and mode not in _FLOWING else "",
@@ -78,6 +96,11 @@ class Snapshot:
     elapsed: float
     errors: int
     limit: LimitView = LimitView()
+    #: Answers received per second lately; None when the client cannot tell.
+    answers: float | None = None
+    gauges: Gauges = attrs.field(factory=Gauges)
+    #: ``no answer for 20s: <why>`` when nothing has come back for a while, else "".
+    silence: str = ""
 
     @property
     def rate(self) -> float:
@@ -98,12 +121,16 @@ class Snapshot:
         return "  ".join(parts)
 
     def limits(self) -> str:
-        """The client's side: ``client at 59.0 req/s  waited 3.2 s for the rate limit``."""
-        parts = []
+        """The wire: ``answers 59.0/s  3 waiting for a lookup  each request waited 0.20 s ...``."""
+        parts = [self.silence] if self.silence else []
         if self.limit.holding:
             parts.append(f"HELD: the rate limiter is {self.limit.holding}")
-        if self.limit.rate is not None:
-            parts.append(f"client at {self.limit.rate:.1f} req/s")
+        if self.answers is not None:
+            parts.append(f"answers {self.answers:.1f}/s")
+        if self.gauges.looking:
+            parts.append(f"{self.gauges.looking} waiting for a lookup")
+        if self.gauges.backing_off:
+            parts.append(f"{self.gauges.backing_off} in backoff")
         if self.limit.waited is not None and self.limit.acquired:
             # Summed over every caller it would read as hours: show the wait of one request.
             each = self.limit.waited / self.limit.acquired
@@ -132,13 +159,51 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-def _snapshot(summary: Summary, started: float, stats: Callable[[], Any] | None) -> Snapshot:
+class _Watch:
+    """Samples the client's traffic at each redraw: the answer rate, and how long the silence."""
+
+    def __init__(self, traffic: Traffic | None) -> None:
+        self.traffic = traffic
+        self.started = time.monotonic()
+        self._samples: deque[tuple[float, int]] = deque()
+        if traffic is not None:
+            self._samples.append((self.started, traffic.answered))
+
+    def answers(self, now: float) -> float | None:
+        if self.traffic is None:
+            return None
+        samples = self._samples
+        samples.append((now, self.traffic.answered))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW:
+            samples.popleft()
+        (then, before), (_, count) = samples[0], samples[-1]
+        if now - then <= 0:
+            return 0.0
+        return (count - before) / (now - then)
+
+    def silence(self, now: float) -> str:
+        traffic = self.traffic
+        if traffic is None or traffic.last_failure_at is None:
+            return ""
+        heard = traffic.last_answer if traffic.last_answer is not None else self.started
+        if traffic.last_failure_at < heard or now - heard < SILENCE:
+            return ""
+        return f"no answer for {_duration(now - heard)}: {traffic.last_failure}"
+
+
+def _snapshot(
+    summary: Summary, watch: _Watch, stats: Callable[[], Any] | None, gauges: Gauges | None
+) -> Snapshot:
+    now = time.monotonic()
     return Snapshot(
         done=summary.done,
         total=summary.total,
-        elapsed=time.monotonic() - started,
+        elapsed=now - watch.started,
         errors=summary.outcomes["failed"],
         limit=limit_view(stats),
+        answers=watch.answers(now),
+        gauges=gauges or Gauges(),
+        silence=watch.silence(now),
     )
 
 
@@ -147,15 +212,22 @@ async def show_progress(
     stream: TextIO | None = None,
     *,
     stats: Callable[[], Any] | None = None,
+    traffic: Traffic | None = None,
+    gauges: Gauges | None = None,
     interval: float | None = None,
 ) -> None:
-    """Run until cancelled, showing ``summary`` (and the limiter's ``stats()`` if given)."""
+    """Run until cancelled, showing ``summary``, and what the client's limiter ``stats()``, its
+    ``traffic`` and the run's ``gauges`` tell, where given."""
     out = stream or sys.stderr
-    started = time.monotonic()
+    watch = _Watch(traffic)
+
+    def snapshot() -> Snapshot:
+        return _snapshot(summary, watch, stats, gauges)
+
     if not out.isatty():
         while True:
             await anyio.sleep(interval or PLAIN_INTERVAL)
-            out.write(_snapshot(summary, started, stats).line() + "\n")
+            out.write(snapshot().line() + "\n")
             out.flush()
     bar = _Bar(
         TextColumn("rows"),
@@ -170,9 +242,9 @@ async def show_progress(
         try:
             while True:
                 await anyio.sleep(interval or TERMINAL_INTERVAL)
-                _draw(bar, task, _snapshot(summary, started, stats))
+                _draw(bar, task, snapshot())
         finally:
-            _draw(bar, task, _snapshot(summary, started, stats))
+            _draw(bar, task, snapshot())
 
 
 class _Bar(Progress):

@@ -10,7 +10,13 @@ import attrs
 from hdrh.histogram import HdrHistogram
 
 from masking_async.batch.results import Result
-from masking_async.exit_status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from masking_async.exit_status import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 
 __all__ = [
     "EXIT_AUTH",
@@ -18,6 +24,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_JOURNAL",
     "EXIT_OK",
+    "EXIT_UNREACHABLE",
     "EXIT_UNRESOLVED",
     "EXIT_USAGE",
     "Summary",
@@ -32,7 +39,7 @@ EXIT_UNRESOLVED: Final = 4
 #: The journal could not be written: the run stopped; rows in flight are unresolved.
 EXIT_JOURNAL: Final = 5
 
-Halt = Literal["auth", "journal"]
+Halt = Literal["auth", "journal", "unreachable"]
 
 
 @attrs.define
@@ -57,6 +64,9 @@ class Summary:
     journalled: bool = False
     #: The client's rate limiter at the end: ceiling, the rate it learned, 429s, time waited.
     limiter: str = ""
+    #: Answers the server sent this run (any status), and requests that got none.
+    answers: int = 0
+    unanswered: int = 0
     files: dict[str, Path] = attrs.field(factory=dict)
     _latency: HdrHistogram = attrs.field(factory=lambda: HdrHistogram(1, 3_600_000_000, 3))
 
@@ -69,6 +79,17 @@ class Summary:
             self.errors[self._kind(result)] += 1
         if result.latency_ms is not None:
             self._latency.record_value(max(1, round(result.latency_ms * 1000)))
+
+    def _advice(self) -> str:
+        """What to do after a stop, or with rows unresolved."""
+        if self.journalled:
+            return "run again with the same --journal to resume"
+        if not self.outcomes["unresolved"]:
+            return "there was no --journal: the unprocessed rows were never sent; run that file"
+        return (
+            "there was no --journal: run the unprocessed file again, and the unresolved one"
+            " only after checking those rows' sessions at the server"
+        )
 
     @staticmethod
     def _kind(result: Result) -> str:
@@ -104,6 +125,8 @@ class Summary:
             return EXIT_JOURNAL
         if self.halted == "auth":
             return EXIT_AUTH
+        if self.halted == "unreachable":
+            return EXIT_UNREACHABLE
         if self.interrupted:
             return EXIT_INTERRUPTED
         if self.outcomes["unresolved"]:
@@ -129,6 +152,9 @@ class Summary:
                 "time per row (rate-limit wait included) "
                 + "  ".join(f"{k} {v:.1f} ms" for k, v in latency.items())
             )
+        if self.elapsed:
+            lost = f"; {self.unanswered} requests got none" if self.unanswered else ""
+            lines.append(f"answers: {self.answers} ({self.answers / self.elapsed:.1f}/s){lost}")
         if self.limiter:
             lines.append(f"rate limit: {self.limiter}")
         if self.errors:
@@ -146,10 +172,5 @@ class Summary:
                 " ROW --journal J --session UUID, or --not-applied"
             )
         if self.interrupted or self.halted or self.outcomes["unresolved"]:
-            lines.append(
-                "run again with the same --journal to resume"
-                if self.journalled
-                else "there was no --journal: run the unprocessed and unresolved files again"
-                " only after checking those rows' sessions at the server"
-            )
+            lines.append(self._advice())
         return "\n".join(lines)

@@ -13,8 +13,20 @@ import errno
 import sys
 from collections.abc import Iterator
 
-from masking_async.errors import APIError, AuthenticationError, MaskingError, TransportError
-from masking_async.exit_status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from masking_async.errors import (
+    APIError,
+    AuthenticationError,
+    ConnectError,
+    MaskingError,
+    TransportError,
+)
+from masking_async.exit_status import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio brings along
     from exceptiongroup import BaseExceptionGroup
@@ -55,6 +67,8 @@ def _os_line(exc: OSError) -> str:
 
 
 def _one(exc: BaseException) -> tuple[int, str] | None:
+    if isinstance(exc, ConnectError):
+        return EXIT_UNREACHABLE, str(exc)  # the same sentence and status from every command
     if isinstance(exc, (TransportError, APIError)) and not isinstance(exc, AuthenticationError):
         return EXIT_FAILED, str(exc)  # the server or the network failed, not the user
     if isinstance(exc, MaskingError):

@@ -32,6 +32,7 @@ from masking_async.cli._errors import (
 )
 from masking_async.cli._filters import check_filters, where_pairs
 from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
+from masking_async.batch.options import MAX_UNREACHABLE, BatchOptions
 from masking_async.durations import parse_seconds
 
 _COMMANDS = {
@@ -55,7 +56,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 " session_uuid. Exit status: 0 all rows ok, 1 some failed or unprocessed,"
                 " 2 bad input or usage (nothing sent), 3 credentials refused (stopped),"
                 " 4 some rows unresolved (run again with the journal), 5 the journal could not"
-                " be written (stopped), 130 interrupted. See docs/batch.md."
+                " be written (stopped), 6 the server could not be reached (nothing sent),"
+                " 130 interrupted. See docs/batch.md."
             ),
         )
         parser.add_argument(
@@ -107,6 +109,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help="how long a row retries 5xx answers, timeouts and lost answers before it ends"
             " unresolved (default: 15m)",
         )
+        parser.add_argument(
+            "--unreachable-after",
+            type=_reach_seconds,
+            default=BatchOptions().unreachable_after,
+            metavar="DURATION",
+            help="stop (exit 6, every row unprocessed) when no request has reached the server"
+            " this long from the start, e.g. nothing listens at --base-url (at most"
+            f" {MAX_UNREACHABLE:g}s; default: {BatchOptions().unreachable_after:g}s)",
+        )
         if command == "expire":
             parser.add_argument(
                 "--where",
@@ -129,6 +140,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 _seconds = typed(parse_seconds)
+
+
+def _unreachable_after(text: str) -> float:
+    """From 1 s to :data:`MAX_UNREACHABLE`: long enough for a first answer, short enough to
+    tell a typo in the URL before a user gives up on the run."""
+    value = parse_seconds(text)
+    if not 1 <= value <= MAX_UNREACHABLE:
+        raise ValueError(f"{text!r} must be from 1 s to {MAX_UNREACHABLE:g} s")
+    return value
+
+
+_reach_seconds = typed(_unreachable_after)
 
 
 def _file_path(text: str) -> Path:
@@ -180,6 +203,7 @@ def _options(args: argparse.Namespace, **changes: Any) -> Any:
         "progress": not args.no_progress,
         "retry_failed": args.retry_failed,
         "deadline": args.deadline,
+        "unreachable_after": args.unreachable_after,
     }
     return BatchOptions(**{**values, **changes})
 

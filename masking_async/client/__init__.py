@@ -25,6 +25,7 @@ from masking_async.client._options import (
     Timeouts,
 )
 from masking_async.client._ratelimit import AccountLimiter
+from masking_async.client._traffic import Traffic
 from masking_async.client._transport import AiohttpTransport, Response, Transport
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ __all__ = [
     "RetryPolicy",
     "SharedLimitOptions",
     "Timeouts",
+    "Traffic",
     "Transport",
 ]
 

@@ -9,7 +9,7 @@ import os
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timezone
 from types import TracebackType
@@ -52,6 +52,7 @@ from masking_async.client._retry import (
     maybe_applied,
     retry_delay,
 )
+from masking_async.client._traffic import Traffic
 from masking_async.client._transport import AiohttpTransport, Transport
 from masking_async.errors import (
     ConfigurationError,
@@ -106,6 +107,9 @@ class CallTrace:
     #: The same moment on the monotonic clock: a wait measured from it survives a step of the
     #: wall clock (an NTP correction) between the send and the lookup.
     sent_mono: float | None = None
+    #: Awaited with the wall-clock time once the request holds a connection and a rate token,
+    #: just before it leaves (each attempt): where a journal records when it really left.
+    departing: Callable[[float], Awaitable[None]] | None = attrs.field(default=None, repr=False)
     _called_off: bool = attrs.field(default=False, init=False, repr=False)
     _waiting: anyio.CancelScope | None = attrs.field(default=None, init=False, repr=False)
 
@@ -215,6 +219,7 @@ class MaskingClient:
         self._rng = random.Random()
         self._returned = RecentSessions()
         self._lanes = LaneLocks()
+        self._traffic = Traffic()
         self._closed = False
 
     @classmethod
@@ -250,6 +255,11 @@ class MaskingClient:
     def rate_stats(self) -> LimiterStats:
         """The limiter's ceiling, learned rate, pause and waits (a snapshot)."""
         return self._limiter.stats()
+
+    @property
+    def traffic(self) -> Traffic:
+        """What came back so far: answers, failures with none, the last answer's time (live)."""
+        return self._traffic
 
     # -- the calls ---------------------------------------------------------------------------
 
@@ -335,6 +345,11 @@ class MaskingClient:
         )
 
     @property
+    def settle(self) -> float:
+        """Seconds the server may take to finish a create it was sent (``adopt_settle``)."""
+        return self.options.adopt_settle
+
+    @property
     def lookup_delay(self) -> float:
         """Seconds after a create left before a lookup for it is conclusive: timeout + settle."""
         return self.options.timeouts.total + self.options.adopt_settle
@@ -362,10 +377,25 @@ class MaskingClient:
         caller knows it (the wall clock may be stepped meanwhile); sessions this client returned,
         or that ``claimed`` says belong to someone else, are never candidates.
         """
+        if named is None:
+            await settle_until(max(sent_at + self.lookup_delay, not_before or 0.0), ready)
+        return await self.find_created(params, sent_at=sent_at, claimed=claimed, named=named)
+
+    async def find_created(
+        self,
+        params: Mapping[str, Any],
+        *,
+        sent_at: float,
+        claimed: Callable[[str], bool] | None = None,
+        named: str | None = None,
+    ) -> Lookup:
+        """:meth:`lookup_create` without its wait: a session found is the create's, but finding
+        none is conclusive only once ``sent_at + timeout + settle`` has passed (the caller's
+        to know). The batch engine waits on its own timers, so that a waiting row holds nothing.
+        """
         if named is not None:
             session = self._returned.add(await self.get_session(named))
             return Lookup(session, (session.session_uuid,))
-        await settle_until(max(sent_at + self.lookup_delay, not_before or 0.0), ready)
         sessions = self.iter_sessions(lookup_filters(params, sent_at))
         found = await pick(
             sessions,
@@ -584,6 +614,8 @@ class MaskingClient:
                     await held.enter_async_context(self._connection_slot(method, url))
                     await self._limiter.acquire()
             trace._waiting = None
+            if trace.departing is not None and not trace._called_off:
+                await trace.departing(time.time())  # may be called off meanwhile: then unsent
             if trace._called_off:
                 raise CalledOff(f"{method} {url} was called off before it was sent")
             trace.sent_at, started = time.time(), time.monotonic()
@@ -595,8 +627,9 @@ class MaskingClient:
                     method, url, params=params, json_body=json_body
                 )
             except TransportError as error:
+                now = time.monotonic()
+                self._traffic.failure(str(error), now)
                 if self._hooks:
-                    now = time.monotonic()
                     self._emit(
                         RequestFailed(
                             method, url, trace.attempts, type(error).__name__, now - started, now
@@ -604,6 +637,7 @@ class MaskingClient:
                     )
                 raise
         answered = time.monotonic()
+        self._traffic.answer(answered)
         trace.last_status = response.status
         if self._hooks:
             self._emit(

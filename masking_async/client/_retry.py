@@ -13,6 +13,7 @@ import anyio
 
 from masking_async.client._options import RetryPolicy
 from masking_async.errors import (
+    ConnectError,
     MaskingError,
     OutcomeUnknownError,
     PoolTimeout,
@@ -40,10 +41,10 @@ def is_retryable(error: MaskingError) -> bool:
 def outcome_unknown(error: MaskingError) -> bool:
     """Whether the server may have acted on a request that failed this way (a create: look first).
 
-    No answer, or a 5xx, after the request was sent. A 429 was refused, and a pool timeout was
-    never sent: neither needs a lookup.
+    No answer, or a 5xx, after the request was sent. A 429 was refused, and a request that found
+    no connection (:class:`ConnectError`, a pool timeout) was never sent: none needs a lookup.
     """
-    return isinstance(error, (TransportError, ServerError))
+    return isinstance(error, (TransportError, ServerError)) and not isinstance(error, ConnectError)
 
 
 def retry_delay(

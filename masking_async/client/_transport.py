@@ -6,14 +6,16 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import aiohttp
 import attrs
+import yarl
 
 from masking_async.client._options import ClientOptions
-from masking_async.errors import RequestTimeout, TransportError
+from masking_async.errors import ConnectError, RequestTimeout, TransportError
 
 __all__ = ["AiohttpTransport", "Response", "Transport", "map_transport_errors"]
 
@@ -40,11 +42,31 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
+def _why_not_connected(exc: aiohttp.ClientError) -> str:
+    """The cause of a connection that could not be opened, in a few lower-case words."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "no connection in time"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "its TLS certificate was refused"
+    if isinstance(exc, aiohttp.ClientConnectorSSLError):
+        return "the TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "no such host"
+    code = exc.os_error.errno if isinstance(exc, aiohttp.ClientConnectorError) else None
+    return os.strerror(code).lower() if code else "the connection could not be opened"
+
+
 @contextlib.contextmanager
 def map_transport_errors(method: str, url: str) -> Iterator[None]:
-    """aiohttp and asyncio failures → our TransportError tree (no credentials in messages)."""
+    """aiohttp and asyncio failures → our TransportError tree (no credentials in messages).
+
+    A connection that could not be opened is a :class:`ConnectError`: nothing was sent.
+    """
     try:
         yield
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        origin = str(yarl.URL(url).origin())
+        raise ConnectError(_why_not_connected(exc), origin=origin, method=method, url=url) from exc
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise RequestTimeout("no answer in time", method=method, url=url) from exc
     except (aiohttp.ClientError, OSError) as exc:
