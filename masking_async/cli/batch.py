@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 
+from masking_async.batch.options import MAX_UNREACHABLE, BatchOptions
 from masking_async.cli._common import (
     add_client_arguments,
     open_client,
@@ -32,7 +33,6 @@ from masking_async.cli._errors import (
 )
 from masking_async.cli._filters import check_filters, where_pairs
 from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
-from masking_async.batch.options import MAX_UNREACHABLE, BatchOptions
 from masking_async.durations import parse_seconds
 
 _COMMANDS = {
