@@ -10,6 +10,7 @@ request that never left is sent again with no lookup at all.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -203,10 +204,23 @@ async def test_a_gateway_timeout_is_not_taken_as_finished(tmp_path: Path) -> Non
         assert results[0].latency_ms >= 1_800
 
 
+async def test_the_deadline_is_honoured_to_the_second(tmp_path: Path) -> None:
+    """Every create after the first loses its answer and every lookup fails: the rows end at
+    ``deadline``, unresolved, not after the timeout + settle their conclusive lookup would need."""
+    source = tmp_path / "pairs.csv"
+    _csv(source, 4, start=9380)
+    async with Emulator(EmulatorConfig(rate_limit=None), clock=SystemClock()) as emulator:
+        emulator.add_fault(FaultRule(kind="drop", operation="create", phase="before"))
+        emulator.add_fault(FaultRule(kind="error", operation="list", status=503))
+        began = time.monotonic()
+        summary, results = await _run(emulator, source, deadline=1.5, concurrency=4)
+        assert time.monotonic() - began < 10  # a conclusive lookup would be 20.3 s away
+        assert summary.outcomes["unresolved"] == 4
+        assert {r.outcome for r in results} == {"unresolved"}
+
+
 def _journal_row_sent(journal: Path, ago: float) -> None:
     """Mark row 1 ``sending``, left ``ago`` seconds ago, as a crash would leave it."""
-    import time
-
     with sqlite3.connect(journal) as db:
         sent = time.time() - ago
         db.execute(

@@ -105,10 +105,12 @@ class Run:
         self.journal.start()
 
         async def produce(group: anyio.abc.TaskGroup) -> None:
+            skipped = 0
             async for item in items:
                 if self.shared.stopped():
                     self._not_run(item, "the run stopped first")
-                    if self.summary.unprocessed % _DRAIN_BATCH == 0:
+                    skipped += 1
+                    if skipped % _DRAIN_BATCH == 0:  # a long rest of a file: let answers in
                         await anyio.lowlevel.checkpoint()
                     continue
                 try:
