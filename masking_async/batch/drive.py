@@ -63,8 +63,9 @@ class Shared:
     stop: anyio.Event
     stopping: anyio.Event
     gauges: Gauges
-    #: Wall-clock time this run took the journal: a crashed run was alive no later than this.
+    #: When this run took the journal, on both clocks: a crashed run was alive no later.
     began: float
+    began_mono: float
     halt: Callable[[Halt, str], None]
     #: Where each row in flight stands, committed (a stop reports it from here).
     current: dict[int, JournalEntry] = attrs.field(factory=dict)
@@ -158,7 +159,7 @@ def _resumed_times(shared: Shared, row: _Row) -> None:
     entry, delay = row.entry, shared.client.lookup_delay
     sent = entry.sent_at
     if sent is None or (entry.state == "sending" and not shared.journal.exact_departures):
-        sent = shared.began
+        sent, row.ready = shared.began, shared.began_mono + delay
     row.entry = attrs.evolve(
         entry, sent_at=sent, lookup_at=max(entry.lookup_at or 0.0, sent + delay)
     )

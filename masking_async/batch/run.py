@@ -90,6 +90,7 @@ class Run:
             stopping=anyio.Event(),
             gauges=self.gauges,
             began=time.time(),
+            began_mono=time.monotonic(),
             halt=self._stop,
         )
         #: Rows that ended unresolved, or waited behind one: the row their lane must not pass.
