@@ -41,6 +41,7 @@ from masking_async.errors import (
 from masking_async.models import (
     CreateSessionRequest,
     Interaction,
+    LegacySession,
     PageMeta,
     Session,
     SessionPage,
@@ -63,6 +64,7 @@ __all__ = [
     "Hook",
     "Interaction",
     "InvalidRequestError",
+    "LegacySession",
     "Limiter",
     "LimiterStats",
     "LimiterUnavailableError",
