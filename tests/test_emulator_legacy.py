@@ -96,6 +96,16 @@ async def test_delete_takes_the_null_body_the_go_sdk_sends(legacy):
     assert status == 200
 
 
+async def test_the_go_sdks_legacy_requests_as_they_go_on_the_wire(legacy):
+    """Bytes as the Go SDK's Calls.CreateMaskingSession/DeleteMaskingSession send them: a JSON
+    create carrying ``session_expiry: 0`` when unset, then a DELETE whose body is ``null``."""
+    body = f'{{"first_party":"{A}","second_party":"{B}","session_expiry":0}}\n'.encode()
+    status, made, _ = await legacy.call("POST", data=body)
+    assert status == 201, made
+    deleted = await legacy.call("DELETE", made["session_uuid"], data=b"null\n")
+    assert deleted[0] == 200
+
+
 async def test_delete_of_an_unknown_session_is_404(legacy):
     """The legacy delete meets the store's rules: no such session, 404 in the envelope."""
     status, body, _ = await legacy.call("DELETE", "4189591e-d004-4bd8-9ec1-ff0e0b3d26a1")
