@@ -4,16 +4,14 @@ one request log, the same fault rules)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
-import aiohttp
+import attrs
 import pytest
-import pytest_asyncio
-from conftest import EmulatorHTTP
 
-from masking_async.emulator import Emulator, EmulatorConfig, RateLimit
+from masking_async.emulator import DEFAULT_AUTH_ID, Emulator, EmulatorConfig, RateLimit
 from masking_async.emulator.faults import FaultRule
 from masking_async.emulator.pytest_plugin import EmulatorFactory
 from masking_async.phones import party_numbers
@@ -29,18 +27,18 @@ LOW, HIGH = CALL_TIME_LIMIT_RANGE
 URL = "https://example.com/recording"
 
 
-class LegacyHTTP(EmulatorHTTP):
-    """Raw requests to the legacy paths; ``current`` reaches the same account's current API."""
+@attrs.frozen
+class Doors:
+    """Raw HTTP to one emulator account through the first version's paths and the current ones."""
 
-    def __init__(self, emulator: Emulator, session: aiohttp.ClientSession) -> None:
-        super().__init__(emulator, session)
-        self.current = EmulatorHTTP(emulator, session)
+    legacy: Any  # conftest's EmulatorHTTP on ``/Session``
+    current: Any  # the same, on ``/Masking/Session``
 
-    def url(self, session_uuid: str = "", *, slash: bool = True, auth_id: str | None = None) -> str:
-        path = f"/v1/Account/{auth_id or self.auth_id}/Session"
-        if session_uuid:
-            path += f"/{session_uuid}"
-        return self.emulator.base_url + path + ("/" if slash else "")
+    async def call(self, *args: Any, **kwargs: Any) -> tuple[int, Any, Any]:
+        return await self.legacy.call(*args, **kwargs)
+
+    async def create(self, **params: Any) -> dict[str, Any]:
+        return await self.legacy.create(**params)
 
     async def made(self, **params: Any) -> dict[str, Any]:
         """A legacy create (201 expected), answered with the session as the current API reads it."""
@@ -50,14 +48,13 @@ class LegacyHTTP(EmulatorHTTP):
         return dict(found["response"])
 
 
-def _legacy(emulator: Emulator, http: aiohttp.ClientSession) -> LegacyHTTP:
-    return LegacyHTTP(emulator, http)
+def _doors(emulator_http_for: Callable[..., Any], emulator: Emulator) -> Doors:
+    return Doors(emulator_http_for(emulator, collection="Session"), emulator_http_for(emulator))
 
 
-@pytest_asyncio.fixture
-async def legacy(masking_emulator: Emulator) -> AsyncIterator[LegacyHTTP]:
-    async with aiohttp.ClientSession() as http:
-        yield _legacy(masking_emulator, http)
+@pytest.fixture
+def legacy(emulator_http_for: Callable[..., Any], masking_emulator: Emulator) -> Doors:
+    return _doors(emulator_http_for, masking_emulator)
 
 
 def _refused(status: int, body: Any, field: str) -> bool:
@@ -267,18 +264,19 @@ async def test_busy_parties_are_shared_between_the_two_creates(legacy):
     assert first["virtual_number"] != second["virtual_number"]
 
 
-async def test_one_rate_limit_and_one_request_log(masking_emulator_factory: EmulatorFactory):
+async def test_one_rate_limit_and_one_request_log(
+    masking_emulator_factory: EmulatorFactory, emulator_http_for
+):
     """Legacy and current requests count against one account limit and land in one log."""
     emulator = await masking_emulator_factory(EmulatorConfig(rate_limit=RateLimit(2, 60.0)))
-    async with aiohttp.ClientSession() as http:
-        legacy = _legacy(emulator, http)
-        assert (await legacy.call("POST", json={"first_party": A, "second_party": B}))[0] == 201
-        assert (await legacy.current.call("GET"))[0] == 200
-        status, _, headers = await legacy.call("POST", json={"first_party": C, "second_party": D})
-        assert status == 429
-        assert "Retry-After" in headers
+    legacy = _doors(emulator_http_for, emulator)
+    assert (await legacy.call("POST", json={"first_party": A, "second_party": B}))[0] == 201
+    assert (await legacy.current.call("GET"))[0] == 200
+    status, _, headers = await legacy.call("POST", json={"first_party": C, "second_party": D})
+    assert status == 429
+    assert "Retry-After" in headers
     paths = [(entry.method, entry.path, entry.status) for entry in emulator.request_log]
-    root = f"/v1/Account/{legacy.auth_id}"
+    root = f"/v1/Account/{DEFAULT_AUTH_ID}"
     assert paths == [
         ("POST", f"{root}/Session/", 201),
         ("GET", f"{root}/Masking/Session/", 200),
@@ -288,26 +286,25 @@ async def test_one_rate_limit_and_one_request_log(masking_emulator_factory: Emul
 
 @pytest.mark.parametrize(("operation", "method"), [("create", "POST"), ("expire", "DELETE")])
 async def test_fault_rules_of_an_operation_meet_its_legacy_door(
-    masking_emulator_factory: EmulatorFactory, operation, method
+    masking_emulator_factory: EmulatorFactory, emulator_http_for, operation, method
 ):
     """A fault rule on ``create`` (``expire``) also fires on the legacy create (delete)."""
     emulator = await masking_emulator_factory()
-    async with aiohttp.ClientSession() as http:
-        legacy = _legacy(emulator, http)
-        made = await legacy.create(first_party=A, second_party=B)
-        emulator.add_fault(FaultRule(kind="error", operation=operation, status=503, count=1))
-        target = made["session_uuid"] if method == "DELETE" else ""
-        params = {"json": {"first_party": C, "second_party": D}} if method == "POST" else {}
-        status, body, _ = await legacy.call(method, target, **params)
-        assert status == 503
-        assert "injected" in body["error"]
-        assert (await legacy.call(method, target, **params))[0] in (200, 201)
+    legacy = _doors(emulator_http_for, emulator)
+    made = await legacy.create(first_party=A, second_party=B)
+    emulator.add_fault(FaultRule(kind="error", operation=operation, status=503, count=1))
+    target = made["session_uuid"] if method == "DELETE" else ""
+    params = {"json": {"first_party": C, "second_party": D}} if method == "POST" else {}
+    status, body, _ = await legacy.call(method, target, **params)
+    assert status == 503
+    assert "injected" in body["error"]
+    assert (await legacy.call(method, target, **params))[0] in (200, 201)
 
 
 async def test_credentials_are_checked_as_on_the_current_paths(legacy):
     """A wrong token is a 401 in the envelope, nothing made."""
     status, body, _ = await legacy.call(
-        "POST", json={"first_party": A, "second_party": B}, auth=(legacy.auth_id, "wrong")
+        "POST", json={"first_party": A, "second_party": B}, auth=(DEFAULT_AUTH_ID, "wrong")
     )
     assert status == 401
     assert set(body) == {"api_id", "error"}

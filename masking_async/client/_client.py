@@ -280,11 +280,11 @@ class MaskingClient:
     ) -> LegacySession:
         """Create a session through the first version of the API (``/v1/Account/{id}/Session/``).
 
-        Its own rules (``rules.check_legacy_create``: defaults 1800 s and 14400 s, a call time
-        limit clamped, never refused) checked before sending; then the same rate limit, retries
-        and adoption as :meth:`create_session`, so it is never made twice (see ``_legacy``).
+        Its own rules (``rules.check_legacy_create``: its own defaults, written into what is
+        sent; a call time limit clamped, never refused) checked before sending; then the same
+        rate limit, retries and adoption as :meth:`create_session`: never made twice.
         """
-        params = _checked(rules.check_legacy_create, dict(request))
+        params = _checked(rules.check_legacy_create, _params(request))
         return legacy_answer(await self._create(params, trace, self._legacy_root))
 
     async def expire_legacy_session(
