@@ -10,6 +10,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from masking_async.emulator import DEFAULT_AUTH_ID, Emulator, EmulatorConfig, RateLimit
 from masking_async.emulator.faults import FaultRule
@@ -20,6 +22,7 @@ from masking_async.rules import (
     LEGACY_DEFAULTS,
     MAX_URL_LENGTH,
     SESSION_EXPIRY_RANGE,
+    check_legacy_create,
 )
 
 A, B, C, D = islice(party_numbers("US", start=700), 4)
@@ -316,3 +319,25 @@ async def test_the_legacy_paths_answer_only_their_methods(legacy):
     assert status == 405
     assert "POST" in headers["Allow"]
     assert set(body) == {"api_id", "error"}
+
+
+# -- the rule itself, by search ----------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=5,
+)
+
+
+@given(value=JSON)
+def test_call_time_limit_is_never_refused_and_always_in_range(value: Any) -> None:
+    """Whatever JSON call_time_limit carries, the legacy create takes it: an integer clamped
+    into the range, anything else (null included) the default."""
+    params = {"first_party": A, "second_party": B, "call_time_limit": value}
+    clean, violations = check_legacy_create(params)
+    assert violations == []
+    if isinstance(value, int) and not isinstance(value, bool):
+        assert clean["call_time_limit"] == min(max(value, LOW), HIGH)
+    else:
+        assert clean["call_time_limit"] == LEGACY_DEFAULTS["call_time_limit"]
