@@ -4,6 +4,7 @@ one request log, the same fault rules)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from itertools import islice
 from typing import Any
@@ -302,6 +303,27 @@ async def test_fault_rules_of_an_operation_meet_its_legacy_door(
     assert status == 503
     assert "injected" in body["error"]
     assert (await legacy.call(method, target, **params))[0] in (200, 201)
+
+
+async def test_the_control_plane_drives_legacy_sessions(legacy, masking_emulator):
+    """Over /emulator/: a legacy fault rule, the clock expiring a session at its legacy default,
+    and the request log all act on the legacy door as on the current one."""
+    control = legacy.legacy.session
+    base = masking_emulator.base_url + "/emulator"
+    rule = {"kind": "error", "operation": "create", "status": 502, "count": 1}
+    async with control.post(f"{base}/faults", json=rule) as answer:
+        assert answer.status == 201
+    assert (await legacy.call("POST", json={"first_party": A, "second_party": B}))[0] == 502
+    made = await legacy.create(first_party=A, second_party=B)
+    expiry = LEGACY_DEFAULTS["session_expiry"]
+    for seconds, status in ((expiry - 1, "active"), (1, "expired")):
+        async with control.post(f"{base}/clock", json={"advance": seconds}) as answer:
+            assert answer.status == 200
+        _, found, _ = await legacy.current.call("GET", made["session_uuid"])
+        assert found["response"]["status"] == status
+    async with control.get(f"{base}/requests") as answer:
+        logged = json.dumps(await answer.json())
+    assert f"/v1/Account/{DEFAULT_AUTH_ID}/Session/" in logged
 
 
 async def test_credentials_are_checked_as_on_the_current_paths(legacy):
