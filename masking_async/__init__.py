@@ -42,6 +42,7 @@ from masking_async.errors import (
 from masking_async.models import (
     CreateSessionRequest,
     Interaction,
+    LegacySession,
     PageMeta,
     Session,
     SessionPage,
@@ -65,6 +66,7 @@ __all__ = [
     "Hook",
     "Interaction",
     "InvalidRequestError",
+    "LegacySession",
     "Limiter",
     "LimiterStats",
     "LimiterUnavailableError",

@@ -17,6 +17,7 @@ import attrs
 __all__ = [
     "CreateSessionRequest",
     "Interaction",
+    "LegacySession",
     "PageMeta",
     "Session",
     "SessionPage",
@@ -90,6 +91,20 @@ class Session:
     @property
     def is_active(self) -> bool:
         return self.status != "expired"
+
+
+@attrs.frozen(kw_only=True)
+class LegacySession:
+    """What the first version's create answers: the new session's id and number, no more.
+
+    The session is an ordinary one: ``get_session(session_uuid)`` reads the whole of it.
+    ``message`` and ``api_id`` are ``None`` when the session was adopted after a lost answer.
+    """
+
+    session_uuid: str
+    virtual_number: str | None = None
+    message: str | None = None
+    api_id: str | None = None
 
 
 @attrs.frozen

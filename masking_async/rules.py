@@ -7,6 +7,10 @@ them at once (the batch engine's dry run) or refuse on the first (the emulator's
 Sources: ``session-api-reference.md`` wins; the legacy overview supplies the limits the newer pages
 omit (``session_expiry`` 60-86400, ``call_time_limit`` clamped into 60-86400, URLs of at most 1,000
 characters). ``ring_timeout`` has only a documented default (120), which we take as its maximum.
+
+The first version of the API (``/v1/Account/{auth_id}/Session/``, the legacy overview) takes a
+subset of the same arguments with the same checks, its own defaults, and a ``call_time_limit``
+that is never refused: :data:`LEGACY_CREATE_FIELDS` and :func:`check_legacy_create`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ __all__ = [
     "CREATE_FIELDS",
     "DEFAULT_LIST_WINDOW",
     "IMMUTABLE_ON_UPDATE",
+    "LEGACY_CREATE_FIELDS",
+    "LEGACY_DEFAULTS",
     "LIST_FILTERS",
     "MAX_LIST_WINDOW",
     "UPDATE_FIELDS",
@@ -32,6 +38,7 @@ __all__ = [
     "Violation",
     "check_create",
     "check_expire",
+    "check_legacy_create",
     "check_list_filters",
     "check_session_uuid",
     "check_update",
@@ -92,11 +99,14 @@ def _integer(low: int, high: int) -> Check:
     return check
 
 
-def _clamped(low: int, high: int) -> Check:
-    """``call_time_limit``: the legacy API sets values outside the range to its nearest bound."""
+def _clamped(low: int, high: int, *, invalid: int | None = None) -> Check:
+    """``call_time_limit``: the legacy API sets values outside the range to its nearest bound,
+    and (given ``invalid``) a value that is no integer at all to ``invalid`` instead of refusing."""
 
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
+            if invalid is not None:
+                return invalid
             raise _Invalid("must be an integer")
         return min(max(value, low), high)
 
@@ -270,6 +280,19 @@ def _unknown(params: Mapping[str, Any], known: Mapping[str, Check]) -> list[str]
     return [name for name in params if name not in known]
 
 
+def _check_parties(
+    params: Mapping[str, Any],
+    clean: Mapping[str, Any],
+    required: tuple[str, ...],
+    violations: list[Violation],
+) -> None:
+    for name in required:
+        if params.get(name) is None:
+            violations.append(Violation(name, "is required"))
+    if "first_party" in clean and clean.get("second_party") == clean["first_party"]:
+        violations.append(Violation("second_party", "must differ from first_party"))
+
+
 def check_create(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violation]]:
     """Check create arguments; return the normalised ones (``None`` dropped) and the violations."""
     violations = [
@@ -280,11 +303,7 @@ def check_create(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violat
 
     single = clean.get("create_session_with_single_party", False)
     required = ("first_party",) if single else ("first_party", "second_party")
-    for name in required:
-        if params.get(name) is None:
-            violations.append(Violation(name, "is required"))
-    if "first_party" in clean and clean.get("second_party") == clean["first_party"]:
-        violations.append(Violation("second_party", "must differ from first_party"))
+    _check_parties(params, clean, required, violations)
 
     pin_auth = clean.get("is_pin_authentication_required", False)
     generate = clean.get("generate_pin", False)
@@ -348,6 +367,50 @@ def check_expire(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violat
         if name not in SDK_ECHO_FIELDS
     ]
     return {}, violations
+
+
+# -- the first version: POST /v1/Account/{auth_id}/Session/ -----------------------------------
+
+#: The legacy overview's defaults, which differ from the current API's (3600 for both).
+LEGACY_DEFAULTS: Final[Mapping[str, int]] = {"session_expiry": 1800, "call_time_limit": 14400}
+
+#: The legacy create's arguments, in the overview's order: the current checks, except that a
+#: ``call_time_limit`` that is no integer becomes the default instead of an error.
+LEGACY_CREATE_FIELDS: Final[Mapping[str, Check]] = {
+    name: CREATE_FIELDS[name]
+    for name in (
+        "first_party",
+        "second_party",
+        "session_expiry",
+        "call_time_limit",
+        "record",
+        "record_file_format",
+        "recording_callback_url",
+        "recording_callback_method",
+    )
+} | {
+    "call_time_limit": _clamped(*CALL_TIME_LIMIT_RANGE, invalid=LEGACY_DEFAULTS["call_time_limit"])
+}
+
+
+def check_legacy_create(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violation]]:
+    """Check legacy create arguments; the normalised ones come back with the defaults filled in.
+
+    ``session_expiry: 0`` counts as not sent: the official Go SDK's legacy parameters always
+    carry the field (``0`` when unset), so the overview's own example sends it.
+    """
+    given = {
+        name: value
+        for name, value in params.items()
+        if not (name == "session_expiry" and type(value) is int and value == 0)
+    }
+    violations = [
+        Violation(name, "is not a known parameter")
+        for name in _unknown(given, LEGACY_CREATE_FIELDS)
+    ]
+    clean = _check_fields(given, LEGACY_CREATE_FIELDS, violations)
+    _check_parties(given, clean, ("first_party", "second_party"), violations)
+    return {**LEGACY_DEFAULTS, **clean}, violations
 
 
 # -- list filters ------------------------------------------------------------------------------

@@ -15,7 +15,10 @@ from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, Emulator
 
 
 class EmulatorHTTP:
-    """Raw requests to one emulator account: status, JSON body and headers, nothing parsed."""
+    """Raw requests to one emulator account: status, JSON body and headers, nothing parsed.
+
+    ``collection`` is the sessions' path under the account: ``Session`` for the first version.
+    """
 
     def __init__(
         self,
@@ -23,12 +26,14 @@ class EmulatorHTTP:
         session: aiohttp.ClientSession,
         auth_id: str = DEFAULT_AUTH_ID,
         auth_token: str = DEFAULT_AUTH_TOKEN,
+        collection: str = "Masking/Session",
     ) -> None:
         self.emulator, self.session = emulator, session
         self.auth_id, self.auth_token = auth_id, auth_token
+        self.collection = collection
 
     def url(self, session_uuid: str = "", *, slash: bool = True, auth_id: str | None = None) -> str:
-        path = f"/v1/Account/{auth_id or self.auth_id}/Masking/Session"
+        path = f"/v1/Account/{auth_id or self.auth_id}/{self.collection}"
         if session_uuid:
             path += f"/{session_uuid}"
         return self.emulator.base_url + path + ("/" if slash else "")

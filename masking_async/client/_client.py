@@ -37,6 +37,7 @@ from masking_async.client._events import (
     RequestSent,
     RequestThrottled,
 )
+from masking_async.client._legacy import legacy_answer, legacy_root
 from masking_async.client._limiter import Limiter, LimiterStats
 from masking_async.client._options import (
     BASE_URL_ENV,
@@ -65,7 +66,13 @@ from masking_async.errors import (
     TransportError,
     error_for_status,
 )
-from masking_async.models import CreateSessionRequest, Session, SessionPage, UpdateSessionRequest
+from masking_async.models import (
+    CreateSessionRequest,
+    LegacySession,
+    Session,
+    SessionPage,
+    UpdateSessionRequest,
+)
 from masking_async.wire import make_converter, read_page, read_session
 
 __all__ = ["CallTrace", "MaskingClient"]
@@ -203,6 +210,7 @@ class MaskingClient:
                 os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL, option=f"${BASE_URL_ENV}"
             )
         self._root = f"{self.base_url}/v1/Account/{auth_id}/Masking/Session/"
+        self._legacy_root = legacy_root(self.base_url, auth_id)
         # The token lives only in this closure and the transport: no attribute to print.
         self._make_transport: Callable[[], Transport] = lambda: AiohttpTransport(
             auth_id, auth_token, self.options
@@ -275,6 +283,31 @@ class MaskingClient:
         could say which (see ``_adoption``); concurrent creates of one pair run one at a time.
         """
         params = _checked(rules.check_create, _params(request))
+        return await self._create(params, trace, self._root)
+
+    async def create_legacy_session(
+        self, request: Mapping[str, Any], *, trace: CallTrace | None = None
+    ) -> LegacySession:
+        """Create a session through the first version of the API (``/v1/Account/{id}/Session/``).
+
+        Its own rules (``rules.check_legacy_create``: its own defaults, written into what is
+        sent; a call time limit clamped, never refused) checked before sending; then the same
+        rate limit, retries and adoption as :meth:`create_session`: never made twice.
+        """
+        params = _checked(rules.check_legacy_create, _params(request))
+        return legacy_answer(await self._create(params, trace, self._legacy_root))
+
+    async def expire_legacy_session(
+        self, session_uuid: str, *, trace: CallTrace | None = None
+    ) -> None:
+        """Expire a session now through the first version's DELETE; safe to repeat."""
+        url = self._session_url(session_uuid, root=self._legacy_root)
+        await self._retrying("DELETE", url, trace=trace)
+
+    async def _create(
+        self, params: Mapping[str, Any], trace: CallTrace | None, url: str
+    ) -> Session:
+        """Create once at ``url`` (either API's collection): retried, a lost create adopted."""
         trace = trace if trace is not None else CallTrace()
         self._budget.on_request()
         async with self.create_lane(params):
@@ -283,7 +316,7 @@ class MaskingClient:
                 attempt += 1
                 trace.attempts = attempt
                 try:
-                    return await self.attempt_create(params, trace=trace)
+                    return await self.attempt_create(params, trace=trace, url=url)
                 except MaskingError as error:
                     if maybe_applied(error) and self.options.retry.attempts > 1:
                         found = await self._conclude(params, trace, error)
@@ -293,18 +326,25 @@ class MaskingClient:
                     # 429s never reach here (attempt_create waits them out): no trace.
                     if not self._may_retry(error, attempt):
                         raise
-                    await self._backoff("POST", self._root, error, attempt)
+                    await self._backoff("POST", url, error, attempt)
 
     async def attempt_create(
-        self, params: Mapping[str, Any], *, trace: CallTrace | None = None
+        self,
+        params: Mapping[str, Any],
+        *,
+        trace: CallTrace | None = None,
+        url: str | None = None,
     ) -> Session:
         """One create of checked ``params`` (a 429, never applied, is waited out and re-sent).
 
         A 2xx whose session cannot be read is resolved through the ``session_uuid`` it names;
-        failing that it raises :class:`OutcomeUnknownError` carrying that id.
+        failing that it raises :class:`OutcomeUnknownError` carrying that id. ``url``: the
+        collection to post to (the legacy one's short answer reads as a session of two fields).
         """
         trace = trace if trace is not None else CallTrace()
-        body = await self._unthrottled("POST", self._root, json_body=dict(params), trace=trace)
+        body = await self._unthrottled(
+            "POST", url or self._root, json_body=dict(params), trace=trace
+        )
         try:
             return self._returned.add(read_session(self._converter, body))
         except ResponseFormatError:
@@ -461,10 +501,10 @@ class MaskingClient:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _session_url(self, session_uuid: str) -> str:
+    def _session_url(self, session_uuid: str, *, root: str | None = None) -> str:
         if violations := rules.check_session_uuid(session_uuid):
             raise RequestValidationError(violations)
-        return f"{self._root}{session_uuid}/"
+        return f"{root or self._root}{session_uuid}/"
 
     async def _unthrottled(
         self, method: str, url: str, *, json_body: Any = None, trace: CallTrace

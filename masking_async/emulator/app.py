@@ -9,6 +9,10 @@ back as ``{"api_id", "error"}`` with the right status, unknown routes (404), met
 bodies over :data:`MAX_BODY_BYTES` (413) included, so clients never meet an HTML error page. A
 client that hangs up is no emulator failure: its entry says ``client_gone``, never a 500.
 
+The first version of the API (``/v1/Account/{auth_id}/Session/``, create and delete only) is
+served by the same pipeline on the same store: its requests meet the ``create`` and ``expire``
+fault rules, the same rate limit and the same request log.
+
 Requests under :data:`CONTROL_PREFIX` are the control plane (:mod:`.control`): admin token,
 JSON errors, but no faults, no rate limit and no request log.
 """
@@ -39,12 +43,14 @@ from masking_async.rules import (
     Violation,
     check_create,
     check_expire,
+    check_legacy_create,
     check_list_filters,
     check_update,
 )
 
 __all__ = [
     "CONTROL_PREFIX",
+    "LEGACY_COLLECTION",
     "MAX_BODY_BYTES",
     "PARSER_LIMIT",
     "RUNTIME",
@@ -88,6 +94,9 @@ class Runtime:
 
 
 RUNTIME: Final = web.AppKey("masking_emulator_runtime", Runtime)
+
+#: The first version's sessions (the legacy overview; the Go SDK's ``Calls.CreateMaskingSession``).
+LEGACY_COLLECTION: Final = "/v1/Account/{auth_id}/Session"
 
 #: Where the control plane lives, outside the API's ``/v1/`` namespace.
 CONTROL_PREFIX: Final = "/emulator"
@@ -179,12 +188,35 @@ async def expire(request: web.Request) -> web.Response:
     return _json(render.expire_body())
 
 
+async def legacy_create(request: web.Request) -> web.Response:
+    """The first version's create: its own defaults and clamps, a short answer, the same store."""
+    clean, violations = check_legacy_create(await json_object(request, _PARAMETERS))
+    _refuse(violations)
+    record = request.app[RUNTIME].store.create(request.match_info["auth_id"], clean)
+    return _json(render.legacy_create_body(record), 201)
+
+
+async def legacy_expire(request: web.Request) -> web.Response:
+    """The first version's delete; a ``null`` body is none (the Go SDK sends one)."""
+    body = await json_body(request)
+    if body is not None and not isinstance(body, dict):
+        raise Refused(400, f"the JSON body must be {_PARAMETERS}")
+    _, violations = check_expire(body or {})
+    _refuse(violations)
+    info = request.match_info
+    request.app[RUNTIME].store.expire(info["auth_id"], info["session_uuid"])
+    return _json(render.expire_body())
+
+
+#: Each handler's operation, as fault rules name them (a legacy call is the same operation).
 _OPERATIONS: Final[Mapping[Handler, str]] = {
     create: "create",
     retrieve: "get",
     list_sessions: "list",
     update: "update",
     expire: "expire",
+    legacy_create: "create",
+    legacy_expire: "expire",
 }
 
 
@@ -404,12 +436,15 @@ def build_app(runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     collection = "/v1/Account/{auth_id}/Masking/Session"
     member = collection + "/{session_uuid}"
+    legacy = LEGACY_COLLECTION
     routes: list[tuple[str, str, Handler]] = [
         ("POST", collection, create),
         ("GET", collection, list_sessions),
         ("GET", member, retrieve),
         ("POST", member, update),
         ("DELETE", member, expire),
+        ("POST", legacy, legacy_create),
+        ("DELETE", legacy + "/{session_uuid}", legacy_expire),
     ]
     for method, path, handler in routes:
         for variant in (path, path + "/"):

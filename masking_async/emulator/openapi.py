@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from masking_async.emulator.app import MAX_BODY_BYTES
+from masking_async.emulator.app import LEGACY_COLLECTION, MAX_BODY_BYTES
 from masking_async.rules import (
     CALL_TIME_LIMIT_RANGE,
     CREATE_FIELDS,
+    LEGACY_CREATE_FIELDS,
+    LEGACY_DEFAULTS,
     MAX_PAGE_SIZE,
     MAX_URL_LENGTH,
     SESSION_EXPIRY_RANGE,
@@ -80,6 +82,25 @@ _ARGUMENTS: Final[dict[str, Schema]] = {
     "create_session_with_single_party": _BOOLEAN,
     "virtual_number_cooloff_period": _integer(0, 3600),
 }
+
+
+def _legacy_arguments() -> dict[str, Schema]:
+    """The first version's arguments: the current schemas, its defaults and its lenient rules."""
+    low, high = CALL_TIME_LIMIT_RANGE
+    expiry, limit = LEGACY_DEFAULTS["session_expiry"], LEGACY_DEFAULTS["call_time_limit"]
+    overrides: dict[str, Schema] = {
+        "session_expiry": {
+            "description": f"Default {expiry}; 0 counts as not sent (the Go SDK always sends it).",
+            "anyOf": [_ARGUMENTS["session_expiry"], {"const": 0}],
+        },
+        "call_time_limit": {
+            "description": (
+                f"Default {limit}; an integer is clamped into {low}-{high}, anything else"
+                f" becomes {limit}: never refused."
+            ),
+        },
+    }
+    return {name: overrides.get(name, _ARGUMENTS[name]) for name in LEGACY_CREATE_FIELDS}
 
 
 def _session() -> Schema:
@@ -183,6 +204,9 @@ def _schemas() -> dict[str, Schema]:
                 "session": _ref("Session"),
             }
         ),
+        "LegacyCreateResponse": _envelope(
+            {"session_uuid": text, "virtual_number": text, "message": text}
+        ),
         "RetrieveResponse": _envelope({"response": _ref("Session")}),
         "ListResponse": _envelope({"response": page}),
         "UpdateResponse": _envelope({"message": text, "session": _ref("Session")}),
@@ -191,6 +215,12 @@ def _schemas() -> dict[str, Schema]:
             "type": "object",
             "properties": {name: _ARGUMENTS[name] for name in CREATE_FIELDS},
             "required": ["first_party"],
+            "additionalProperties": False,
+        },
+        "LegacyCreateSession": {
+            "type": "object",
+            "properties": _legacy_arguments(),
+            "required": ["first_party", "second_party"],
             "additionalProperties": False,
         },
         "UpdateSession": {
@@ -283,6 +313,7 @@ def build_document() -> dict[str, Any]:
     }
     collection = "/v1/Account/{auth_id}/Masking/Session/"
     member = collection + "{session_uuid}/"
+    legacy = LEGACY_COLLECTION + "/"
     return {
         "openapi": "3.1.0",
         "info": {
@@ -291,6 +322,8 @@ def build_document() -> dict[str, Any]:
             "description": (
                 "Number-masking sessions: create, retrieve, list, update, expire. Every error"
                 " answers {api_id, error}. Paths also answer without the trailing slash."
+                " The first version's create and delete (/v1/Account/{auth_id}/Session/) make"
+                " and end the same sessions."
             ),
         },
         "servers": [{"url": "http://127.0.0.1:8180"}],
@@ -330,6 +363,26 @@ def build_document() -> dict[str, Any]:
                 "delete": _operation(
                     "expireSession",
                     "Expire a session now",
+                    "200",
+                    "DeleteResponse",
+                    requestBody=_body("ExpireSession", required=False),
+                ),
+            },
+            legacy: {
+                "parameters": [auth_id],
+                "post": _operation(
+                    "createLegacySession",
+                    "Create a session (first version): its own defaults, a short answer",
+                    "201",
+                    "LegacyCreateResponse",
+                    requestBody=_body("LegacyCreateSession", required=True),
+                ),
+            },
+            legacy + "{session_uuid}/": {
+                "parameters": [auth_id, session_uuid],
+                "delete": _operation(
+                    "expireLegacySession",
+                    "Expire a session now (first version; a null body counts as none)",
                     "200",
                     "DeleteResponse",
                     requestBody=_body("ExpireSession", required=False),

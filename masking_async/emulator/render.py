@@ -25,6 +25,7 @@ __all__ = [
     "create_body",
     "error_body",
     "expire_body",
+    "legacy_create_body",
     "list_body",
     "option",
     "retrieve_body",
@@ -133,13 +134,20 @@ def _api_id() -> str:
     return str(uuid.uuid4())
 
 
+_CREATED: Final = "Session created"
+
+
 def create_body(record: SessionRecord) -> dict[str, Any]:
+    return {**legacy_create_body(record), "session": session_body(record)}
+
+
+def legacy_create_body(record: SessionRecord) -> dict[str, Any]:
+    """The first version's answer (legacy overview, Go SDK): the current one without ``session``."""
     return {
         "api_id": _api_id(),
         "session_uuid": record.uuid,
         "virtual_number": record.virtual_number,
-        "message": "Session created",
-        "session": session_body(record),
+        "message": _CREATED,
     }
 
 
