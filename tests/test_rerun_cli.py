@@ -1,0 +1,107 @@
+"""Running a batch command again is safe by default: the journal beside the input (issue 17)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from masking_async.emulator.process import emulator_process
+from masking_async.phones import party_pairs
+from tests.cli_support import run_cli
+from tests.test_batch_cli import _sessions
+
+QUICK = ("--no-progress", "--rate", "off")
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    with emulator_process("--rate-limit", "off") as url:
+        yield url
+
+
+def _pairs(path: Path, count: int, start: int = 0) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ref", "first_party", "second_party"])
+        for i, (a, b) in enumerate(party_pairs(count, countries=("US", "GB"), start=start)):
+            writer.writerow([f"R{i}", a, b])
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    with path.open() as handle:
+        return [json.loads(line) for line in handle]
+
+
+def _active_per_pair(url: str) -> Counter[tuple[str, str]]:
+    return Counter(
+        (s["first_party"], s["second_party"]) for s in _sessions(url) if s["status"] == "active"
+    )
+
+
+def test_the_same_create_twice_makes_each_session_once(server: str, tmp_path: Path) -> None:
+    """`create pairs.csv` twice, no --journal: 500 sessions, not 1,000; the second run says why."""
+    _pairs(tmp_path / "pairs.csv", 500)
+    first = run_cli(server, tmp_path, "create", "pairs.csv", *QUICK)
+    assert first.returncode == 0, first.stderr
+    assert "journal: pairs.csv.create.journal" in first.stderr
+    second = run_cli(server, tmp_path, "create", "pairs.csv", *QUICK)
+    assert second.returncode == 0, second.stderr
+    assert "500 rows concluded by an earlier run; nothing sent" in second.stderr
+    per_pair = _active_per_pair(server)
+    assert len(per_pair) == 500 and set(per_pair.values()) == {1}
+    results = _lines(tmp_path / "pairs.results.jsonl")
+    assert len(results) == 500 and all(r["resumed"] for r in results)
+
+
+def test_no_journal_sends_again_and_says_so(server: str, tmp_path: Path) -> None:
+    """--no-journal keeps nothing: the summary warns that running it again sends again."""
+    _pairs(tmp_path / "pairs.csv", 5)
+    done = run_cli(server, tmp_path, "create", "pairs.csv", "--no-journal", *QUICK)
+    assert done.returncode == 0, done.stderr
+    assert "no journal: running this again sends every row again" in done.stderr
+    assert not list(tmp_path.glob("*.journal"))
+
+
+def test_fresh_starts_over_on_purpose(server: str, tmp_path: Path) -> None:
+    """--fresh discards the earlier journal: every row is sent again."""
+    _pairs(tmp_path / "pairs.csv", 5)
+    assert run_cli(server, tmp_path, "create", "pairs.csv", *QUICK).returncode == 0
+    again = run_cli(server, tmp_path, "create", "pairs.csv", "--fresh", *QUICK)
+    assert again.returncode == 0, again.stderr
+    assert "discarded the journal" in again.stderr
+    assert set(_active_per_pair(server).values()) == {2}
+
+
+def test_another_command_keeps_its_own_journal(server: str, tmp_path: Path) -> None:
+    """`expire` after `create` on one file is not refused: each command has its own journal."""
+    _pairs(tmp_path / "pairs.csv", 3)
+    assert run_cli(server, tmp_path, "create", "pairs.csv", *QUICK).returncode == 0
+    uuids = [r["session_uuid"] for r in _lines(tmp_path / "pairs.results.jsonl")]
+    (tmp_path / "gone.csv").write_text("session_uuid\n" + "".join(f"{u}\n" for u in uuids))
+    expired = run_cli(server, tmp_path, "expire", "gone.csv", *QUICK)
+    assert expired.returncode == 0, expired.stderr
+    assert (tmp_path / "gone.csv.expire.journal").exists()
+    assert not _active_per_pair(server)
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (("--no-journal", "--journal", "j"), "--no-journal and --journal"),
+        (("--no-journal", "--fresh"), "--no-journal and --fresh"),
+        (("--no-journal", "--retry-failed"), "--no-journal and --retry-failed"),
+    ],
+)
+def test_contradictory_journal_options_are_one_line(
+    tmp_path: Path, flags: tuple[str, ...], says: str
+) -> None:
+    """Options that contradict each other: exit 2, one line, nothing sent."""
+    _pairs(tmp_path / "pairs.csv", 1)
+    done = run_cli("http://127.0.0.1:9", tmp_path, "create", "pairs.csv", *flags, *QUICK)
+    assert done.returncode == 2 and says in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
