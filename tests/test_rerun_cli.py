@@ -53,9 +53,11 @@ def test_the_same_create_twice_makes_each_session_once(server: str, tmp_path: Pa
     assert second.returncode == 0, second.stderr
     assert "500 rows concluded by an earlier run; nothing sent" in second.stderr
     per_pair = _active_per_pair(server)
-    assert len(per_pair) == 500 and set(per_pair.values()) == {1}
+    assert len(per_pair) == 500
+    assert set(per_pair.values()) == {1}
     results = _lines(tmp_path / "pairs.results.jsonl")
-    assert len(results) == 500 and all(r["resumed"] for r in results)
+    assert len(results) == 500
+    assert all(r["resumed"] for r in results)
 
 
 def test_no_journal_sends_again_and_says_so(server: str, tmp_path: Path) -> None:
@@ -103,5 +105,6 @@ def test_contradictory_journal_options_are_one_line(
     """Options that contradict each other: exit 2, one line, nothing sent."""
     _pairs(tmp_path / "pairs.csv", 1)
     done = run_cli("http://127.0.0.1:9", tmp_path, "create", "pairs.csv", *flags, *QUICK)
-    assert done.returncode == 2 and says in done.stderr
+    assert done.returncode == 2
+    assert says in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr

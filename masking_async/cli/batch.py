@@ -158,8 +158,12 @@ def _check_paths(args: argparse.Namespace) -> None:
     if args.journal is not None and not args.journal.parent.is_dir():
         raise UsageError(f"--journal {args.journal}: folder {args.journal.parent} does not exist")
     if args.no_journal and (args.journal is not None or args.fresh or args.retry_failed):
-        given = "--journal" if args.journal is not None else "--fresh" if args.fresh else (
-            "--retry-failed"
+        given = (
+            "--journal"
+            if args.journal is not None
+            else "--fresh"
+            if args.fresh
+            else ("--retry-failed")
         )
         raise UsageError(f"--no-journal and {given} contradict each other; give one")
 
@@ -254,8 +258,8 @@ def _expire_matching(args: argparse.Namespace) -> int:
     filters.setdefault("status", "active")
     if args.journal is not None or args.fresh:
         raise UsageError(
-            f"{'--journal' if args.journal is not None else '--fresh'} is for files; to finish an expire by filter, run it again"
-            " (sessions already expired no longer match)"
+            f"{'--journal' if args.journal is not None else '--fresh'} is for files; to finish"
+            " an expire by filter, run it again (sessions already expired no longer match)"
         )
     if args.dry_run:
         listed = check_out(args.out, "--out", RESULT_SUFFIXES)

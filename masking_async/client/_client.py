@@ -28,6 +28,7 @@ from masking_async.client._adoption import (
     settle_until,
 )
 from masking_async.client._claims import LaneLocks, RecentSessions
+from masking_async.client._ensure import Ensured, PairLocks, active_filters, newest_match
 from masking_async.client._events import (
     Event,
     Hook,
@@ -265,25 +266,56 @@ class MaskingClient:
         could say which (see ``_adoption``); concurrent creates of one pair run one at a time.
         """
         params = _checked(rules.check_create, _params(request))
+        async with self.create_lane(params):
+            return await self._create_in_lane(params, trace)
+
+    async def ensure_session(
+        self,
+        request: CreateSessionRequest | Mapping[str, Any],
+        *,
+        trace: CallTrace | None = None,
+    ) -> Ensured:
+        """The pair's newest active session that matches ``request``, else a new one.
+
+        ``created`` says which. Matching is strict (every parameter given that a session echoes
+        must be equal); the pair is the first and second party in order. Concurrent calls for
+        one pair on this client make one session; with a limiter that locks across processes
+        (``RedisLimiter``), so do calls from several processes. See ``_ensure``.
+        """
+        params = _checked(rules.check_create, _params(request))
+
+        async def look_then_create() -> Ensured:
+            sessions = self.iter_sessions(active_filters(params), concurrency=1)
+            found = await newest_match(sessions, params)
+            if found is not None:
+                return Ensured(found, created=False)
+            return Ensured(await self._create_in_lane(params, trace), created=True)
+
+        async with self.create_lane(params):
+            if isinstance(self._limiter, PairLocks):
+                return await self._limiter.run_locked(create_lane(params), look_then_create)
+            return await look_then_create()
+
+    async def _create_in_lane(self, params: dict[str, Any], trace: CallTrace | None) -> Session:
+        """Create checked ``params``, the pair's lane held: a lost answer is looked up first."""
         trace = trace if trace is not None else CallTrace()
         self._budget.on_request()
-        async with self.create_lane(params):
-            attempt = 0
-            while True:
-                attempt += 1
-                trace.attempts = attempt
-                try:
-                    return await self.attempt_create(params, trace=trace)
-                except MaskingError as error:
-                    if maybe_applied(error) and self.options.retry.attempts > 1:
-                        found = await self._conclude(params, trace, error)
-                        if found is not None:
-                            trace.adopted = True
-                            return found
-                    # 429s never reach here (attempt_create waits them out): no trace.
-                    if not self._may_retry(error, attempt):
-                        raise
-                    await self._backoff("POST", self._root, error, attempt)
+        attempt = 0
+        while True:
+            attempt += 1
+            trace.attempts = attempt
+            try:
+                return await self.attempt_create(params, trace=trace)
+            except MaskingError as error:
+                if maybe_applied(error) and self.options.retry.attempts > 1:
+                    found = await self._conclude(params, trace, error)
+                    if found is not None:
+                        trace.adopted = True
+                        return found
+                # 429s never reach here (attempt_create waits them out): no trace.
+                if not self._may_retry(error, attempt):
+                    raise
+                await self._backoff("POST", self._root, error, attempt)
 
     async def attempt_create(
         self, params: Mapping[str, Any], *, trace: CallTrace | None = None
