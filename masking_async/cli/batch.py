@@ -282,11 +282,11 @@ def _expire_matching(args: argparse.Namespace) -> int:
     if count == 0:
         return EXIT_OK
     if not args.yes:
-        _confirm(count)
+        confirm_expiry(count)
     return _run_file(args, matches, out=results, format="csv")
 
 
-def _confirm(count: int) -> None:
+def confirm_expiry(count: int) -> None:
     if not sys.stdin.isatty():
         raise UsageError(
             f"refusing to expire {plural(count, 'session')} without confirmation;"
