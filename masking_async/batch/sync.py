@@ -245,7 +245,8 @@ def make_plan(desired: Iterable[Desired], active: Iterable[Session], options: Sy
     plan = Plan(options)
     by_pair: defaultdict[Pair, list[Session]] = defaultdict(list)
     for session in active:
-        if session.status == "active" and session.first_party:
+        # Listed as active; a session with a call going shows ``in-progress``, still active.
+        if session.status != "expired" and session.first_party:
             by_pair[(session.first_party, session.second_party or None)].append(session)
     for sessions in by_pair.values():
         sessions.sort(key=_created, reverse=True)  # newest first

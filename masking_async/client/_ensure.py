@@ -70,7 +70,8 @@ async def newest_match(
     """The newest active session of the pair that matches ``params``, if any."""
     best: Session | None = None
     async for session in sessions:
-        if session.status != "active" or not _same_pair(params, session):
+        # Listed as active; one with a call going shows ``in-progress``, and is active too.
+        if session.status == "expired" or not _same_pair(params, session):
             continue
         if not matches(params, session):
             continue
