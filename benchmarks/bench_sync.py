@@ -2,11 +2,11 @@
 
 An emulator limited to 300 requests per 5 s (60/s) holds 9,000 active sessions (made on an
 unlimited emulator, which saves its state for the limited one to load with ``--state``). The
-desired file has 10,000 pairs: 500 of the active pairs are left out (expired with ``--prune``), 500 want
-``record: true`` (updates), 8,000 are unchanged and 1,500 are new (creates), so 2,500 requests
-are needed. (The issue's "1,000 to create" cannot hold with 10,000 desired, 9,000 active and 500
-expired; the creates are what the arithmetic leaves.) The real command runs in a child process;
-its own lines give the listing's seconds and the apply's. Then ``sync --dry-run
+desired file has 10,000 pairs: 500 of the active pairs are left out (expired with ``--prune``),
+500 want ``record: true`` (updates), 8,000 are unchanged and 1,500 are new (creates), so 2,500
+requests are needed. (The issue's "1,000 to create" cannot hold with 10,000 desired, 9,000
+active and 500 expired; the creates are what the arithmetic leaves.) The real command runs in a
+child process; its own lines give the listing's seconds and the apply's. Then ``sync --dry-run
 --detailed-exit-code`` must exit 0, and the server must hold exactly the file's pairs.
 """
 
