@@ -108,3 +108,30 @@ def test_contradictory_journal_options_are_one_line(
     assert done.returncode == 2
     assert says in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_failed_row_fixed_in_place_is_sent_with_retry_failed(server: str, tmp_path: Path) -> None:
+    """Fix in place: a row that ended failed, corrected in the file, is sent by --retry-failed;
+    a changed ok row is still refused, and nothing is sent twice."""
+    pairs = list(party_pairs(4, countries=("US",), start=900))
+    rows = [f"R{i},{a},{b}" for i, (a, b) in enumerate(pairs)]
+    broken = rows[:3] + [f"R3,{pairs[3][0]},not-a-number"]
+    source = tmp_path / "pairs.csv"
+    source.write_text("ref,first_party,second_party\n" + "\n".join(broken) + "\n")
+    first = run_cli(server, tmp_path, "create", "pairs.csv", *QUICK)
+    assert first.returncode == 1, first.stderr
+    source.write_text("ref,first_party,second_party\n" + "\n".join(rows) + "\n")
+    told = run_cli(server, tmp_path, "create", "pairs.csv", *QUICK)
+    assert told.returncode == 1, told.stderr
+    assert "--retry-failed sends the corrected row" in told.stderr
+    fixed = run_cli(server, tmp_path, "create", "pairs.csv", "--retry-failed", *QUICK)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "corrected row is sent" in fixed.stderr
+    assert len(_active_per_pair(server)) == 4
+    assert run_cli(server, tmp_path, "create", "pairs.csv", *QUICK).returncode == 0
+    moved = [f"R0,{pairs[0][0]},{pairs[3][1]}", *rows[1:]]  # an ok row changed: refused
+    source.write_text("ref,first_party,second_party\n" + "\n".join(moved) + "\n")
+    refused = run_cli(server, tmp_path, "create", "pairs.csv", "--retry-failed", *QUICK)
+    assert refused.returncode == 1, refused.stderr
+    assert "differs from the input" in refused.stderr
+    assert sum(_active_per_pair(server).values()) == 4

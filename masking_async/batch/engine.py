@@ -95,6 +95,7 @@ async def run_batch(
             summary,
             report,
             options.strict,
+            options.retry_failed,
             abandon_on_cancel=True,
         )
         if options.strict and summary.invalid:
@@ -102,7 +103,8 @@ async def run_batch(
                 f"{summary.invalid} of {summary.total} rows are invalid; none sent"
             )
         run = Run(client, summary, journal, options, outputs, fmt, scanned.columns, on_result)
-        await run.execute(file_items(journal, options.op, fmt, scanned), stop)
+        items = file_items(journal, options.op, fmt, scanned, options.retry_failed)
+        await run.execute(items, stop)
     return summary
 
 
