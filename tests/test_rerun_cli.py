@@ -115,7 +115,7 @@ def test_a_failed_row_fixed_in_place_is_sent_with_retry_failed(server: str, tmp_
     a changed ok row is still refused, and nothing is sent twice."""
     pairs = list(party_pairs(4, countries=("US",), start=900))
     rows = [f"R{i},{a},{b}" for i, (a, b) in enumerate(pairs)]
-    broken = rows[:3] + [f"R3,{pairs[3][0]},not-a-number"]
+    broken = [*rows[:3], f"R3,{pairs[3][0]},not-a-number"]
     source = tmp_path / "pairs.csv"
     source.write_text("ref,first_party,second_party\n" + "\n".join(broken) + "\n")
     first = run_cli(server, tmp_path, "create", "pairs.csv", *QUICK)
@@ -135,3 +135,19 @@ def test_a_failed_row_fixed_in_place_is_sent_with_retry_failed(server: str, tmp_
     assert refused.returncode == 1, refused.stderr
     assert "differs from the input" in refused.stderr
     assert sum(_active_per_pair(server).values()) == 4
+
+
+def test_skip_active_leaves_pairs_that_have_a_session(server: str, tmp_path: Path) -> None:
+    """create --skip-active: rows whose pair has an active session end skipped, naming it."""
+    _pairs(tmp_path / "some.csv", 3)
+    assert run_cli(server, tmp_path, "create", "some.csv", *QUICK).returncode == 0
+    made = {r["ref"]: r["session_uuid"] for r in _lines(tmp_path / "some.results.jsonl")}
+    _pairs(tmp_path / "all.csv", 5)  # the same 3 pairs, and 2 more
+    done = run_cli(server, tmp_path, "create", "all.csv", "--skip-active", *QUICK)
+    assert done.returncode == 0, done.stderr
+    assert "3 skipped (the pair has an active session)" in done.stderr
+    results = {r["ref"]: r for r in _lines(tmp_path / "all.results.jsonl")}
+    assert [results[f"R{i}"]["outcome"] for i in range(5)] == ["skipped"] * 3 + ["ok"] * 2
+    assert all(results[ref]["session_uuid"] == uuid for ref, uuid in made.items())
+    assert set(_active_per_pair(server).values()) == {1}
+    assert len(_active_per_pair(server)) == 5

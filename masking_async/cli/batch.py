@@ -118,6 +118,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help="how long a row retries 5xx answers, timeouts and lost answers before it ends"
             " unresolved (default: 15m)",
         )
+        if command == "create":
+            parser.add_argument(
+                "--skip-active",
+                action="store_true",
+                help="list the active sessions first; a row whose pair has one is not sent"
+                " (outcome skipped, with that session in the results)",
+            )
         if command == "expire":
             parser.add_argument(
                 "--where",
@@ -220,6 +227,7 @@ def _options(args: argparse.Namespace, **changes: Any) -> Any:
         "progress": not args.no_progress,
         "retry_failed": args.retry_failed,
         "deadline": args.deadline,
+        "skip_active": getattr(args, "skip_active", False),
     }
     return BatchOptions(**{**values, **changes})
 
