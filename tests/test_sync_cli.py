@@ -77,7 +77,7 @@ def test_sync_makes_the_server_match_the_file(server: str, tmp_path: Path) -> No
     )
     assert plan.returncode == 2, plan.stderr
     assert "+ 10 to create, ~ 5 to update (record: false -> true)" in plan.stderr
-    assert "- 7 to expire (7 with --prune)" in plan.stderr
+    assert "- 7 to expire (with --prune)" in plan.stderr
     assert "2 held (with --replace)" in plan.stderr
     assert "2 pairs with several active sessions" in plan.stderr
     planned = [

@@ -138,13 +138,13 @@ class Plan:
             note = _diff_note(self.changes + self.held, "replace")
             held = f", {len(self.held)} held (with --replace)" if self.held else ""
             parts.append(f"± {replaced} to replace{note}{held}")
-        expire_note = []
-        if self.options.prune:
-            expire_note.append(f"{count['prune']} with --prune")
-        if self.options.dedupe:
-            expire_note.append(f"{count['dedupe']} with --dedupe")
-        expires = count["prune"] + count["dedupe"]
-        parts.append(f"- {expires} to expire" + (f" ({', '.join(expire_note)})" * bool(expires)))
+        reasons = {f"--{why}": count[why] for why in ("prune", "dedupe") if count[why]}
+        expires = sum(reasons.values())
+        if len(reasons) == 1:
+            parts.append(f"- {expires} to expire (with {next(iter(reasons))})")
+        else:
+            note = ", ".join(f"{n} with {option}" for option, n in reasons.items())
+            parts.append(f"- {expires} to expire" + (f" ({note})" if note else ""))
         parts.append(f"{self.unchanged} unchanged")
         if self.several:
             pairs = "pair" if self.several == 1 else "pairs"
