@@ -138,45 +138,75 @@ def handle(args: argparse.Namespace) -> int:
     results = args.out or args.file.with_name(f"{args.file.name}.sync.results.jsonl")
 
     if args.dry_run:
-        plan = _planned(args, desired, filters, options)
-        if plan is None:
-            return EXIT_INTERRUPTED
-        written = args.plan or args.file.with_name(f"{args.file.name}.plan.jsonl")
-        _write_plan(written, plan.rows())
-        if _open_rows(journal)[0]:
-            print(
-                f"note: an earlier sync left its plan unfinished ({journal});"
-                " running sync finishes it first",
-                file=sys.stderr,
-            )
-        print(f"dry run: plan written to {written}; nothing was sent", file=sys.stderr)
-        if args.detailed_exit_code and plan.has_changes:
-            return EXIT_CHANGES
-        return EXIT_OK
-
+        return _dry_run(args, desired, filters, options, journal)
     if args.fresh and discard_journal(journal):
         print(f"--fresh: discarded the unfinished plan's journal {journal}", file=sys.stderr)
     left, total = _open_rows(journal)
-    if left and applied_plan.exists():
-        print(
-            f"finishing the plan an earlier sync left unfinished: {left} of {total} rows to go",
-            file=sys.stderr,
-        )
-        status = _apply(args, applied_plan, journal, results)
-        if status != EXIT_OK:
-            return status
-    plan = _planned(args, desired, filters, options)
+
+    async def main(stop: anyio.Event) -> int:
+        # One client for the whole command: the listing and the apply share its rate limit.
+        async with open_client(args) as client:
+            if left and applied_plan.exists():
+                print(
+                    f"finishing the plan an earlier sync left unfinished: {left} of {total}"
+                    " rows to go",
+                    file=sys.stderr,
+                )
+                status = await _apply(client, args, applied_plan, journal, results, stop)
+                if status != EXIT_OK:
+                    return status
+            plan = await _planned(client, desired, filters, options, stop)
+            if plan is None:
+                return EXIT_INTERRUPTED
+            if not plan.changes:
+                print("nothing to change", file=sys.stderr)
+                return EXIT_FAILED if plan.held else EXIT_OK
+            if plan.expiring and not args.yes:
+                await anyio.to_thread.run_sync(confirm_expiry, plan.expiring)
+            discard_journal(journal)  # the last plan is concluded: this one gets its own
+            _write_plan(applied_plan, plan.rows())
+            status = await _apply(client, args, applied_plan, journal, results, stop)
+            return EXIT_FAILED if status == EXIT_OK and plan.held else status
+
+    with writing(f"{results} or the files beside it"):
+        status = run_until_signalled(main)
+    return EXIT_INTERRUPTED if status is None else status
+
+
+def _dry_run(
+    args: argparse.Namespace,
+    desired: list[Any],
+    filters: dict[str, str],
+    options: Any,
+    journal: Path,
+) -> int:
+    """List, plan, print the plan and write it; exit 2 for changes with --detailed-exit-code."""
+    from masking_async.batch.journal import JournalLocked
+
+    async def main(stop: anyio.Event) -> Any:
+        async with open_client(args) as client:
+            return await _planned(client, desired, filters, options, stop)
+
+    plan = run_until_signalled(main)
     if plan is None:
         return EXIT_INTERRUPTED
-    if not plan.changes:
-        print("nothing to change", file=sys.stderr)
-        return EXIT_FAILED if plan.held else EXIT_OK
-    if plan.expiring and not args.yes:
-        confirm_expiry(plan.expiring)
-    discard_journal(journal)  # the last plan is concluded: this one gets a journal of its own
-    _write_plan(applied_plan, plan.rows())
-    status = _apply(args, applied_plan, journal, results)
-    return EXIT_FAILED if status == EXIT_OK and plan.held else status
+    written = args.plan or args.file.with_name(f"{args.file.name}.plan.jsonl")
+    _write_plan(written, plan.rows())
+    try:
+        unfinished = _open_rows(journal)[0]
+    except JournalLocked:
+        unfinished = 0
+        print(f"note: a sync is applying a plan now ({journal})", file=sys.stderr)
+    if unfinished:
+        print(
+            f"note: an earlier sync left its plan unfinished ({journal});"
+            " running sync finishes it first",
+            file=sys.stderr,
+        )
+    print(f"dry run: plan written to {written}; nothing was sent", file=sys.stderr)
+    if args.detailed_exit_code and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
 
 
 def _open_rows(journal: Path) -> tuple[int, int]:
@@ -205,33 +235,35 @@ def _write_plan(path: Path, rows: list[dict[str, Any]]) -> None:
         partial.replace(path)
 
 
-def _planned(
-    args: argparse.Namespace, desired: list[Any], filters: dict[str, str], options: Any
+async def _planned(
+    client: Any, desired: list[Any], filters: dict[str, str], options: Any, stop: anyio.Event
 ) -> Any:
     """List the active sessions (in parallel), plan, print the plan; None when interrupted."""
     from masking_async.batch.sync import make_plan
 
-    async def main(stop: anyio.Event) -> Any:
-        started = time.monotonic()
-        active = []
-        async with open_client(args) as client:
-            async for session in client.iter_sessions(filters, concurrency=8):
-                active.append(session)
-                if stop.is_set():
-                    return None
-        print(
-            f"listed {plural(len(active), 'active session')} in {time.monotonic() - started:.1f} s",
-            file=sys.stderr,
-        )
-        return make_plan(desired, active, options)
-
-    plan = run_until_signalled(main)
-    if plan is not None:
-        print(plan.describe(), file=sys.stderr)
+    started = time.monotonic()
+    active = []
+    async for session in client.iter_sessions(filters, concurrency=8):
+        active.append(session)
+        if stop.is_set():
+            return None
+    print(
+        f"listed {plural(len(active), 'active session')} in {time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
+    plan = make_plan(desired, active, options)
+    print(plan.describe(), file=sys.stderr)
     return plan
 
 
-def _apply(args: argparse.Namespace, plan: Path, journal: Path, results: Path) -> int:
+async def _apply(
+    client: Any,
+    args: argparse.Namespace,
+    plan: Path,
+    journal: Path,
+    results: Path,
+    stop: anyio.Event,
+) -> int:
     """Run the plan's rows as ``run`` would, with the sync's journal."""
     from masking_async.batch import BatchOptions, run_batch
 
@@ -244,13 +276,6 @@ def _apply(args: argparse.Namespace, plan: Path, journal: Path, results: Path) -
         progress=not args.no_progress,
         deadline=args.deadline,
     )
-
-    async def main(stop: anyio.Event) -> int:
-        async with open_client(args) as client:
-            summary = await run_batch(plan, client=client, options=options, stop=stop)
-        print(summary.format(), file=sys.stderr)
-        return int(summary.exit_status)
-
-    with writing(f"{results} or the files beside it"):
-        status = run_until_signalled(main)
-    return EXIT_INTERRUPTED if status is None else status
+    summary = await run_batch(plan, client=client, options=options, stop=stop)
+    print(summary.format(), file=sys.stderr)
+    return int(summary.exit_status)
