@@ -10,14 +10,14 @@ the command again looks at the server again.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime, timezone
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
 from masking_async.batch.intake import Item
 from masking_async.batch.journal import JournalEntry
 from masking_async.batch.options import SessionAPI
+from masking_async.batch.sync import Pair, group_active, pair_of
 from masking_async.models import Session
 
 __all__ = ["SKIPPED", "active_by_pair", "skipping"]
@@ -26,26 +26,12 @@ __all__ = ["SKIPPED", "active_by_pair", "skipping"]
 SKIPPED: Final = "skipped"
 #: The reason its result gives.
 REASON: Final = "the pair already has an active session"
-_EPOCH: Final = datetime.fromtimestamp(0, timezone.utc)
-
-Pair = tuple[str, str | None]
-
-
-def _pair(params: Mapping[str, Any]) -> Pair:
-    return (params["first_party"], params.get("second_party") or None)
 
 
 async def active_by_pair(client: SessionAPI) -> dict[Pair, Session]:
     """The newest active session of every pair, from one parallel listing."""
-    newest: dict[Pair, Session] = {}
-    async for session in client.iter_sessions({"status": "active"}, concurrency=8):
-        if session.status == "expired" or not session.first_party:
-            continue
-        pair = (session.first_party, session.second_party or None)
-        known = newest.get(pair)
-        if known is None or (session.created_time or _EPOCH) > (known.created_time or _EPOCH):
-            newest[pair] = session
-    return newest
+    listed = [s async for s in client.iter_sessions({"status": "active"}, concurrency=8)]
+    return {pair: sessions[0] for pair, sessions in group_active(listed).items()}
 
 
 async def skipping(
@@ -59,7 +45,7 @@ async def skipping(
         task, entry = item.task, item.entry
         found = None
         if task.op == "create" and task.valid and item.problem is None:
-            found = active.get(_pair(task.params)) if entry.state == "pending" else None
+            found = active.get(pair_of(task.params)) if entry.state == "pending" else None
         if found is None:
             yield item
             continue

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -33,10 +32,13 @@ from masking_async.models import Session
 __all__ = [
     "Change",
     "Desired",
+    "Pair",
     "Plan",
     "SyncInputError",
     "SyncOptions",
+    "group_active",
     "make_plan",
+    "pair_of",
     "read_desired",
 ]
 
@@ -49,7 +51,6 @@ _PARTIES: Final = frozenset({"first_party", "second_party"})
 _SESSION_FIELDS: Final = frozenset(a.name for a in attrs.fields(Session))
 #: How many invalid rows of the desired file are named before giving up.
 _SHOWN: Final = 20
-_EPOCH: Final = datetime.fromtimestamp(0, timezone.utc)
 
 
 class SyncInputError(MaskingError):
@@ -208,7 +209,7 @@ def read_desired(path: Path, fmt: Format) -> list[Desired]:
         if task.violations:
             problems += [f"{path}: line {row.line}: {v}" for v in task.violations]
             continue
-        pair = (task.params["first_party"], task.params.get("second_party"))
+        pair = pair_of(task.params)
         if pair in seen:
             problems.append(
                 f"{path}: line {row.line}: the pair {_pair_text(pair)} repeats line {seen[pair]};"
@@ -236,20 +237,31 @@ def _drift(params: Mapping[str, Any], session: Session) -> list[tuple[str, Any, 
     return diffs
 
 
-def _created(session: Session) -> datetime:
-    return session.created_time or _EPOCH
+def pair_of(params: Mapping[str, Any]) -> Pair:
+    """The pair of checked create parameters: first and second party, in order."""
+    return (params["first_party"], params.get("second_party") or None)
+
+
+def group_active(active: Iterable[Session]) -> dict[Pair, list[Session]]:
+    """The listed active sessions by pair, newest first.
+
+    A session with a call going shows ``in-progress``: it was listed as active, and is.
+    """
+    by_pair: defaultdict[Pair, list[Session]] = defaultdict(list)
+    for session in active:
+        if session.status != "expired" and session.first_party:
+            by_pair[(session.first_party, session.second_party or None)].append(session)
+    for sessions in by_pair.values():
+        sessions.sort(key=lambda s: s.created_time.timestamp() if s.created_time else 0.0)
+        sessions.reverse()
+    return dict(by_pair)
 
 
 def make_plan(desired: Iterable[Desired], active: Iterable[Session], options: SyncOptions) -> Plan:
     """The changes that make ``active`` (the server's active sessions) match ``desired``."""
     plan = Plan(options)
-    by_pair: defaultdict[Pair, list[Session]] = defaultdict(list)
-    for session in active:
-        # Listed as active; a session with a call going shows ``in-progress``, still active.
-        if session.status != "expired" and session.first_party:
-            by_pair[(session.first_party, session.second_party or None)].append(session)
+    by_pair = group_active(active)
     for sessions in by_pair.values():
-        sessions.sort(key=_created, reverse=True)  # newest first
         if len(sessions) > 1:
             plan.several += 1
             plan.extra += len(sessions) - 1

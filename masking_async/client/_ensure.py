@@ -13,8 +13,7 @@ the pair's lane on one client and, when the client's limiter can lock across pro
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime, timezone
-from typing import Any, Final, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -24,7 +23,6 @@ from masking_async.models import Session
 __all__ = ["Ensured", "PairLocks", "active_filters", "newest_match"]
 
 T = TypeVar("T")
-_EPOCH: Final = datetime.fromtimestamp(0, timezone.utc)
 
 
 @attrs.frozen
@@ -60,8 +58,8 @@ def _same_pair(params: Mapping[str, Any], session: Session) -> bool:
     )
 
 
-def _created(session: Session) -> datetime:
-    return session.created_time or _EPOCH
+def _created(session: Session) -> float:
+    return session.created_time.timestamp() if session.created_time else 0.0
 
 
 async def newest_match(
