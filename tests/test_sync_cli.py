@@ -115,6 +115,47 @@ def test_a_second_sync_sends_nothing(server: str, tmp_path: Path) -> None:
     assert len(_sessions(server)) == 6
 
 
+def test_where_narrows_both_the_listing_and_the_file(server: str, tmp_path: Path) -> None:
+    """--where first_party=X: only X's sessions are compared or pruned, only X's rows planned."""
+    first = next(iter(party_pairs(1, countries=("US",), start=3500)))[0]
+    mine = [(first, f"+1212555{i:04d}") for i in range(3)]
+    others = list(party_pairs(3, countries=("GB",), start=3600))
+    _setup(server, tmp_path, mine + others)
+    rows = [f"{a},{b}" for a, b in [*mine[:2], *others[:1]]]  # mine[2] pruned; others left alone
+    _csv(tmp_path / "want.csv", "first_party,second_party", rows)
+    done = run_cli(
+        server,
+        tmp_path,
+        "sync",
+        "want.csv",
+        "--where",
+        f"first_party={first}",
+        "--prune",
+        "--yes",
+        *QUICK,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 row of want.csv is outside it" in done.stderr
+    assert "- 1 to expire (with --prune)" in done.stderr
+    assert set(_active(server)) == {*mine[:2], *others}
+
+
+def test_where_refuses_a_filter_the_file_cannot_be_judged_by(tmp_path: Path) -> None:
+    """--where created_time__gte=...: refused, one line (it would hide sessions sync must see)."""
+    _csv(tmp_path / "want.csv", "first_party,second_party", ["+14155550100,+14155550101"])
+    done = run_cli(
+        "http://127.0.0.1:9",
+        tmp_path,
+        "sync",
+        "want.csv",
+        "--where",
+        "created_time__gte=2026-01-01 00:00",
+    )
+    assert done.returncode == 2
+    assert "sync narrows only by first_party, second_party, subaccount" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
 @pytest.mark.parametrize(
     ("rows", "says"),
     [

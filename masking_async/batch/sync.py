@@ -30,6 +30,7 @@ from masking_async.errors import MaskingError
 from masking_async.models import Session
 
 __all__ = [
+    "NARROWING",
     "Change",
     "Desired",
     "Pair",
@@ -40,6 +41,7 @@ __all__ = [
     "make_plan",
     "pair_of",
     "read_desired",
+    "within",
 ]
 
 Pair = tuple[str, str | None]
@@ -223,6 +225,29 @@ def read_desired(path: Path, fmt: Format) -> list[Desired]:
         shown = problems[:_SHOWN] + ([f"... and {more} more"] if more > 0 else [])
         raise SyncInputError("\n".join(shown) + "\nnothing was listed or sent")
     return desired
+
+
+#: The ``--where`` filters a desired row can be judged by too. Narrowing the listing by any
+#: other (a time, say) would hide a wanted pair's session, and the plan would create a second.
+NARROWING: Final = ("first_party", "second_party", "subaccount")
+
+
+def within(desired: Iterable[Desired], filters: Mapping[str, Any]) -> list[Desired]:
+    """The rows the filters (names in :data:`NARROWING`, values checked) would list."""
+    wanted = {name: filters[name] for name in NARROWING if name in filters}
+
+    def inside(row: Desired) -> bool:
+        for name, value in wanted.items():
+            given = row.params.get(name)
+            if given is None:
+                return False
+            if name in _PARTIES and rules.normalize_party(value) != given:
+                return False
+            if name not in _PARTIES and str(value) != str(given):
+                return False
+        return True
+
+    return [row for row in desired if inside(row)]
 
 
 def _drift(params: Mapping[str, Any], session: Session) -> list[tuple[str, Any, Any]]:

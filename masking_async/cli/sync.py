@@ -120,7 +120,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def handle(args: argparse.Namespace) -> int:
     from masking_async.batch.rerun import default_journal, discard_journal
     from masking_async.batch.sources import detect_format
-    from masking_async.batch.sync import SyncOptions, read_desired
+    from masking_async.batch.sync import NARROWING, SyncOptions, read_desired, within
 
     if args.detailed_exit_code and not args.dry_run:
         raise UsageError("--detailed-exit-code goes with --dry-run (the plan's exit code)")
@@ -129,7 +129,20 @@ def handle(args: argparse.Namespace) -> int:
     filters = check_filters(where_pairs(args.where), lambda name: f"--where {name}")
     if filters.setdefault("status", "active") != "active":
         raise UsageError("--where status: sync looks at active sessions only (status=active)")
-    desired = read_desired(args.file, detect_format(args.file, args.format))
+    for name in filters:
+        if name not in (*NARROWING, "status"):
+            raise UsageError(
+                f"--where {name}: sync narrows only by {', '.join(NARROWING)}, which the rows"
+                " of the file are judged by too (any other would hide sessions it must see)"
+            )
+    everything = read_desired(args.file, detect_format(args.file, args.format))
+    desired = within(everything, filters)
+    if outside := len(everything) - len(desired):
+        verb = "is" if outside == 1 else "are"
+        print(
+            f"--where: {plural(outside, 'row')} of {args.file} {verb} outside it; left alone",
+            file=sys.stderr,
+        )
     options = SyncOptions(prune=args.prune, replace=args.replace, dedupe=args.dedupe)
     journal: Path = args.journal or default_journal(args.file, "sync")
     if not os.access(journal.parent, os.W_OK):
