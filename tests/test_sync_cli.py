@@ -104,6 +104,25 @@ def test_sync_makes_the_server_match_the_file(server: str, tmp_path: Path) -> No
     assert all(active[pair][0]["record"] in (True, "true") for pair in pairs[5:10])
 
 
+def test_a_replace_is_held_without_replace(server: str, tmp_path: Path) -> None:
+    """A drift no update can fix: without --replace the plan holds it (exit 1, said why), the
+    session is left as it is; a dry run still counts it as a change (exit 2)."""
+    ((a, b),) = party_pairs(1, start=3700)
+    _setup(server, tmp_path, [(a, b)])
+    before = _active(server)
+    _csv(
+        tmp_path / "want.csv",
+        "first_party,second_party,initiate_call_to_first_party",
+        [f"{a},{b},true"],
+    )
+    plan = run_cli(server, tmp_path, "sync", "want.csv", "--dry-run", "--detailed-exit-code")
+    assert plan.returncode == 2, plan.stderr
+    done = run_cli(server, tmp_path, "sync", "want.csv", *QUICK)
+    assert done.returncode == 1, done.stderr
+    assert "--replace expires and creates them again" in done.stderr
+    assert _active(server) == before
+
+
 def test_a_second_sync_sends_nothing(server: str, tmp_path: Path) -> None:
     """Applied twice: the second lists, finds nothing to change, and exits 0."""
     pairs = list(party_pairs(6, start=3100))
