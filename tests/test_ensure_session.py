@@ -8,9 +8,12 @@ import random
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from masking_async import MaskingClient
 from masking_async.client import ClientOptions, RateLimit
@@ -19,6 +22,7 @@ from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,
     Emulator,
+    EmulatorConfig,
     SystemClock,
 )
 from masking_async.emulator.pytest_plugin import EmulatorFactory
@@ -145,3 +149,44 @@ async def test_four_processes_sharing_redis_make_one_session_per_pair(
                     group.start_soon(process, calls[index::4])
     assert sum(created) == 100
     assert len(_active(emulator)) == 100
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from([None, True, False])), min_size=1, max_size=24
+    )
+)
+def test_any_mix_of_concurrent_calls_makes_no_needless_session(
+    calls: list[tuple[int, bool | None]],
+) -> None:
+    """Whatever the mix of pairs and parameters, all at once: each answer matches its request,
+    `created` counts exactly the sessions made, and a pair gets at most one session per distinct
+    request (a request that a session already made for the pair matches never makes another)."""
+
+    async def main() -> None:
+        async with Emulator(EmulatorConfig(rate_limit=None), clock=SystemClock()) as emulator:
+            answers: list[tuple[int, bool | None, Any]] = []
+            async with _client(emulator) as client:
+
+                async def one(index: int, record: bool | None) -> None:
+                    a, b = PAIRS[index]
+                    request: dict[str, Any] = {"first_party": a, "second_party": b}
+                    if record is not None:
+                        request["record"] = record
+                    answers.append((index, record, await client.ensure_session(request)))
+
+                async with anyio.create_task_group() as group:
+                    for index, record in calls:
+                        group.start_soon(one, index, record)
+            made = emulator.store.records(DEFAULT_AUTH_ID)
+            assert sum(ensured.created for _, _, ensured in answers) == len(made)
+            for index, record, ensured in answers:
+                assert ensured.session.first_party == PAIRS[index][0]
+                assert record is None or ensured.session.record is record
+            for index in {i for i, _ in calls}:
+                asked = {record for i, record in calls if i == index}
+                ours = [r for r in made if r.first_party == PAIRS[index][0]]
+                assert len(ours) <= len(asked)
+
+    anyio.run(main)
