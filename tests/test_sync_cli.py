@@ -195,6 +195,19 @@ def test_a_bad_desired_file_is_refused_before_anything_is_listed(
     assert "Traceback" not in done.stderr
 
 
+def test_a_plan_over_the_desired_file_is_refused(tmp_path: Path) -> None:
+    """--plan naming DESIRED_FILE: exit 2, one line, the file intact."""
+    source = _csv(tmp_path / "want.jsonl", "", [])
+    source.write_text('{"first_party": "+14155550100", "second_party": "+14155550101"}\n')
+    before = source.read_text()
+    done = run_cli(
+        "http://127.0.0.1:9", tmp_path, "sync", "want.jsonl", "--dry-run", "--plan", "want.jsonl"
+    )
+    assert done.returncode == 2
+    assert "writing it would destroy it" in done.stderr
+    assert source.read_text() == before
+
+
 def test_detailed_exit_code_needs_dry_run(tmp_path: Path) -> None:
     """--detailed-exit-code without --dry-run: exit 2, one line."""
     _csv(tmp_path / "want.csv", "first_party,second_party", ["+14155550100,+14155550101"])

@@ -126,6 +126,8 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError("--detailed-exit-code goes with --dry-run (the plan's exit code)")
     check_out(args.out, "--out", RESULT_SUFFIXES)
     check_out(args.plan, "--plan", (".jsonl",))
+    if args.plan is not None and args.plan.resolve() == args.file.resolve():
+        raise UsageError(f"--plan {args.plan} is DESIRED_FILE: writing it would destroy it")
     filters = check_filters(where_pairs(args.where), lambda name: f"--where {name}")
     if filters.setdefault("status", "active") != "active":
         raise UsageError("--where status: sync looks at active sessions only (status=active)")
@@ -175,7 +177,10 @@ def handle(args: argparse.Namespace) -> int:
                 print("nothing to change", file=sys.stderr)
                 return EXIT_FAILED if plan.held else EXIT_OK
             if plan.expiring and not args.yes:
-                await anyio.to_thread.run_sync(confirm_expiry, plan.expiring)
+                # A second Ctrl-C must not wait for an answer: the question is left behind.
+                await anyio.to_thread.run_sync(
+                    confirm_expiry, plan.expiring, abandon_on_cancel=True
+                )
             discard_journal(journal)  # the last plan is concluded: this one gets its own
             _write_plan(applied_plan, plan.rows())
             status = await _apply(client, args, applied_plan, journal, results, stop)
