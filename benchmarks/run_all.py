@@ -20,7 +20,17 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 #: In the order of the issue's list; each is a module ``bench_<name>.py``.
-SUITES = ("client", "sdk", "rate", "pagination", "batch", "emulator", "load", "shared_limit")
+SUITES = (
+    "client",
+    "sdk",
+    "rate",
+    "pagination",
+    "batch",
+    "emulator",
+    "load",
+    "shared_limit",
+    "sync",
+)
 
 
 def machine() -> dict[str, Any]:

@@ -18,8 +18,8 @@ import anyio
 import anyio.abc
 import attrs
 
-from masking_async.batch.intake import file_items, mapping_items, scan
-from masking_async.batch.journal import Journal, JournalError
+from masking_async.batch.intake import Item, file_items, mapping_items, scan
+from masking_async.batch.journal import Journal, JournalEntry, JournalError
 from masking_async.batch.options import BatchOptions, SessionAPI
 from masking_async.batch.results import (
     BatchUsageError,
@@ -28,6 +28,8 @@ from masking_async.batch.results import (
     refuse_overlap,
 )
 from masking_async.batch.run import Run
+from masking_async.batch.skip import REASON as SKIP_REASON
+from masking_async.batch.skip import SKIPPED, active_by_pair, skipping
 from masking_async.batch.sources import detect_format
 from masking_async.batch.summary import Summary
 from masking_async.errors import MaskingError
@@ -95,13 +97,13 @@ async def run_batch(
             summary,
             report,
             options.strict,
+            options.retry_failed,
             abandon_on_cancel=True,
         )
         if options.strict and summary.invalid:
             raise StrictModeError(
                 f"{summary.invalid} of {summary.total} rows are invalid; none sent"
             )
-        columns = scanned.columns
         run = Run(
             client,
             summary,
@@ -109,13 +111,29 @@ async def run_batch(
             options,
             outputs,
             fmt,
-            columns,
+            scanned.columns,
             on_result,
             stop=stop,
             drain=True,
         )
-        await run.execute(file_items(journal, options.op, fmt, scanned))
+        items = file_items(journal, options.op, fmt, scanned, options.retry_failed)
+        await run.execute(await _skip_active(items, client, run, options))
     return summary
+
+
+async def _skip_active(
+    items: AsyncIterator[Item], client: SessionAPI, run: Run, options: BatchOptions
+) -> AsyncIterator[Item]:
+    """With ``skip_active``: one listing first, then creates of pairs it found end skipped."""
+    if not options.skip_active:
+        return items
+    active = await active_by_pair(client)
+
+    def finish(item: Item, entry: JournalEntry) -> None:
+        # Run records an outcome in one place (results, summary, hook): skipped rows too.
+        run._finish(item, entry, SKIPPED, error=SKIP_REASON)
+
+    return skipping(items, active, finish)
 
 
 def _refuse_other_command(journal: Journal, command: str) -> None:
@@ -158,7 +176,8 @@ async def _run_mappings(
     refuse_overlap(outputs, {"journal": options.journal})
     async with _journal(options) as journal:
         run = Run(client, summary, journal, options, outputs, "jsonl", None, on_result, stop=stop)
-        await run.execute(mapping_items(source, journal, options, summary))
+        items = mapping_items(source, journal, options, summary)
+        await run.execute(await _skip_active(items, client, run, options))
     return summary
 
 

@@ -62,6 +62,7 @@ def scan(
     summary: Summary,
     report: Callable[[str], None],
     strict: bool = False,
+    retry_failed: bool = False,
 ) -> Scanned:
     """Pass one (a worker thread): read, check and record every row."""
     ignore = _ignored_columns(path, fmt, op, report)
@@ -89,8 +90,19 @@ def scan(
         return Scanned(summary.total, {}, columns, ignore)
     changed = journal.register(rows(), meta, keep=lambda: not (strict and summary.invalid))
     for key in list(changed)[:20]:
-        report(f"{path}: row {key} differs from the input {journal.path} recorded; not run")
+        report(f"{path}: row {key} {_changed_note(journal, key, retry_failed)}")
     return Scanned(summary.total, changed, columns, ignore)
+
+
+def _changed_note(journal: Journal, key: str, retry_failed: bool) -> str:
+    """Why a changed row is sent or not: only a row that ended ``failed`` was surely not
+    applied, so only it may be corrected in place (fix in place, with ``--retry-failed``)."""
+    known = journal.entry(key)
+    if known is not None and known.state == "failed":
+        if retry_failed:
+            return "was corrected since it failed; the corrected row is sent"
+        return "was changed since it failed; --retry-failed sends the corrected row"
+    return f"differs from the input {journal.path} recorded; not run"
 
 
 def _ignored_columns(
@@ -121,9 +133,10 @@ def _fresh(key: str, ordinal: int, row: Row, task: Task) -> JournalEntry:
 
 
 async def file_items(
-    journal: Journal, op: str | None, fmt: Format, scanned: Scanned
+    journal: Journal, op: str | None, fmt: Format, scanned: Scanned, retry_failed: bool = False
 ) -> AsyncIterator[Item]:
-    """The input's rows as the journal holds them, in order; rows that differ are refused.
+    """The input's rows as the journal holds them, in order; rows that differ are refused,
+    except a row that ended ``failed`` when ``retry_failed``: its corrected content is run.
 
     Nothing in here awaits, so a stop cancelled at its reader's await can never close it halfway:
     the run then reads the rest of it to report every row it did not run.
@@ -136,7 +149,11 @@ async def file_items(
     def refused(now: JournalEntry, state: State) -> Item:
         # Reported with the input's content, and kept out of the failed file if an earlier
         # version may have been applied (running that file again would apply it twice).
-        problem = "differs from the row the journal recorded; run it with a new journal"
+        problem = (
+            "changed since it failed; --retry-failed sends the corrected row"
+            if state == "failed"
+            else "differs from the row the journal recorded; run it with a new journal"
+        )
         return attrs.evolve(item(attrs.evolve(now, state=state)), problem=problem)
 
     seen: set[str] = set()
@@ -144,7 +161,12 @@ async def file_items(
         if entry.ordinal > scanned.count:
             break  # the input no longer has this row: it is not this run's
         now = scanned.changed.get(entry.key)
-        yield item(entry) if now is None else refused(now, entry.state)
+        if now is None:
+            yield item(entry)
+        elif entry.state == "failed" and retry_failed:  # fixed in place: never applied before
+            yield item(attrs.evolve(now, state="failed", attempts=entry.attempts))
+        else:
+            yield refused(now, entry.state)
         seen.add(entry.key)
     for key, now in scanned.changed.items():  # rows the journal never had
         if key not in seen:
@@ -191,7 +213,12 @@ async def mapping_items(
         if entry is None:
             entry = fresh
         elif entry.digest != fresh.digest and problem is None:
-            problem = "changed since the journal recorded it; give it a new key or a new journal"
+            if entry.state == "failed" and options.retry_failed:  # fixed in place
+                entry = attrs.evolve(fresh, state="failed", attempts=entry.attempts)
+            else:
+                problem = (
+                    "changed since the journal recorded it; give it a new key or a new journal"
+                )
         if problem is not None or not task.valid:
             summary.invalid += 1
         yield Item(entry, task, problem)

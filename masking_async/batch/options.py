@@ -89,5 +89,7 @@ class BatchOptions:
     )
     #: The shape of the waits between those retries (attempt counts do not apply).
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    #: List the active sessions first; a create whose pair has one ends ``skipped``.
+    skip_active: bool = False
     #: For mappings given to :func:`run_batch`: the field holding each row's unique key.
     key_field: str = "key"

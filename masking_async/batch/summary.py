@@ -139,6 +139,8 @@ class Summary:
             return f"dry run: {self.total} rows checked, {verdict}; nothing was sent"
         counts = ", ".join(f"{self.outcomes[k]} {k}" for k in ("ok", "failed", "unresolved"))
         notes = [f"{self.unprocessed} unprocessed"] if self.unprocessed else []
+        if self.outcomes["skipped"]:  # create --skip-active
+            notes.append(f"{self.outcomes['skipped']} skipped (the pair has an active session)")
         if self.resumed:
             notes.append(f"{self.resumed} concluded by an earlier run")
         if self.adopted:

@@ -20,7 +20,17 @@ from masking_async.cli._logs import LOG_FORMATS, configure_logging
 __all__ = ["build_parser", "main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-_COMMANDS = ("demo", "batch", "report", "resolve", "listing", "load", "emulator", "callbacks")
+_COMMANDS = (
+    "demo",
+    "batch",
+    "sync",
+    "report",
+    "resolve",
+    "listing",
+    "load",
+    "emulator",
+    "callbacks",
+)
 
 
 def _version() -> str:

@@ -83,7 +83,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser.add_argument(
             "--journal",
             type=Path,
-            help="SQLite journal; run again with it to resume (default: none)",
+            help="SQLite journal; the same command again resumes it"
+            f" (default: FILE's name + .{command}.journal, beside FILE)",
+        )
+        parser.add_argument(
+            "--no-journal",
+            action="store_true",
+            help="keep no journal (running the command again then sends every row again)",
+        )
+        parser.add_argument(
+            "--fresh",
+            action="store_true",
+            help="discard the journal of an earlier run first and send every row again",
         )
         parser.add_argument(
             "--dry-run",
@@ -99,7 +110,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser.add_argument(
             "--retry-failed",
             action="store_true",
-            help="with --journal: send again the rows an earlier run ended failed",
+            help="send again the rows an earlier run ended failed, corrected in FILE or not",
         )
         parser.add_argument(
             "--deadline",
@@ -118,6 +129,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             " this long from the start, e.g. nothing listens at --base-url (at most"
             f" {MAX_UNREACHABLE:g}s; default: {BatchOptions().unreachable_after:g}s)",
         )
+        if command == "create":
+            parser.add_argument(
+                "--skip-active",
+                action="store_true",
+                help="list the active sessions first; a row whose pair has one is not sent"
+                " (outcome skipped, with that session in the results)",
+            )
         if command == "expire":
             parser.add_argument(
                 "--where",
@@ -169,6 +187,34 @@ def _check_paths(args: argparse.Namespace) -> None:
     check_out(args.out, "--out", RESULT_SUFFIXES)
     if args.journal is not None and not args.journal.parent.is_dir():
         raise UsageError(f"--journal {args.journal}: folder {args.journal.parent} does not exist")
+    if args.no_journal and (args.journal is not None or args.fresh or args.retry_failed):
+        given = (
+            "--journal"
+            if args.journal is not None
+            else "--fresh"
+            if args.fresh
+            else ("--retry-failed")
+        )
+        raise UsageError(f"--no-journal and {given} contradict each other; give one")
+
+
+def journal_for(args: argparse.Namespace, path: Path, command: str) -> Path | None:
+    """The journal a run over ``path`` keeps: ``--journal``, else the default beside the input
+    (see :mod:`masking_async.batch.rerun`), none with ``--no-journal`` or ``--dry-run``;
+    ``--fresh`` discards it first."""
+    from masking_async.batch.rerun import default_journal, discard_journal
+
+    if args.no_journal or args.dry_run:
+        return None
+    journal: Path = args.journal or default_journal(path, command)
+    if args.journal is None and not os.access(journal.parent, os.W_OK):
+        raise UsageError(
+            f"cannot keep a journal beside {path} (folder {journal.parent} is not writable);"
+            " give --journal PATH, or --no-journal"
+        )
+    if args.fresh and discard_journal(journal):
+        print(f"--fresh: discarded the journal {journal}", file=sys.stderr)
+    return journal
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -186,7 +232,8 @@ def handle(args: argparse.Namespace) -> int:
             )
         if args.file is None:
             return _expire_matching(args)
-    return _run_file(args, args.file)
+    journal = journal_for(args, args.file, args.op or "run")
+    return _run_file(args, args.file, journal=journal)
 
 
 def _options(args: argparse.Namespace, **changes: Any) -> Any:
@@ -204,14 +251,17 @@ def _options(args: argparse.Namespace, **changes: Any) -> Any:
         "retry_failed": args.retry_failed,
         "deadline": args.deadline,
         "unreachable_after": args.unreachable_after,
+        "skip_active": getattr(args, "skip_active", False),
     }
     return BatchOptions(**{**values, **changes})
 
 
 def _run_file(args: argparse.Namespace, path: Path, **changes: Any) -> int:
     from masking_async.batch import run_batch
+    from masking_async.batch.rerun import rerun_note
 
     options = _options(args, **changes)
+    expiring_matches = "journal" not in changes  # expire --where: run again, it lists again
 
     async def main(stop: anyio.Event) -> int:
         if options.dry_run:
@@ -220,6 +270,8 @@ def _run_file(args: argparse.Namespace, path: Path, **changes: Any) -> int:
             async with open_client(args) as client:
                 summary = await run_batch(path, client=client, options=options, stop=stop)
         print(summary.format(), file=sys.stderr)
+        if not options.dry_run and not expiring_matches:
+            print(rerun_note(summary, options.journal), file=sys.stderr)
         return int(summary.exit_status)
 
     results = options.out or path.with_name(f"{path.stem}.results.jsonl")
@@ -236,10 +288,10 @@ def _expire_matching(args: argparse.Namespace) -> int:
     """List the matches, show them, confirm, then expire exactly those from a file."""
     filters = check_filters(where_pairs(args.where), lambda name: f"--where {name}")
     filters.setdefault("status", "active")
-    if args.journal is not None:
+    if args.journal is not None or args.fresh:
         raise UsageError(
-            "--journal is for files; to finish an expire by filter, run it again"
-            " (sessions already expired no longer match)"
+            f"{'--journal' if args.journal is not None else '--fresh'} is for files; to finish"
+            " an expire by filter, run it again (sessions already expired no longer match)"
         )
     if args.dry_run:
         listed = check_out(args.out, "--out", RESULT_SUFFIXES)
@@ -262,11 +314,11 @@ def _expire_matching(args: argparse.Namespace) -> int:
     if count == 0:
         return EXIT_OK
     if not args.yes:
-        _confirm(count)
+        confirm_expiry(count)
     return _run_file(args, matches, out=results, format="csv")
 
 
-def _confirm(count: int) -> None:
+def confirm_expiry(count: int) -> None:
     if not sys.stdin.isatty():
         raise UsageError(
             f"refusing to expire {plural(count, 'session')} without confirmation;"

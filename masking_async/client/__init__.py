@@ -7,6 +7,7 @@ only when first named.
 from typing import TYPE_CHECKING, Any
 
 from masking_async.client._client import CalledOff, CallTrace, MaskingClient
+from masking_async.client._ensure import Ensured
 from masking_async.client._events import (
     Event,
     Hook,
@@ -38,6 +39,7 @@ __all__ = [
     "CallTrace",
     "CalledOff",
     "ClientOptions",
+    "Ensured",
     "Event",
     "Hook",
     "Limiter",

@@ -28,7 +28,15 @@ import attrs
 from masking_async import rules
 from masking_async.models import Session
 
-__all__ = ["Lookup", "create_lane", "lookup_filters", "matches", "pick", "settle_until"]
+__all__ = [
+    "Lookup",
+    "create_lane",
+    "lookup_filters",
+    "matches",
+    "pick",
+    "same_value",
+    "settle_until",
+]
 
 #: How much earlier than our send the server's clock may stamp the session it made.
 CLOCK_SKEW: Final = timedelta(seconds=120)
@@ -50,7 +58,8 @@ class Lookup:
         return len(self.candidates) > 1
 
 
-def _same(name: str, sent: Any, echoed: Any) -> bool:
+def same_value(name: str, sent: Any, echoed: Any) -> bool:
+    """Is ``echoed`` the value a session shows for parameter ``name`` sent as ``sent``?"""
     if name in ("first_party", "second_party"):
         try:
             return rules.normalize_party(sent) == rules.normalize_party(echoed)
@@ -78,7 +87,7 @@ def matches(params: Mapping[str, Any], session: Session) -> bool:
             continue  # this server does not echo it: nothing to compare
         if field == "duration" and session.status == "expired" and echoed <= sent:
             continue  # expired early (DELETE) shortens the duration; never lengthens it
-        if not _same(name, sent, echoed):
+        if not same_value(name, sent, echoed):
             return False
     return True
 

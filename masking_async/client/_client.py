@@ -28,6 +28,7 @@ from masking_async.client._adoption import (
     settle_until,
 )
 from masking_async.client._claims import LaneLocks, RecentSessions
+from masking_async.client._ensure import Ensured, PairLocks, active_filters, newest_match
 from masking_async.client._events import (
     Event,
     Hook,
@@ -283,7 +284,8 @@ class MaskingClient:
         could say which (see ``_adoption``); concurrent creates of one pair run one at a time.
         """
         params = _checked(rules.check_create, _params(request))
-        return await self._create(params, trace, self._root)
+        async with self.create_lane(params):
+            return await self._create_in_lane(params, trace)
 
     async def create_legacy_session(
         self, request: Mapping[str, Any], *, trace: CallTrace | None = None
@@ -295,7 +297,9 @@ class MaskingClient:
         rate limit, retries and adoption as :meth:`create_session`: never made twice.
         """
         params = _checked(rules.check_legacy_create, _params(request))
-        return legacy_answer(await self._create(params, trace, self._legacy_root))
+        async with self.create_lane(params):
+            session = await self._create_in_lane(params, trace, url=self._legacy_root)
+        return legacy_answer(session)
 
     async def expire_legacy_session(
         self, session_uuid: str, *, trace: CallTrace | None = None
@@ -304,29 +308,57 @@ class MaskingClient:
         url = self._session_url(session_uuid, root=self._legacy_root)
         await self._retrying("DELETE", url, trace=trace)
 
-    async def _create(
-        self, params: Mapping[str, Any], trace: CallTrace | None, url: str
-    ) -> Session:
-        """Create once at ``url`` (either API's collection): retried, a lost create adopted."""
-        trace = trace if trace is not None else CallTrace()
-        self._budget.on_request()
+    async def ensure_session(
+        self,
+        request: CreateSessionRequest | Mapping[str, Any],
+        *,
+        trace: CallTrace | None = None,
+    ) -> Ensured:
+        """The pair's newest active session that matches ``request``, else a new one.
+
+        ``created`` says which. Matching is strict (every parameter given that a session echoes
+        must be equal); the pair is the first and second party in order. Concurrent calls for
+        one pair on this client make one session; with a limiter that locks across processes
+        (``RedisLimiter``), so do calls from several processes. See ``_ensure``.
+        """
+        params = _checked(rules.check_create, _params(request))
+
+        async def look_then_create() -> Ensured:
+            sessions = self.iter_sessions(active_filters(params), concurrency=1)
+            found = await newest_match(sessions, params)
+            if found is not None:
+                return Ensured(found, created=False)
+            return Ensured(await self._create_in_lane(params, trace), created=True)
+
         async with self.create_lane(params):
-            attempt = 0
-            while True:
-                attempt += 1
-                trace.attempts = attempt
-                try:
-                    return await self.attempt_create(params, trace=trace, url=url)
-                except MaskingError as error:
-                    if maybe_applied(error) and self.options.retry.attempts > 1:
-                        found = await self._conclude(params, trace, error)
-                        if found is not None:
-                            trace.adopted = True
-                            return found
-                    # 429s never reach here (attempt_create waits them out): no trace.
-                    if not self._may_retry(error, attempt):
-                        raise
-                    await self._backoff("POST", url, error, attempt)
+            if isinstance(self._limiter, PairLocks):
+                return await self._limiter.run_locked(create_lane(params), look_then_create)
+            return await look_then_create()
+
+    async def _create_in_lane(
+        self, params: dict[str, Any], trace: CallTrace | None, *, url: str | None = None
+    ) -> Session:
+        """Create checked ``params`` at ``url`` (either API's collection), the pair's lane held:
+        retried, and a lost answer looked up before any re-send."""
+        trace = trace if trace is not None else CallTrace()
+        url = url or self._root
+        self._budget.on_request()
+        attempt = 0
+        while True:
+            attempt += 1
+            trace.attempts = attempt
+            try:
+                return await self.attempt_create(params, trace=trace, url=url)
+            except MaskingError as error:
+                if maybe_applied(error) and self.options.retry.attempts > 1:
+                    found = await self._conclude(params, trace, error)
+                    if found is not None:
+                        trace.adopted = True
+                        return found
+                # 429s never reach here (attempt_create waits them out): no trace.
+                if not self._may_retry(error, attempt):
+                    raise
+                await self._backoff("POST", url, error, attempt)
 
     async def attempt_create(
         self,

@@ -21,9 +21,9 @@ import contextlib
 import itertools
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -48,7 +48,20 @@ from masking_async.errors import ConfigurationError
 
 __all__ = ["RedisLimiter", "SharedLimitOptions", "redacted_url"]
 
+T = TypeVar("T")
+
 _MICRO: Final = 1_000_000
+#: A per-pair lock (``run_locked``) lives this long unless its holder renews it, which it does
+#: every third of it: a holder killed mid-way delays the pair's next caller at most this long.
+PAIR_LOCK_TTL: Final = 10.0
+#: How often a caller waiting for a held per-pair lock tries again.
+PAIR_LOCK_POLL: Final = 0.02
+#: Release or renew a lock only if it is still ours (its value is our token).
+_IF_OURS: Final = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '0' then return redis.call('del', KEYS[1]) end
+return redis.call('pexpire', KEYS[1], ARGV[2])
+"""
 #: A slot may be claimed up to half the margin after its time, and never less late than this.
 MIN_LATE: Final = 0.005
 
@@ -144,6 +157,7 @@ class RedisLimiter:
         # A client passed in may serve other accounts' limiters: only one made here is closed.
         self._owns_client = owns_client
         self._script = redis.register_script(SCRIPT)
+        self._if_ours = redis.register_script(_IF_OURS)
         self._keys = [f"{options.prefix}:{{{account}}}:{name}" for name in ("log", "state")]
         self._limit_args = limit_arguments(limit)
         self._link = Link(where, options.reconnect)
@@ -247,6 +261,45 @@ class RedisLimiter:
             acquired=self._acquired,
             mode=self._mode(paused_until),
         )
+
+    async def run_locked(self, key: str, work: Callable[[], Awaitable[T]]) -> T:
+        """Run ``work`` holding the account's lock named ``key`` in Redis, shared by every
+        process (``ensure_session`` holds the pair's): taken with ``SET NX PX``, renewed while
+        ``work`` runs, released if still ours."""
+        name = f"{self.options.prefix}:{{{self.account}}}:lock:{key}"
+        token = secrets.token_hex(8)
+        ttl = round(PAIR_LOCK_TTL * 1000)
+        with self._refusals():
+            while True:  # Redis tells no one when a lock is released: ask again shortly
+                if await self._link.run(lambda: self._redis.set(name, token, nx=True, px=ttl)):
+                    break
+                await anyio.sleep(PAIR_LOCK_POLL)
+        outcome: list[T] = []
+        failure: list[Exception] = []  # work's own error, raised as it is, never in a group
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def renew() -> None:
+                    while True:
+                        await anyio.sleep(PAIR_LOCK_TTL / 3)
+                        await self._link.run(lambda: self._if_ours(keys=[name], args=[token, ttl]))
+
+                async def main() -> None:
+                    try:
+                        outcome.append(await work())
+                    except Exception as error:
+                        failure.append(error)
+                    finally:
+                        group.cancel_scope.cancel()
+
+                group.start_soon(renew)
+                group.start_soon(main)
+            if failure:
+                raise failure[0]
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._link.run(lambda: self._if_ours(keys=[name], args=[token, 0]))
+        return outcome[0]
 
     @property
     def link_state(self) -> LinkState:
