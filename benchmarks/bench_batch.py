@@ -283,14 +283,14 @@ def registration(folder: Path, size: int) -> list[dict[str, Any]]:
     dry = scan(None)
     journal = Journal.open(path)
     fresh = scan(journal)
-    journal.close_now()
+    journal.close()
     size_on_disk = sum(p.stat().st_size for p in folder.glob("register.journal*"))
     journal = Journal.open(path)
     again = scan(journal)
-    journal.close_now()
+    journal.close()
     journal = Journal.open(path)
     assert sum(1 for _ in journal.entries()) == size
-    journal.close_now()
+    journal.close()
     return [
         row("batch", f"pre-scan of {size:,} rows, no journal (dry run)", dry, "s"),
         row("batch", f"pre-scan of {size:,} rows into a fresh durable journal", fresh, "s"),

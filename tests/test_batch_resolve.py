@@ -152,7 +152,7 @@ def test_a_journal_a_run_holds_is_not_touched(ambiguous: tuple[str, Path, str, s
             url, folder, "resolve", "1", "--journal", "pairs.journal", "--session", own
         )
     finally:
-        held.close_now()
+        held.close()
     assert refused.returncode == 2
     assert "another run is using this journal" in refused.stderr
 
@@ -166,10 +166,10 @@ ROW = {"first_party": "+14152009101", "second_party": "+14152009102"}
 async def _journal_with(path: Path, *entries: JournalEntry) -> None:
     journal = Journal.open(path)
     journal.register(entries, {"source": str(path.with_suffix(".csv")), "format": "csv"})
-    journal.start()
-    for entry in entries:
-        await journal.commit(entry)
-    await journal.close()
+    async with journal.writing():
+        for entry in entries:
+            await journal.commit(entry)
+    journal.close()
 
 
 def _entry(key: str, state: Any, **fields: Any) -> JournalEntry:
@@ -204,7 +204,7 @@ async def test_only_an_ambiguous_lookup_can_be_settled(
     try:
         assert journal.entry("1") == entry  # unchanged
     finally:
-        journal.close_now()
+        journal.close()
 
 
 async def test_a_candidate_another_row_has_is_refused_and_case_does_not_matter(

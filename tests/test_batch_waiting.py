@@ -288,12 +288,12 @@ def test_a_new_journal_records_departures(tmp_path: Path) -> None:
     """A journal made now says it records when each request left; an old file does not."""
     journal = Journal.open(tmp_path / "new.journal")
     assert journal.exact_departures
-    journal.close_now()
+    journal.close()
     with sqlite3.connect(tmp_path / "new.journal") as db:
         db.execute("PRAGMA user_version=0")
     again = Journal.open(tmp_path / "new.journal")
     assert not again.exact_departures
-    again.close_now()
+    again.close()
 
 
 # -- by search: any faults, with latency ------------------------------------------------------

@@ -158,7 +158,7 @@ async def _journal(options: BatchOptions) -> AsyncIterator[Journal]:
         try:
             yield journal
         finally:
-            await journal.close()
+            journal.close()
 
 
 async def _run_mappings(

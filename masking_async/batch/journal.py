@@ -7,30 +7,35 @@ refuses the rows that changed. States follow :mod:`masking_async.batch.rowstate`
 *committed* (on disk) before the engine acts on it: ``sending`` before the request leaves, the
 outcome before its result line is written.
 
-Writes go through one thread in batches (group commit): the event loop never waits on the disk,
-and a thousand rows in flight cost one commit, not a thousand. A write that fails stops the
-writer for good and fails every waiting and later commit with :class:`JournalError`, so a run
-stops loudly instead of hanging. An OS lock (``flock``) held for the journal's whole life makes a
-second run on the same journal fail at once; the lock dies with the process.
+Writes go through one writer task in batches (group commit): it lives in the task group of
+:meth:`Journal.writing`, takes the commits from a memory stream and writes each batch in a worker
+thread (``anyio.to_thread``), so the event loop never waits on the disk, and a thousand rows in
+flight cost one commit, not a thousand. A write that fails stops the writer for good and fails
+every waiting and later commit with :class:`JournalError`, so a run stops loudly instead of
+hanging. An OS lock (``flock``) held for the journal's whole life makes a second run on the same
+journal fail at once; the lock dies with the process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import hashlib
 import json
+import math
 import os
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio brings along
+    from exceptiongroup import BaseExceptionGroup
+
 import anyio
 import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from masking_async.batch.rowstate import State
 from masking_async.errors import MaskingError
@@ -151,11 +156,19 @@ def _check_schema(path: Path) -> None:
         raise JournalError(f"{path}: not a journal (it has no meta and rows tables)")
 
 
-_Write = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
+@attrs.define(eq=False)
+class _Commit:
+    """One row's write, and its fate: ``done`` is set once it is on disk (or ``error`` says why
+    it never will be)."""
+
+    statement: str
+    values: tuple[Any, ...]
+    done: anyio.Event = attrs.field(factory=anyio.Event)
+    error: str | None = None
 
 
 class Journal:
-    """Open with :meth:`open` or :meth:`temporary`, then :meth:`start`; :meth:`close` at the end."""
+    """Open with :meth:`open` or :meth:`temporary`; commit inside :meth:`writing`; :meth:`close`."""
 
     def __init__(self, path: Path, lock: int | None, *, durable: bool) -> None:
         self.path = path
@@ -165,9 +178,7 @@ class Journal:
         (version,) = self._reader.execute("PRAGMA user_version").fetchone()
         #: Does it record when each request left (not when its row was queued)?
         self.exact_departures = version >= _EXACT_DEPARTURES
-        self._queue: queue.Queue[_Write | None] = queue.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._commits: MemoryObjectSendStream[_Commit] | None = None
         self._failure: str | None = None
 
     @classmethod
@@ -288,87 +299,90 @@ class Journal:
             connection.close()
         return changed
 
-    # -- writing (through the writer thread) ---------------------------------------------------
+    # -- writing (through the writer task) ------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the writer; commits are accepted from now on (call from the event loop)."""
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._write, name="journal-writer", daemon=True)
-        self._thread.start()
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Accept :meth:`commit` inside; on leaving, every commit made inside is on disk.
+
+        The writer is a task of this block's own task group: it ends when the block does, after
+        the last batch is written, and never outlives it.
+        """
+        send, receive = anyio.create_memory_object_stream[_Commit](math.inf)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._write, receive)
+                self._commits = send
+                try:
+                    yield
+                finally:
+                    self._commits = None
+                    send.close()
+        except BaseExceptionGroup as failed:
+            # The writer never raises (a failed write is recorded): what came out is the
+            # block's own error, given back as it was raised.
+            if len(failed.exceptions) == 1:
+                raise failed.exceptions[0] from None
+            raise
 
     async def commit(self, entry: JournalEntry) -> None:
         """Store ``entry`` (a row's whole record); returns once it is on disk."""
         if self._failure is not None:
             raise JournalError(self._failure)
-        assert self._loop is not None, "start() the journal first"
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._queue.put((*_upsert(entry), future))
-        await future
+        assert self._commits is not None, "commit inside journal.writing()"
+        write = _Commit(*_upsert(entry))
+        self._commits.send_nowait(write)
+        await write.done.wait()
+        if write.error is not None:
+            raise JournalError(write.error)
 
-    async def close(self) -> None:
-        """Flush every write, stop the writer, release the lock."""
-        if self._thread is not None:
-            self._queue.put(None)
-            await anyio.to_thread.run_sync(self._thread.join)
-            self._thread = None
-        self.close_now()
-
-    def close_now(self) -> None:
-        """Close a journal that was only read (never started)."""
-        assert self._thread is None, "a started journal is closed with close()"
+    def close(self) -> None:
+        """Release the reader and the lock (after :meth:`writing`, if it was written)."""
         self._reader.close()
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
 
-    def _write(self) -> None:
-        try:
-            connection = _connect(self.path)
-            # WAL + NORMAL: a commit survives the process being killed (kill -9); only a power
-            # loss can undo the last few. That is the failure a batch run must survive.
-            connection.execute(f"PRAGMA synchronous={'NORMAL' if self._durable else 'OFF'}")
-        except sqlite3.Error as exc:
-            self._fail(f"{self.path}: cannot write the journal ({exc})", [])
-            return
-        stop = False
-        while not stop:
-            batch = [self._queue.get()]
-            while len(batch) < _BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            waiting = [item[2] for item in batch if item is not None and item[2] is not None]
-            stop = None in batch
+    async def _write(self, commits: MemoryObjectReceiveStream[_Commit]) -> None:
+        """The writer: batches of commits, each in one transaction in a worker thread."""
+        async with commits:
             try:
-                with connection:
-                    for item in batch:
-                        if item is not None:
-                            connection.execute(item[0], item[1])
+                connection = await anyio.to_thread.run_sync(self._writer_connection)
             except sqlite3.Error as exc:
-                self._fail(f"{self.path}: a journal write failed ({exc})", waiting)
-                break
-            for future in waiting:
-                self._settle(future, None)
-        connection.close()
+                self._failure = f"{self.path}: cannot write the journal ({exc})"
+                connection = None
+            async for first in commits:
+                batch = [first]
+                while len(batch) < _BATCH:
+                    try:
+                        batch.append(commits.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                # A batch that has begun is written and its waiters told, whatever is cancelled.
+                with anyio.CancelScope(shield=True):
+                    if connection is not None and self._failure is None:
+                        await anyio.to_thread.run_sync(self._write_batch, connection, batch)
+                for write in batch:
+                    write.error = self._failure
+                    write.done.set()
+            if connection is not None:
+                connection.close()
 
-    def _fail(self, message: str, waiting: list[asyncio.Future[None]]) -> None:
-        """Fail every waiting and queued commit, and every later one: the run must stop."""
-        self._failure = message
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None and item[2] is not None:
-                waiting.append(item[2])
-        for future in waiting:
-            self._settle(future, JournalError(message))
+    def _writer_connection(self) -> sqlite3.Connection:
+        connection = _connect(self.path)
+        # WAL + NORMAL: a commit survives the process being killed (kill -9); only a power
+        # loss can undo the last few. That is the failure a batch run must survive.
+        connection.execute(f"PRAGMA synchronous={'NORMAL' if self._durable else 'OFF'}")
+        return connection
 
-    def _settle(self, future: asyncio.Future[None], error: JournalError | None) -> None:
-        assert self._loop is not None
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
-            self._loop.call_soon_threadsafe(_resolve, future, error)
+    def _write_batch(self, connection: sqlite3.Connection, batch: list[_Commit]) -> None:
+        """One transaction (a worker thread); a failure fails this and every later commit."""
+        try:
+            with connection:
+                for write in batch:
+                    connection.execute(write.statement, write.values)
+        except sqlite3.Error as exc:
+            self._failure = f"{self.path}: a journal write failed ({exc})"
 
     @classmethod
     def temporary(cls, folder: Path) -> Journal:
@@ -398,12 +412,3 @@ def _upsert(entry: JournalEntry) -> tuple[str, tuple[Any, ...]]:
             entry.attempts,
         ),
     )
-
-
-def _resolve(future: asyncio.Future[None], error: JournalError | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)

@@ -64,4 +64,4 @@ def rebuild(journal_path: Path, out: Path | None = None) -> Summary:
                 summary.files[f"{kind} rows"] = writer.path
         return summary
     finally:
-        journal.close_now()
+        journal.close()

@@ -64,11 +64,11 @@ async def settle(journal_path: Path, key: str, session_uuid: str | None) -> Jour
     try:
         entry = _settled(journal, key, session_uuid)
     except BaseException:
-        journal.close_now()
+        journal.close()
         raise
-    journal.start()
     try:
-        await journal.commit(entry)
+        async with journal.writing():
+            await journal.commit(entry)
     finally:
-        await journal.close()
+        journal.close()
     return entry

@@ -103,7 +103,6 @@ class Run:
         heard, failed = traffic.answered, traffic.unanswered  # a client may serve several runs
         window = anyio.Semaphore(ROWS_IN_MEMORY)
         work = anyio.CancelScope()
-        self.journal.start()
 
         async def produce(group: anyio.abc.TaskGroup) -> None:
             skipped = 0
@@ -143,7 +142,7 @@ class Run:
                     return
 
         try:
-            async with anyio.create_task_group() as outer:
+            async with self.journal.writing(), anyio.create_task_group() as outer:
                 if options.progress:
                     outer.start_soon(
                         partial(

@@ -237,7 +237,7 @@ def _open_rows(journal: Path) -> tuple[int, int]:
     try:
         states = [entry.state for entry in opened.entries()]
     finally:
-        opened.close_now()
+        opened.close()
     return sum(state in _OPEN_STATES for state in states), len(states)
 
 
