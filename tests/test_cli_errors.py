@@ -147,7 +147,11 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     (["emulator", "--error-rate", "x"], {}, "--error-rate"),
     # files
     (["create", "missing.csv"], {}, "missing.csv: no such file"),
-    (["create", "p.csv", "--strict"], {"p.csv": b"first_party\n123\n"}, "none sent"),
+    (
+        ["create", "p.csv", "--strict"],
+        {"p.csv": b"first_party,second_party\n123,+14155552671\n"},
+        "none sent",
+    ),
     (["create", "k.jsonl", "--dry-run"], {"k.jsonl": DUPLICATE_KEY}, "field 'first_party' is"),
     (["create", "q.csv"], {"q.csv": b'a,b\n1,"x\n'}, "line 2: malformed CSV"),
     (["create", "c.csv"], {"c.csv": b"first_party,second_party\n1,2,3\n"}, "line 2: has 3 cells"),
@@ -226,7 +230,8 @@ def test_bad_input_is_one_line_and_exit_2(
 ) -> None:
     """Each bad argument or file: exit 2, one line naming the option or line, no traceback.
 
-    Lines before it may only be the row reports of --strict, each naming line and field.
+    Lines before it may only be the row reports of --strict, each naming line and field, and
+    notes (columns carried through, say).
     """
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
@@ -235,7 +240,7 @@ def test_bad_input_is_one_line_and_exit_2(
     *reports, last = err.strip().splitlines()
     assert names in last
     assert re.match(r"^masking-async( [\w-]+){0,2}: error: ", last), err
-    assert all(re.match(r"^\S+: line \d+: \w+: ", line) for line in reports), err
+    assert all(re.match(r"^(\S+: line \d+: \w+: |note: )", line) for line in reports), err
     assert "Traceback" not in err
     assert "Attribute(" not in err  # attrs internals never reach the user
 

@@ -18,6 +18,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from masking_async.batch.columns import ColumnError, parse_map
 from masking_async.batch.intake import file_items, mapping_items, scan
 from masking_async.batch.journal import Journal, JournalError
 from masking_async.batch.options import BatchOptions, SessionAPI
@@ -28,7 +29,7 @@ from masking_async.batch.results import (
     refuse_overlap,
 )
 from masking_async.batch.run import Run
-from masking_async.batch.sources import detect_format
+from masking_async.batch.sources import STDIN, detect_format, row_suffix
 from masking_async.batch.summary import Summary
 from masking_async.errors import MaskingError
 
@@ -74,36 +75,46 @@ async def run_batch(
     if not isinstance(source, Path):
         return await _run_mappings(source, client, options, stop, on_result)
     fmt = detect_format(source, options.format)
+    options = attrs.evolve(options, columns=_column_map(options.columns))
+    if source == STDIN and options.journal is not None:
+        raise BatchUsageError(
+            "--journal: standard input (-) cannot be read again, so its run cannot be resumed;"
+            " save the input to a file to use a journal"
+        )
     summary = Summary(dry_run=options.dry_run, journalled=options.journal is not None)
     if options.dry_run:
         await anyio.to_thread.run_sync(
-            scan, source, fmt, options.op, None, summary, report, abandon_on_cancel=True
+            scan, source, fmt, options, None, summary, report, abandon_on_cancel=True
         )
         return summary
     if client is None:
         raise ValueError("a client is needed unless dry_run is set")
-    outputs = output_paths(source, options.out, source.suffix)
-    refuse_overlap(outputs, {"input": source, "journal": options.journal})
+    outputs = output_paths(source, options.out, row_suffix(source, fmt))
+    refuse_overlap(
+        outputs, {"input": None if source == STDIN else source, "journal": options.journal}
+    )
     async with _journal(options) as journal:
         _refuse_other_command(journal, options.op or "run")
         scanned = await anyio.to_thread.run_sync(
-            scan,
-            source,
-            fmt,
-            options.op,
-            journal,
-            summary,
-            report,
-            options.strict,
-            abandon_on_cancel=True,
+            scan, source, fmt, options, journal, summary, report, abandon_on_cancel=True
         )
         if options.strict and summary.invalid:
             raise StrictModeError(
                 f"{summary.invalid} of {summary.total} rows are invalid; none sent"
             )
         run = Run(client, summary, journal, options, outputs, fmt, scanned.columns, on_result)
-        await run.execute(file_items(journal, options.op, fmt, scanned), stop)
+        await run.execute(
+            file_items(journal, options.op, fmt, scanned, options.default_region), stop
+        )
     return summary
+
+
+def _column_map(columns: Mapping[str, str]) -> dict[str, str]:
+    """``BatchOptions.columns`` as the column matcher keys it; a bad entry is a usage error."""
+    try:
+        return parse_map(f"{column}={target}" for column, target in columns.items())
+    except ColumnError as exc:
+        raise BatchUsageError(str(exc)) from None
 
 
 def _refuse_other_command(journal: Journal, command: str) -> None:
@@ -157,10 +168,13 @@ async def expire_matching(
     options: BatchOptions,
     stop: anyio.Event | None = None,
 ) -> Summary:
-    """Expire every session the filters match: list them all (in parallel), then expire."""
+    """Expire every session the filters match: list them all (in parallel), then expire.
+
+    Results are written only to ``options.out`` when it is given (``on_result`` and the summary
+    say the rest), so a library call never leaves files in the caller's working folder.
+    """
     uuids = [s.session_uuid async for s in client.iter_sessions(filters, concurrency=8)]
-    out = options.out or Path("expired.results.jsonl")
     rows = [{"key": u, "op": "expire", "session_uuid": u} for u in uuids]
     return await run_batch(
-        rows, client=client, options=attrs.evolve(options, op="expire", out=out), stop=stop
+        rows, client=client, options=attrs.evolve(options, op="expire"), stop=stop
     )

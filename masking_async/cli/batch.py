@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from masking_async.batch.results import default_results
+from masking_async.batch.sources import STDIN, parse_delimiter
 from masking_async.cli._common import (
     add_client_arguments,
     open_client,
@@ -33,6 +37,7 @@ from masking_async.cli._errors import (
 from masking_async.cli._filters import check_filters, where_pairs
 from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
 from masking_async.durations import parse_seconds
+from masking_async.phones import REGION_HELP, check_region
 
 _COMMANDS = {
     "create": "create a session for every row",
@@ -40,6 +45,11 @@ _COMMANDS = {
     "expire": "expire the session each row names, or every active session matching --where",
     "run": "run each row's own operation (op column: create, update or expire)",
 }
+#: The summary's last line for a run from standard input.
+_NO_JOURNAL = (
+    "no journal: standard input cannot be read again, so this run cannot be resumed"
+    " (save the input to a file and give --journal for that)"
+)
 #: Where expire-by-filter writes its results unless --out says otherwise.
 _EXPIRED_RESULTS = Path("expired.results.jsonl")
 
@@ -50,9 +60,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             command,
             help=summary,
             description=(
-                f"{summary.capitalize()}. FILE is CSV (with a header), a JSON array of objects or"
-                " JSON Lines; columns are the API's parameter names, plus optional op, ref and"
-                " session_uuid. Exit status: 0 all rows ok, 1 some failed or unprocessed,"
+                f"{summary.capitalize()}. FILE is CSV (with a header; , ; or tab), a JSON array"
+                " of objects or JSON Lines, plain or .gz/.bz2/.xz, or - for standard input;"
+                " columns are the API's parameter names in any case and spacing (First Party),"
+                " plus optional op, ref and session_uuid; other columns are carried through to"
+                " the results. Exit status: 0 all rows ok, 1 some failed or unprocessed,"
                 " 2 bad input or usage (nothing sent), 3 credentials refused (stopped),"
                 " 4 some rows unresolved (run again with the journal), 5 the journal could not"
                 " be written (stopped), 130 interrupted. See docs/batch.md."
@@ -63,13 +75,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             type=Path,
             nargs="?" if command == "expire" else None,
             metavar="FILE",
-            help="the rows: .csv, .json (an array of objects), .jsonl or .ndjson"
+            help="the rows: .csv, .json (an array of objects), .jsonl or .ndjson, each also"
+            " .gz, .bz2 or .xz; - reads standard input (with --format; no --journal)"
             + (" (or use --where / --all)" if command == "expire" else ""),
         )
         parser.add_argument(
             "--format",
             choices=("csv", "json", "jsonl"),
             help="format of FILE (default: from its extension)",
+        )
+        parser.add_argument(
+            "--delimiter",
+            type=typed(parse_delimiter),
+            metavar="CHAR",
+            help="a CSV's delimiter: , ; | or tab (default: sniffed among , ; and tab)",
+        )
+        parser.add_argument(
+            "--map",
+            action="append",
+            default=[],
+            metavar="COLUMN=PARAMETER",
+            help="the API parameter a column means, e.g. 'Customer Phone=first_party'"
+            " (repeatable; headers differing only in case and spacing need none;"
+            " COLUMN=- keeps a column as your own)",
+        )
+        parser.add_argument(
+            "--default-region",
+            type=typed(check_region),
+            metavar="REGION",
+            help=f"read national phone numbers ((415) 555-0102) as numbers of REGION, {REGION_HELP}"
+            " (a default_region column overrides it per row; default: numbers need a +country"
+            " code)",
         )
         parser.add_argument(
             "--out",
@@ -180,6 +216,9 @@ def _options(args: argparse.Namespace, **changes: Any) -> Any:
         "progress": not args.no_progress,
         "retry_failed": args.retry_failed,
         "deadline": args.deadline,
+        "delimiter": args.delimiter,
+        "columns": _column_map(args.map),
+        "default_region": args.default_region,
     }
     return BatchOptions(**{**values, **changes})
 
@@ -196,12 +235,23 @@ def _run_file(args: argparse.Namespace, path: Path, **changes: Any) -> int:
             async with open_client(args) as client:
                 summary = await run_batch(path, client=client, options=options, stop=stop)
         print(summary.format(), file=sys.stderr)
+        if path == STDIN and not options.dry_run:
+            print(_NO_JOURNAL, file=sys.stderr)
         return int(summary.exit_status)
 
-    results = options.out or path.with_name(f"{path.stem}.results.jsonl")
+    results = options.out or default_results(path)
     with writing(f"{results} or the files beside it"):
         status = run_until_signalled(main)
     return EXIT_INTERRUPTED if status is None else status
+
+
+def _column_map(pairs: list[str]) -> dict[str, str]:
+    from masking_async.batch.columns import ColumnError, parse_map
+
+    try:
+        return parse_map(pairs)
+    except ColumnError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _describe(filters: dict[str, str]) -> str:
@@ -231,14 +281,19 @@ def _expire_matching(args: argparse.Namespace) -> int:
         return EXIT_OK
     results = args.out or _EXPIRED_RESULTS
     matches = results.with_name(f"{results.name.split('.')[0]}.matches.csv")
-    count = _list_to(args, filters, SessionWriter(matches, columns=("session_uuid",)))
-    if count is None:
-        return EXIT_INTERRUPTED
-    print(f"{plural(count, 'session')} match {_describe(filters)}", file=sys.stderr)
-    if count == 0:
-        return EXIT_OK
-    if not args.yes:
-        _confirm(count)
+    # Listed into a scratch folder: nothing lands beside the results before the user says yes.
+    with tempfile.TemporaryDirectory(prefix="masking-async-") as scratch:
+        listed = Path(scratch) / matches.name
+        count = _list_to(args, filters, SessionWriter(listed, columns=("session_uuid",)))
+        if count is None:
+            return EXIT_INTERRUPTED
+        print(f"{plural(count, 'session')} match {_describe(filters)}", file=sys.stderr)
+        if count == 0:
+            return EXIT_OK
+        if not args.yes:
+            _confirm(count)
+        with writing(str(matches)):
+            shutil.move(listed, matches)
     return _run_file(args, matches, out=results, format="csv")
 
 
