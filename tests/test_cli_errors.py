@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import re
 import signal
@@ -187,6 +188,54 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     (["create", "n.jsonl"], {"n.jsonl": b'{"": 1}\n'}, "line 1: an empty field name is not"),
     (["create", "o.jsonl"], {"o.jsonl": b'{"ref": {"x": 1}}\n'}, "field 'ref' must be a string"),
     (["create", "p.csv", "--out", "dir.jsonl/"], {"p.csv": PAIR.encode()}, "names a folder"),
+    # columns, numbers and formats as users have them (issue 18)
+    (
+        ["create", "s.csv"],
+        {"s.csv": b"first_party,second_party,sesion_expiry\n+14155552671,+14155552672,60\n"},
+        "column 'sesion_expiry' is not a parameter; did you mean session_expiry?",
+    ),
+    (["create", "p.csv", "--map", "ref=frist_party"], {"p.csv": PAIR.encode()}, "did you mean"),
+    (["create", "p.csv", "--map", "phone"], {"p.csv": PAIR.encode()}, "expected COLUMN=PARAM"),
+    (["create", "p.csv", "--map", "nope=ref"], {"p.csv": PAIR.encode()}, "no column 'nope'"),
+    (
+        ["create", "b.csv"],
+        {"b.csv": b"first_party,First Party,second_party\n1,2,3\n"},
+        "columns 'first_party' and 'First Party' both mean first_party",
+    ),
+    (
+        ["create", "o.csv"],
+        {"o.csv": b"order_id,phone\n1,+14155552671\n"},
+        "no first_party column; name one first_party, or add --map 'COLUMN=first_party'",
+    ),
+    (["create", "p.csv", "--default-region", "ZZ"], {"p.csv": PAIR.encode()}, "--default-region"),
+    (["create", "p.csv", "--delimiter", "::"], {"p.csv": PAIR.encode()}, "--delimiter"),
+    (
+        ["create", "n.csv", "--strict"],
+        {"n.csv": b"first_party,second_party\n415-555-0102,+14155552672\n"},
+        "none sent",
+    ),
+    (
+        ["create", "r.csv", "--strict"],
+        {"r.csv": b"first_party,second_party,default_region\n4155550102,4155550103,ZZ\n"},
+        "none sent",
+    ),
+    (["create", "-"], {}, "standard input has no extension to tell its format; add --format"),
+    (
+        ["create", "-", "--format", "csv", "--journal", "j"],
+        {},
+        "--journal: standard input (-) cannot be read again",
+    ),
+    (["create", "p.gz"], {"p.gz": gzip.compress(PAIR.encode())}, "cannot tell the format inside"),
+    (
+        ["create", "p.bin"],
+        {"p.bin": gzip.compress(PAIR.encode())},
+        "p.bin is gzip-compressed, recognised by its first bytes",
+    ),
+    (
+        ["create", "cut.csv.gz"],
+        {"cut.csv.gz": gzip.compress(PAIR.encode())[:20]},
+        "line 1: is gzip-compressed but the data is damaged or cut short",
+    ),
     (["report", "--journal", "j", "--out", "r.txt"], {}, "--out r.txt"),
     (["report", "--journal", "j", "--out", "d.jsonl/"], {}, "names a folder"),
     (["report", "--journal", "nope.j"], {}, "nope.j: no such journal"),

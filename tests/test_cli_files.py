@@ -11,6 +11,7 @@ import csv
 import gzip
 import json
 import lzma
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,9 @@ import phonenumbers
 import pytest
 from cli_support import COMMAND, cli_env, run_cli
 
+from masking_async import MaskingClient
+from masking_async.batch import BatchOptions, expire_matching
+from masking_async.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from masking_async.emulator.process import emulator_process
 
 ORDERS = Path(__file__).parent / "data" / "orders.csv"
@@ -226,3 +230,48 @@ def test_rows_from_standard_input_stream_in_flat_memory(tmp_path: Path) -> None:
         return int(done.stdout)
 
     assert peak_kb(200_000) - peak_kb(100_000) < 10 * 1024
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["list"],
+        ["expire", "--where", "status=active", "--dry-run"],
+        ["create", "p.csv", "--no-progress"],
+    ],
+)
+def test_a_refused_token_exits_3_on_every_command(
+    server: str, tmp_path: Path, command: list[str]
+) -> None:
+    """The same cause, the same status: credentials the server refuses are exit 3 everywhere."""
+    (tmp_path / "p.csv").write_text("first_party,second_party\n+14155550171,+14155550172\n")
+    done = subprocess.run(
+        [*COMMAND, *command],
+        env={**cli_env(server), "PLIVO_AUTH_TOKEN": "wrong"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_expire_matching_writes_files_only_where_told(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`expire_matching` from Python leaves nothing in the working folder without `out`."""
+    monkeypatch.chdir(tmp_path)
+    async with MaskingClient(DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, base_url=server) as client:
+        made = await client.create_session(
+            {"first_party": "+14155550181", "second_party": "+14155550182"}
+        )
+        summary = await expire_matching(
+            {"first_party": "+14155550181", "status": "active"},
+            client=client,
+            options=BatchOptions(progress=False),
+        )
+    assert summary.outcomes["ok"] == 1
+    assert made.session_uuid
+    assert os.listdir(tmp_path) == []
