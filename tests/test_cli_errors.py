@@ -236,6 +236,11 @@ CORPUS: list[tuple[list[str], Files, str]] = [
         {"cut.csv.gz": gzip.compress(PAIR.encode())[:20]},
         "line 1: is gzip-compressed but the data is damaged or cut short",
     ),
+    # one filter language: both spellings, relative times (issue 18)
+    (["list", "--where", "created_time__gt=5 ago"], {}, "--where created_time__gt"),
+    (["list", "--where", "status=active", "--status", "all"], {}, "--status: given twice"),
+    (["expire", "--created-time--lt", "now-soon", "--yes"], {}, "--created-time--lt"),
+    (["expire", "--status", "active", "--all"], {}, "--where and --all"),
     (["report", "--journal", "j", "--out", "r.txt"], {}, "--out r.txt"),
     (["report", "--journal", "j", "--out", "d.jsonl/"], {}, "names a folder"),
     (["report", "--journal", "nope.j"], {}, "nope.j: no such journal"),

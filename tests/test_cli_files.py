@@ -12,6 +12,7 @@ import gzip
 import json
 import lzma
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -275,3 +276,40 @@ async def test_expire_matching_writes_files_only_where_told(
     assert summary.outcomes["ok"] == 1
     assert made.session_uuid
     assert os.listdir(tmp_path) == []
+
+
+def test_one_filter_language_with_relative_times(server: str, tmp_path: Path) -> None:
+    """list and expire take --where NAME=VALUE and --NAME VALUE alike; `1h ago`, `-2d` and
+    `now-30m` are read relative to now and printed back as the UTC time they resolved to."""
+    (tmp_path / "p.csv").write_text("first_party,second_party\n+14155550191,+14155550192\n")
+    made = run_cli(server, tmp_path, "create", "p.csv", "--no-progress")
+    assert made.returncode == 0, made.stderr
+    party = "first_party=+14155550191"
+    listed = run_cli(
+        server, tmp_path, "list", "--where", party, "--where", "created_time__gt=1h ago"
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 1
+    note = listed.stderr.splitlines()[0]
+    assert re.fullmatch(r"note: created_time__gt 1h ago = \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", note)
+    before = run_cli(
+        server, tmp_path, "list", "--first-party", "+14155550191", "--where", "created-time--lt=-2d"
+    )
+    assert before.returncode == 0, before.stderr
+    assert before.stdout == ""  # made just now, not before two days ago
+    for spelling in (["--status", "active"], ["--where", "status=active"]):
+        dry = run_cli(
+            server,
+            tmp_path,
+            "expire",
+            "--first-party=+14155550191",
+            *spelling,
+            "--created-time--lt=now-0m",
+            "--dry-run",
+            "--out",
+            "m.csv",
+            "--no-progress",
+        )
+        assert dry.returncode == 0, dry.stderr
+        assert "dry run: 1 session match" in dry.stderr
+        assert "note: created_time__lt now-0m = " in dry.stderr

@@ -34,7 +34,7 @@ from masking_async.cli._errors import (
     UsageError,
     writing,
 )
-from masking_async.cli._filters import check_filters, where_pairs
+from masking_async.cli._filters import add_filter_arguments, check_filters, given_filters
 from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
 from masking_async.durations import parse_seconds
 from masking_async.phones import REGION_HELP, check_region
@@ -144,14 +144,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             " unresolved (default: 15m)",
         )
         if command == "expire":
-            parser.add_argument(
-                "--where",
-                action="append",
-                default=[],
-                metavar="FILTER=VALUE",
-                help="a list filter instead of FILE, e.g. status=active (repeatable; status=active"
-                " is implied)",
-            )
+            add_filter_arguments(parser, implied=", instead of FILE; status=active is implied")
             parser.add_argument(
                 "--all",
                 action="store_true",
@@ -187,9 +180,10 @@ def _check_paths(args: argparse.Namespace) -> None:
 def handle(args: argparse.Namespace) -> int:
     _check_paths(args)
     if args.op == "expire":
+        filters, _ = given_filters(args)
         chosen = [
             name
-            for name, given in (("FILE", args.file), ("--where", args.where), ("--all", args.all))
+            for name, given in (("FILE", args.file), ("--where", filters), ("--all", args.all))
             if given
         ]
         if len(chosen) != 1:
@@ -260,7 +254,7 @@ def _describe(filters: dict[str, str]) -> str:
 
 def _expire_matching(args: argparse.Namespace) -> int:
     """List the matches, show them, confirm, then expire exactly those from a file."""
-    filters = check_filters(where_pairs(args.where), lambda name: f"--where {name}")
+    filters = check_filters(*given_filters(args), report=lambda text: print(text, file=sys.stderr))
     filters.setdefault("status", "active")
     if args.journal is not None:
         raise UsageError(
