@@ -313,3 +313,22 @@ def test_one_filter_language_with_relative_times(server: str, tmp_path: Path) ->
         assert dry.returncode == 0, dry.stderr
         assert "dry run: 1 session match" in dry.stderr
         assert "note: created_time__lt now-0m = " in dry.stderr
+
+
+def test_one_name_for_the_emulator_url_before_or_after_the_action(server: str) -> None:
+    """--emulator-url (and its old spelling --url) works on emulator-ctl and emulator phone,
+    before the action or after it."""
+    runs = [
+        ["emulator-ctl", "--emulator-url", server, "clock"],
+        ["emulator-ctl", "clock", "--emulator-url", server],
+        ["emulator-ctl", "--url", server, "clock"],
+        ["emulator-ctl", "clock", "--url", server],
+        ["emulator", "--emulator-url", server, "phone", "+14155550199", "busy"],
+        ["emulator", "phone", "+14155550199", "busy", "--emulator-url", server],
+    ]
+    for argv in runs:
+        done = subprocess.run(
+            [*COMMAND, *argv], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, (argv, done.stderr)
+        assert json.loads(done.stdout)

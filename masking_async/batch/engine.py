@@ -167,6 +167,7 @@ async def expire_matching(
     client: SessionAPI,
     options: BatchOptions,
     stop: anyio.Event | None = None,
+    on_result: Callable[[Result], None] | None = None,
 ) -> Summary:
     """Expire every session the filters match: list them all (in parallel), then expire.
 
@@ -176,5 +177,9 @@ async def expire_matching(
     uuids = [s.session_uuid async for s in client.iter_sessions(filters, concurrency=8)]
     rows = [{"key": u, "op": "expire", "session_uuid": u} for u in uuids]
     return await run_batch(
-        rows, client=client, options=attrs.evolve(options, op="expire"), stop=stop
+        rows,
+        client=client,
+        options=attrs.evolve(options, op="expire"),
+        stop=stop,
+        on_result=on_result,
     )
