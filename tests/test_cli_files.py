@@ -64,6 +64,8 @@ def test_a_spreadsheet_export_goes_through_and_joins_back(server: str, tmp_path:
         "US",
         "--out",
         "results.csv",
+        "--journal",
+        "orders.journal",
         "--no-progress",
     )
     assert done.returncode == 0, done.stderr
@@ -84,6 +86,15 @@ def test_a_spreadsheet_export_goes_through_and_joins_back(server: str, tmp_path:
         assert result["second_party"] == _e164(order["Second Party"])
     assert by_order["A-10000"]["first_party"] == "+442079460000"
     assert not (ORDERS.parent / "orders.results.jsonl").exists()  # only where --out said
+    rebuilt = run_cli(
+        server, tmp_path, "report", "--journal", "orders.journal", "--out", "rebuilt.csv"
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    with (tmp_path / "rebuilt.csv").open(newline="") as handle:
+        again = {row["order_id"]: row for row in csv.DictReader(handle)}
+    assert {k: (r["session_uuid"], r["first_party"]) for k, r in again.items()} == {
+        k: (r["session_uuid"], r["first_party"]) for k, r in by_order.items()
+    }
 
 
 def test_national_numbers_need_a_region(tmp_path: Path) -> None:

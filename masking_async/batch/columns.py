@@ -179,7 +179,10 @@ def _meaning(name: str, maps: Mapping[str, str]) -> str | None:
 
 
 def _missing(meant: Collection[str], op: str | None) -> tuple[str, ...]:
-    """The columns ``op`` cannot run without, absent from the header."""
+    """The columns ``op`` cannot run without, absent from the header. A file with an ``op``
+    column is judged row by row (a row naming another operation is refused as itself)."""
+    if "op" in meant:
+        return ()
     if op == "create":
         needed = ["first_party"]
         if "create_session_with_single_party" not in meant:
