@@ -209,6 +209,7 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     ),
     (["create", "p.csv", "--default-region", "ZZ"], {"p.csv": PAIR.encode()}, "--default-region"),
     (["create", "p.csv", "--delimiter", "::"], {"p.csv": PAIR.encode()}, "--delimiter"),
+    (["create", "p.jsonl", "--delimiter", ";"], {"p.jsonl": b"{}\n"}, "--delimiter is for CSV"),
     (
         ["create", "n.csv", "--strict"],
         {"n.csv": b"first_party,second_party\n415-555-0102,+14155552672\n"},

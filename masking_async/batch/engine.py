@@ -76,6 +76,8 @@ async def run_batch(
         return await _run_mappings(source, client, options, stop, on_result)
     fmt = detect_format(source, options.format)
     options = attrs.evolve(options, columns=_column_map(options.columns))
+    if options.delimiter is not None and fmt != "csv":
+        raise BatchUsageError(f"--delimiter is for CSV input; {source} is read as {fmt}")
     if source == STDIN and options.journal is not None:
         raise BatchUsageError(
             "--journal: standard input (-) cannot be read again, so its run cannot be resumed;"

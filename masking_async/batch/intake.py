@@ -232,7 +232,7 @@ async def mapping_items(
         fields = {k: v for k, v in mapping.items() if k != options.key_field}
         key = mapping.get(options.key_field)
         row = Row(ordinal, fields)
-        task = to_task(row, options.op, text_cells=False)
+        task = to_task(row, options.op, text_cells=False, region=options.default_region)
         problem = None
         if key is None or str(key) == "":
             key, problem = f"#{ordinal}", f"{options.key_field}: every row needs a unique key"
