@@ -97,8 +97,9 @@ COMPRESSED_SUFFIXES: Final = frozenset(_COMPRESSED)
 #: The delimiters sniffed, and those ``--delimiter`` takes (``tab`` names the tab).
 _SNIFFED: Final = ",;\t"
 _DELIMITERS: Final = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t", "|": "|"}
-#: Lines a delimiter is sniffed from.
+#: Lines a delimiter is sniffed from, and at most how much of them.
 _SNIFF_LINES: Final = 20
+_SNIFF_BYTES: Final = 16 * 1024
 
 
 class SourceError(MaskingError):
@@ -314,7 +315,8 @@ def _sniff(head: list[str]) -> str:
     has it; else the one the header holds most of; a header with none is one column (``,``)."""
     header = head[0] if head else ""
     with contextlib.suppress(csv.Error):
-        found = csv.Sniffer().sniff("".join(head), delimiters=_SNIFFED).delimiter
+        sample = "".join(head)[:_SNIFF_BYTES]  # 20 lines may be 2.5 MB; the start tells
+        found = csv.Sniffer().sniff(sample, delimiters=_SNIFFED).delimiter
         if found in header:
             return found
     counts = {candidate: header.count(candidate) for candidate in _SNIFFED}
