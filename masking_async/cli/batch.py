@@ -112,7 +112,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             type=out_file,
             metavar="FILE",
             help="results file, .jsonl or .csv (default: FILE's name + .results.jsonl;"
-            f" {_EXPIRED_RESULTS} for --where)",
+            f" {default_results(STDIN)} for -"
+            + (f"; {_EXPIRED_RESULTS} for --where)" if command == "expire" else ")"),
         )
         parser.add_argument(
             "--journal",
