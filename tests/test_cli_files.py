@@ -343,3 +343,14 @@ def test_one_name_for_the_emulator_url_before_or_after_the_action(server: str) -
         )
         assert done.returncode == 0, (argv, done.stderr)
         assert json.loads(done.stdout)
+
+
+def test_a_create_files_own_status_column_is_carried(tmp_path: Path) -> None:
+    """`status` or `amount` in a create file are the user's own (an order's), not errors; in
+    an expire file `status` is a session attribute `list` wrote, set aside as before."""
+    (tmp_path / "p.csv").write_text(
+        "status,amount,first_party,second_party\npaid,12.50,+14155550201,+14155550202\n"
+    )
+    done = run_cli("http://127.0.0.1:9", tmp_path, "create", "p.csv", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "note: columns status, amount are not API parameters" in done.stderr

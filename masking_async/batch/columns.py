@@ -28,15 +28,12 @@ __all__ = ["DEFAULT_REGION_COLUMN", "OWN", "RESERVED", "ColumnError", "Columns",
 
 #: The column naming a row's region, for numbers written without a country code. Never sent.
 DEFAULT_REGION_COLUMN: Final = "default_region"
-#: Every name a column may mean: parameters, control columns, session attributes (``list``).
-_KNOWN: Final = frozenset(
-    {
-        *rules.CREATE_FIELDS,
-        *CONTROL_COLUMNS,
-        *(a.name for a in attrs.fields(Session)),
-        DEFAULT_REGION_COLUMN,
-    }
-)
+#: Every name a column of a create file may mean: parameters and control columns.
+_CREATE_NAMES: Final = frozenset({*rules.CREATE_FIELDS, *CONTROL_COLUMNS, DEFAULT_REGION_COLUMN})
+#: Every name a column may mean in the other commands: session attributes too, as ``list``
+#: writes them, since its file is given back to ``update`` and ``expire``. A create file's
+#: ``status`` or ``amount`` is the user's own (an order's), carried like any other.
+_KNOWN: Final = _CREATE_NAMES | {a.name for a in attrs.fields(Session)}
 #: The results' own fields: a carried column of one of these names is written as ``input_NAME``.
 RESERVED: Final = frozenset(RESULT_FIELDS)
 #: ``--map 'COLUMN=-'``: the column is the user's own (carried), however like a parameter it looks.
@@ -74,14 +71,19 @@ def parse_map(pairs: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def _close(name: str) -> str | None:
-    """The parameter ``name`` is probably a misspelling of, if any."""
-    close = difflib.get_close_matches(name, sorted(_KNOWN), n=1, cutoff=_MISSPELT)
+def _names(op: str | None) -> frozenset[str]:
+    """The names a column may mean for ``op``."""
+    return _CREATE_NAMES if op == "create" else _KNOWN
+
+
+def _close(name: str, known: frozenset[str] = _KNOWN) -> str | None:
+    """The name ``name`` is probably a misspelling of, if any."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=_MISSPELT)
     return close[0] if close else None
 
 
-def _guess(name: str) -> str:
-    close = _close(name)
+def _guess(name: str, known: frozenset[str] = _KNOWN) -> str:
+    close = _close(name, known)
     return f"; did you mean {close}?" if close else ""
 
 
@@ -96,6 +98,8 @@ class Columns:
     rename: Mapping[str, str] = attrs.field(factory=dict)
     carried: tuple[str, ...] = ()
     maps: Mapping[str, str] = attrs.field(factory=dict)
+    #: The names a column may mean (the operation's).
+    known: frozenset[str] = _KNOWN
     #: Columns the operation needs and the header lacks. Said once, after the file is read
     #: (a malformed file is told by its line first), instead of once a row.
     missing: tuple[str, ...] = ()
@@ -122,10 +126,11 @@ class Columns:
         rename: dict[str, str] = {}
         carried: list[str] = []
         meant: dict[str, str] = {}
+        known = _names(op)
         for name in names:
-            meaning = _meaning(name, maps)
+            meaning = _meaning(name, maps, known)
             if meaning is None or meaning == OWN:
-                close = _close(_key(name)) if meaning is None else None
+                close = _close(_key(name), known) if meaning is None else None
                 if close:
                     problems.append(
                         f"column {name!r} is not a parameter; did you mean {close}? (rename it,"
@@ -144,7 +149,9 @@ class Columns:
         if problems:
             raise ColumnError("; ".join(problems))
         missing = _missing(meant, op) if header else ()
-        return cls(rename=rename, carried=tuple(carried), maps=dict(maps), missing=missing)
+        return cls(
+            rename=rename, carried=tuple(carried), maps=dict(maps), known=known, missing=missing
+        )
 
     def split(
         self, fields: Mapping[str, Any]
@@ -158,24 +165,25 @@ class Columns:
             if name in self.rename:
                 named[self.rename[name]] = value
                 continue
-            target = None if name in self.carried else _meaning(name, self.maps)
+            target = None if name in self.carried else _meaning(name, self.maps, self.known)
             if target is not None and target != OWN:
                 named[target] = value
                 continue
-            if target is None and name not in self.carried and (guess := _guess(_key(name))):
+            guess = _guess(_key(name), self.known) if target is None else ""
+            if guess and name not in self.carried:
                 problems.append(Violation(name, f"is not a parameter{guess}"))
             carried[f"input_{name}" if name in RESERVED else name] = value
         return named, carried, problems
 
 
-def _meaning(name: str, maps: Mapping[str, str]) -> str | None:
+def _meaning(name: str, maps: Mapping[str, str], known: frozenset[str]) -> str | None:
     """The API name a column means, or None for a column of the user's own."""
-    if name in _KNOWN and not maps:
+    if name in known and not maps:
         return name  # the common case, kept cheap: it runs for every cell
     key = _key(name)
     if key in maps:
         return maps[key]
-    return name if name in _KNOWN else key if key in _KNOWN else None
+    return name if name in known else key if key in known else None
 
 
 def _missing(meant: Collection[str], op: str | None) -> tuple[str, ...]:
