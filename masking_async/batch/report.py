@@ -35,13 +35,12 @@ def _shown(
     ref, the parties as sent and the user's own columns the results carry."""
     maps = json.loads(meta.get("maps") or "{}")
     region = meta.get("default_region") or None
-    try:
-        plan = Columns.plan(columns or [], maps, None, header=False)
-    except ColumnError:  # refused when the run began, so no row of it was sent
-        plan = Columns()
-
     command = meta.get("command")
     op = None if command in (None, "run") else command
+    try:
+        plan = Columns.plan(columns or [], maps, op, header=False)
+    except ColumnError:  # refused when the run began, so no row of it was sent
+        plan = Columns()
     ignore = unused_columns(op, [plan.rename.get(name, name) for name in columns or []])
 
     def read(entry: JournalEntry) -> Task:
