@@ -354,3 +354,20 @@ def test_a_create_files_own_status_column_is_carried(tmp_path: Path) -> None:
     done = run_cli("http://127.0.0.1:9", tmp_path, "create", "p.csv", "--dry-run")
     assert done.returncode == 0, done.stderr
     assert "note: columns status, amount are not API parameters" in done.stderr
+
+
+def test_json_keys_are_matched_as_headers_are(tmp_path: Path) -> None:
+    """JSON Lines keys match as CSV headers do; a misspelt key the first record did not have
+    fails its own row with the name it probably meant; the others' own keys are carried."""
+    rows = [
+        {"Order Id": 1, "First Party": "+1 415 555 0211", "Second Party": "+14155550212"},
+        {"First Party": "+14155550213", "Second Party": "+14155550214", "sesion_expiry": 90},
+    ]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    done = run_cli("http://127.0.0.1:9", tmp_path, "create", "p.jsonl", "--dry-run")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        "note: column Order Id is not an API parameter; carried through to the results untouched",
+        "p.jsonl: line 2: sesion_expiry: is not a parameter; did you mean session_expiry? (row 2)",
+        "dry run: 2 rows checked, 1 invalid; nothing was sent",
+    ]

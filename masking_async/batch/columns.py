@@ -100,6 +100,8 @@ class Columns:
     maps: Mapping[str, str] = attrs.field(factory=dict)
     #: The names a column may mean (the operation's).
     known: frozenset[str] = _KNOWN
+    #: The header's names that mean themselves.
+    same: frozenset[str] = frozenset()
     #: Columns the operation needs and the header lacks. Said once, after the file is read
     #: (a malformed file is told by its line first), instead of once a row.
     missing: tuple[str, ...] = ()
@@ -124,6 +126,7 @@ class Columns:
                     f"--map: no column {column!r} to map to {wanted} (columns: {', '.join(names)})"
                 )
         rename: dict[str, str] = {}
+        same: set[str] = set()
         carried: list[str] = []
         meant: dict[str, str] = {}
         known = _names(op)
@@ -146,11 +149,18 @@ class Columns:
             meant[meaning] = name
             if meaning != name:
                 rename[name] = meaning
+            else:
+                same.add(name)
         if problems:
             raise ColumnError("; ".join(problems))
         missing = _missing(meant, op) if header else ()
         return cls(
-            rename=rename, carried=tuple(carried), maps=dict(maps), known=known, missing=missing
+            rename=rename,
+            carried=tuple(carried),
+            maps=dict(maps),
+            known=known,
+            same=frozenset(same),
+            missing=missing,
         )
 
     def split(
@@ -162,17 +172,20 @@ class Columns:
         carried: dict[str, Any] = {}
         problems: list[Violation] = []
         for name, value in fields.items():
-            if name in self.rename:
+            if name in self.same:  # the header's own names first: this runs for every cell
+                named[name] = value
+            elif name in self.rename:
                 named[self.rename[name]] = value
-                continue
-            target = None if name in self.carried else _meaning(name, self.maps, self.known)
-            if target is not None and target != OWN:
-                named[target] = value
-                continue
-            guess = _guess(_key(name), self.known) if target is None else ""
-            if guess and name not in self.carried:
-                problems.append(Violation(name, f"is not a parameter{guess}"))
-            carried[f"input_{name}" if name in RESERVED else name] = value
+            elif name in self.carried:
+                carried[f"input_{name}" if name in RESERVED else name] = value
+            else:  # a key the header (or the first JSON record) did not have
+                target = _meaning(name, self.maps, self.known)
+                if target is not None and target != OWN:
+                    named[target] = value
+                    continue
+                if target is None and (guess := _guess(_key(name), self.known)):
+                    problems.append(Violation(name, f"is not a parameter{guess}"))
+                carried[f"input_{name}" if name in RESERVED else name] = value
         return named, carried, problems
 
 
