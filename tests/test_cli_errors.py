@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import re
 import signal
@@ -147,7 +148,11 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     (["emulator", "--error-rate", "x"], {}, "--error-rate"),
     # files
     (["create", "missing.csv"], {}, "missing.csv: no such file"),
-    (["create", "p.csv", "--strict"], {"p.csv": b"first_party\n123\n"}, "none sent"),
+    (
+        ["create", "p.csv", "--strict"],
+        {"p.csv": b"first_party,second_party\n123,+14155552671\n"},
+        "none sent",
+    ),
     (["create", "k.jsonl", "--dry-run"], {"k.jsonl": DUPLICATE_KEY}, "field 'first_party' is"),
     (["create", "q.csv"], {"q.csv": b'a,b\n1,"x\n'}, "line 2: malformed CSV"),
     (["create", "c.csv"], {"c.csv": b"first_party,second_party\n1,2,3\n"}, "line 2: has 3 cells"),
@@ -183,6 +188,60 @@ CORPUS: list[tuple[list[str], Files, str]] = [
     (["create", "n.jsonl"], {"n.jsonl": b'{"": 1}\n'}, "line 1: an empty field name is not"),
     (["create", "o.jsonl"], {"o.jsonl": b'{"ref": {"x": 1}}\n'}, "field 'ref' must be a string"),
     (["create", "p.csv", "--out", "dir.jsonl/"], {"p.csv": PAIR.encode()}, "names a folder"),
+    # columns, numbers and formats as users have them (issue 18)
+    (
+        ["create", "s.csv"],
+        {"s.csv": b"first_party,second_party,sesion_expiry\n+14155552671,+14155552672,60\n"},
+        "column 'sesion_expiry' is not a parameter; did you mean session_expiry?",
+    ),
+    (["create", "p.csv", "--map", "ref=frist_party"], {"p.csv": PAIR.encode()}, "did you mean"),
+    (["create", "p.csv", "--map", "phone"], {"p.csv": PAIR.encode()}, "expected COLUMN=PARAM"),
+    (["create", "p.csv", "--map", "nope=ref"], {"p.csv": PAIR.encode()}, "no column 'nope'"),
+    (
+        ["create", "b.csv"],
+        {"b.csv": b"first_party,First Party,second_party\n1,2,3\n"},
+        "columns 'first_party' and 'First Party' both mean first_party",
+    ),
+    (
+        ["create", "o.csv"],
+        {"o.csv": b"order_id,phone\n1,+14155552671\n"},
+        "no first_party column; name one first_party, or add --map 'COLUMN=first_party'",
+    ),
+    (["create", "p.csv", "--default-region", "ZZ"], {"p.csv": PAIR.encode()}, "--default-region"),
+    (["create", "p.csv", "--delimiter", "::"], {"p.csv": PAIR.encode()}, "--delimiter"),
+    (["create", "p.jsonl", "--delimiter", ";"], {"p.jsonl": b"{}\n"}, "--delimiter is for CSV"),
+    (
+        ["create", "n.csv", "--strict"],
+        {"n.csv": b"first_party,second_party\n415-555-0102,+14155552672\n"},
+        "none sent",
+    ),
+    (
+        ["create", "r.csv", "--strict"],
+        {"r.csv": b"first_party,second_party,default_region\n4155550102,4155550103,ZZ\n"},
+        "none sent",
+    ),
+    (["create", "-"], {}, "standard input has no extension to tell its format; add --format"),
+    (
+        ["create", "-", "--format", "csv", "--journal", "j"],
+        {},
+        "--journal: standard input (-) cannot be read again",
+    ),
+    (["create", "p.gz"], {"p.gz": gzip.compress(PAIR.encode())}, "cannot tell the format inside"),
+    (
+        ["create", "p.bin"],
+        {"p.bin": gzip.compress(PAIR.encode())},
+        "p.bin is gzip-compressed, recognised by its first bytes",
+    ),
+    (
+        ["create", "cut.csv.gz"],
+        {"cut.csv.gz": gzip.compress(PAIR.encode())[:20]},
+        "line 1: is gzip-compressed but the data is damaged or cut short",
+    ),
+    # one filter language: both spellings, relative times (issue 18)
+    (["list", "--where", "created_time__gt=5 ago"], {}, "--where created_time__gt"),
+    (["list", "--where", "status=active", "--status", "all"], {}, "--status: given twice"),
+    (["expire", "--created-time--lt", "now-soon", "--yes"], {}, "--created-time--lt"),
+    (["expire", "--status", "active", "--all"], {}, "--where and --all"),
     (["report", "--journal", "j", "--out", "r.txt"], {}, "--out r.txt"),
     (["report", "--journal", "j", "--out", "d.jsonl/"], {}, "names a folder"),
     (["report", "--journal", "nope.j"], {}, "nope.j: no such journal"),
@@ -226,7 +285,8 @@ def test_bad_input_is_one_line_and_exit_2(
 ) -> None:
     """Each bad argument or file: exit 2, one line naming the option or line, no traceback.
 
-    Lines before it may only be the row reports of --strict, each naming line and field.
+    Lines before it may only be the row reports of --strict, each naming line and field, and
+    notes (columns carried through, say).
     """
     for name, content in files.items():
         (tmp_path / name).write_bytes(content)
@@ -235,7 +295,7 @@ def test_bad_input_is_one_line_and_exit_2(
     *reports, last = err.strip().splitlines()
     assert names in last
     assert re.match(r"^masking-async( [\w-]+){0,2}: error: ", last), err
-    assert all(re.match(r"^\S+: line \d+: \w+: ", line) for line in reports), err
+    assert all(re.match(r"^(\S+: line \d+: \w+: |note: )", line) for line in reports), err
     assert "Traceback" not in err
     assert "Attribute(" not in err  # attrs internals never reach the user
 

@@ -69,6 +69,8 @@ def test_without_a_terminal_it_refuses_unless_yes(server: str, tmp_path: Path) -
     assert "2 sessions match status=active" in refused.stderr
     assert "add --yes" in refused.stderr
     assert set(_statuses(server, tmp_path).values()) == {"active"}
+    assert not (tmp_path / "expired.matches.csv").exists()  # nothing written before a yes
+    assert not (tmp_path / "expired.results.jsonl").exists()
     done = _cli(server, tmp_path, "expire", "--where", "status=active", "--yes")
     assert done.returncode == 0, done.stderr
     assert _statuses(server, tmp_path) == dict.fromkeys(made, "expired")

@@ -112,7 +112,10 @@ EXAMPLES = list(_examples())
 
 
 def _fixtures(folder: Path) -> None:
-    """The files the examples name: pairs to create, and a file of operations."""
+    """The files the examples name: pairs to create, a file of operations, and the first rows
+    of the spreadsheet export in tests/data."""
+    orders = (ROOT / "tests" / "data" / "orders.csv").read_text().splitlines(keepends=True)
+    (folder / "orders.csv").write_text("".join(orders[:6]))
     pairs = list(party_pairs(6, countries=("US", "GB"), start=5000))
     (folder / "pairs.csv").write_text(
         "ref,first_party,second_party\n"

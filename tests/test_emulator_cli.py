@@ -241,10 +241,10 @@ def test_emulator_ctl_reports_an_unreachable_emulator(capsys):
 
 @pytest.mark.parametrize("url", ["localhost:8180", "http://127.0.0.1:x", "ftp://127.0.0.1:9"])
 def test_emulator_ctl_refuses_a_url_that_is_not_http(capsys, url):
-    """Not an http(s) URL at all: refused at once naming --url, exit status 2."""
+    """Not an http(s) URL at all: refused at once naming --emulator-url/--url, exit status 2."""
     with pytest.raises(SystemExit) as exited:
         _ctl(url, "clock")
     assert exited.value.code == 2
     err = capsys.readouterr().err
-    assert "argument --url" in err
+    assert "argument --emulator-url/--url" in err
     assert "Traceback" not in err

@@ -386,9 +386,14 @@ async def test_redis_restart_holds_every_request_then_resumes() -> None:
     ],
 )
 def test_cli_shared_limit_errors_are_one_line(
-    command: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    command: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """--shared-limit with no Redis (or no limit) stops before any work: one line, exit 2."""
+    monkeypatch.chdir(tmp_path)  # whatever a command might write lands here, not in the repo
     url = f"redis://:pw@127.0.0.1:{free_port()}/0"
     auth = (
         ["--auth-id", "MAEMULATORDEFAULT001", "--auth-token", "t"] if command[0] != "load" else []
@@ -399,6 +404,7 @@ def test_cli_shared_limit_errors_are_one_line(
     assert message in err
     assert "\n" not in err
     assert "pw@" not in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_refuses_a_url_that_is_not_redis(capsys: pytest.CaptureFixture[str]) -> None:

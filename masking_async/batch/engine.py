@@ -18,6 +18,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from masking_async.batch.columns import ColumnError, parse_map
 from masking_async.batch.intake import Item, file_items, mapping_items, scan
 from masking_async.batch.journal import Journal, JournalEntry, JournalError
 from masking_async.batch.options import BatchOptions, SessionAPI
@@ -30,7 +31,7 @@ from masking_async.batch.results import (
 from masking_async.batch.run import Run
 from masking_async.batch.skip import REASON as SKIP_REASON
 from masking_async.batch.skip import SKIPPED, active_by_pair, skipping
-from masking_async.batch.sources import detect_format
+from masking_async.batch.sources import STDIN, detect_format, row_suffix
 from masking_async.batch.summary import Summary
 from masking_async.errors import MaskingError
 
@@ -76,29 +77,30 @@ async def run_batch(
     if not isinstance(source, Path):
         return await _run_mappings(source, client, options, stop, on_result)
     fmt = detect_format(source, options.format)
+    options = attrs.evolve(options, columns=_column_map(options.columns))
+    if options.delimiter is not None and fmt != "csv":
+        raise BatchUsageError(f"--delimiter is for CSV input; {source} is read as {fmt}")
+    if source == STDIN and options.journal is not None:
+        raise BatchUsageError(
+            "--journal: standard input (-) cannot be read again, so its run cannot be resumed;"
+            " save the input to a file to use a journal"
+        )
     summary = Summary(dry_run=options.dry_run, journalled=options.journal is not None)
     if options.dry_run:
         await anyio.to_thread.run_sync(
-            scan, source, fmt, options.op, None, summary, report, abandon_on_cancel=True
+            scan, source, fmt, options, None, summary, report, abandon_on_cancel=True
         )
         return summary
     if client is None:
         raise ValueError("a client is needed unless dry_run is set")
-    outputs = output_paths(source, options.out, source.suffix)
-    refuse_overlap(outputs, {"input": source, "journal": options.journal})
+    outputs = output_paths(source, options.out, row_suffix(source, fmt))
+    refuse_overlap(
+        outputs, {"input": None if source == STDIN else source, "journal": options.journal}
+    )
     async with _journal(options) as journal:
         _refuse_other_command(journal, options.op or "run")
         scanned = await anyio.to_thread.run_sync(
-            scan,
-            source,
-            fmt,
-            options.op,
-            journal,
-            summary,
-            report,
-            options.strict,
-            options.retry_failed,
-            abandon_on_cancel=True,
+            scan, source, fmt, options, journal, summary, report, abandon_on_cancel=True
         )
         if options.strict and summary.invalid:
             raise StrictModeError(
@@ -116,7 +118,9 @@ async def run_batch(
             stop=stop,
             drain=True,
         )
-        items = file_items(journal, options.op, fmt, scanned, options.retry_failed)
+        items = file_items(
+            journal, options.op, fmt, scanned, options.default_region, options.retry_failed
+        )
         await run.execute(await _skip_active(items, client, run, options))
     return summary
 
@@ -134,6 +138,14 @@ async def _skip_active(
         run._finish(item, entry, SKIPPED, error=SKIP_REASON)
 
     return skipping(items, active, finish)
+
+
+def _column_map(columns: Mapping[str, str]) -> dict[str, str]:
+    """``BatchOptions.columns`` as the column matcher keys it; a bad entry is a usage error."""
+    try:
+        return parse_map(f"{column}={target}" for column, target in columns.items())
+    except ColumnError as exc:
+        raise BatchUsageError(str(exc)) from None
 
 
 def _refuse_other_command(journal: Journal, command: str) -> None:
@@ -187,11 +199,19 @@ async def expire_matching(
     client: SessionAPI,
     options: BatchOptions,
     stop: anyio.Event | None = None,
+    on_result: Callable[[Result], None] | None = None,
 ) -> Summary:
-    """Expire every session the filters match: list them all (in parallel), then expire."""
+    """Expire every session the filters match: list them all (in parallel), then expire.
+
+    Results are written only to ``options.out`` when it is given (``on_result`` and the summary
+    say the rest), so a library call never leaves files in the caller's working folder.
+    """
     uuids = [s.session_uuid async for s in client.iter_sessions(filters, concurrency=8)]
-    out = options.out or Path("expired.results.jsonl")
     rows = [{"key": u, "op": "expire", "session_uuid": u} for u in uuids]
     return await run_batch(
-        rows, client=client, options=attrs.evolve(options, op="expire", out=out), stop=stop
+        rows,
+        client=client,
+        options=attrs.evolve(options, op="expire"),
+        stop=stop,
+        on_result=on_result,
     )

@@ -17,15 +17,19 @@ import anyio
 import anyio.abc
 import attrs
 
+from masking_async.batch.columns import ColumnError, Columns
 from masking_async.batch.journal import Journal, JournalEntry, row_digest
 from masking_async.batch.options import BatchOptions
 from masking_async.batch.rows import Task, to_task
 from masking_async.batch.rowstate import State
 from masking_async.batch.sources import (
+    COMPRESSED_SUFFIXES,
+    STDIN,
     Format,
     Row,
+    SourceError,
+    compression,
     csv_header,
-    first_columns,
     read_rows,
     unused_columns,
 )
@@ -46,52 +50,107 @@ class Item:
 @attrs.frozen
 class Scanned:
     """What pass one found: how many rows, those that differ from the journal's, the CSV
-    header (to write rows back in the input's columns) and the columns set aside."""
+    header (to write rows back in the input's columns), the columns set aside, and how the
+    file's columns map to the API's names."""
 
     count: int
     changed: Mapping[str, JournalEntry]
     columns: list[str] | None
     ignore: frozenset[str]
+    plan: Columns = attrs.field(factory=Columns)
+
+
+@attrs.define
+class _Reading:
+    """What the first look at the columns decides, for the rows read after it."""
+
+    path: Path
+    fmt: Format
+    options: BatchOptions
+    report: Callable[[str], None]
+    columns: list[str] | None = None
+    ignore: frozenset[str] = frozenset()
+    plan: Columns = attrs.field(factory=Columns)
+
+    def __call__(self, names: list[str]) -> None:
+        op = self.options.op
+        try:
+            self.plan = Columns.plan(names, self.options.columns, op, header=self.fmt == "csv")
+        except ColumnError as exc:
+            raise SourceError(self.path, 1 if self.fmt == "csv" else None, str(exc)) from None
+        if self.fmt == "csv":
+            self.columns = names
+        named = [self.plan.rename.get(name, name) for name in names]
+        self.ignore = frozenset(unused_columns(op, named))
+        if self.ignore:
+            ignored = ", ".join(name for name in named if name in self.ignore)
+            self.report(f"note: columns {ignored} are not used by {op}; ignored")
+        if carried := self.plan.carried:
+            self.report(
+                f"note: {'columns' if len(carried) > 1 else 'column'} {', '.join(carried)}"
+                f" {'are not API parameters' if len(carried) > 1 else 'is not an API parameter'};"
+                " carried through to the results untouched"
+            )
+
+    def task(self, row: Row) -> Task:
+        return to_task(
+            row,
+            self.options.op,
+            text_cells=self.fmt == "csv",
+            ignore=self.ignore,
+            columns=self.plan,
+            region=self.options.default_region,
+        )
 
 
 def scan(
     path: Path,
     fmt: Format,
-    op: str | None,
+    options: BatchOptions,
     journal: Journal | None,
     summary: Summary,
     report: Callable[[str], None],
-    strict: bool = False,
-    retry_failed: bool = False,
 ) -> Scanned:
-    """Pass one (a worker thread): read, check and record every row."""
-    ignore = _ignored_columns(path, fmt, op, report)
-    columns = csv_header(path) if fmt == "csv" else None
+    """Pass one (a worker thread): read, check and record every row, reading the input once."""
+    reading = _Reading(path, fmt, options, report)
+    if (found := compression(path)) and path.suffix.lower() not in COMPRESSED_SUFFIXES:
+        report(f"note: {path} is {found}-compressed (recognised by its first bytes); reading it")
     meta = {
-        "source": str(path.resolve()),
+        "source": str(path if path == STDIN else path.resolve()),
         "format": fmt,
-        "columns": json.dumps(columns),
-        "command": op or "run",
+        "command": options.op or "run",
+        "maps": json.dumps(dict(options.columns)),
+        "default_region": options.default_region or "",
     }
 
     def rows() -> Iterable[JournalEntry]:
-        for row in read_rows(path, fmt):
-            task = to_task(row, op, text_cells=fmt == "csv", ignore=ignore)
+        for row in read_rows(path, fmt, delimiter=options.delimiter, on_columns=reading):
+            task = reading.task(row)
             summary.total += 1
             if not task.valid:
                 summary.invalid += 1
                 for violation in task.violations:
-                    report(f"{path}: line {row.line}: {violation} (row {row.record})")
+                    if violation.field not in reading.plan.missing:  # said once, below
+                        report(f"{path}: line {row.line}: {violation} (row {row.record})")
             yield _fresh(str(row.record), row.record, row, task)
+        if reading.plan.missing:
+            raise SourceError(path, None, reading.plan.missing_message())
+
+    def scanned(changed: Mapping[str, JournalEntry]) -> Scanned:
+        return Scanned(summary.total, changed, reading.columns, reading.ignore, reading.plan)
 
     if journal is None:
         for _ in rows():
             pass
-        return Scanned(summary.total, {}, columns, ignore)
-    changed = journal.register(rows(), meta, keep=lambda: not (strict and summary.invalid))
+        return scanned({})
+
+    # The columns rows are written back in, for `report`; standard input runs keep no journal.
+    header = csv_header(path, options.delimiter) if fmt == "csv" and path != STDIN else None
+    meta["columns"] = json.dumps(header)
+    changed = journal.register(rows(), meta, keep=lambda: not (options.strict and summary.invalid))
     for key in list(changed)[:20]:
-        report(f"{path}: row {key} {_changed_note(journal, key, retry_failed)}")
-    return Scanned(summary.total, changed, columns, ignore)
+        report(f"{path}: row {key} {_changed_note(journal, key, options.retry_failed)}")
+    return scanned(changed)
 
 
 def _changed_note(journal: Journal, key: str, retry_failed: bool) -> str:
@@ -103,16 +162,6 @@ def _changed_note(journal: Journal, key: str, retry_failed: bool) -> str:
             return "was corrected since it failed; the corrected row is sent"
         return "was changed since it failed; --retry-failed sends the corrected row"
     return f"differs from the input {journal.path} recorded; not run"
-
-
-def _ignored_columns(
-    path: Path, fmt: Format, op: str | None, report: Callable[[str], None]
-) -> frozenset[str]:
-    """Session attributes the operation does not use (a file ``list`` wrote): set aside."""
-    ignored = unused_columns(op, first_columns(path, fmt))
-    if ignored:
-        report(f"note: columns {', '.join(ignored)} are not used by {op}; ignored")
-    return frozenset(ignored)
 
 
 def _fresh(key: str, ordinal: int, row: Row, task: Task) -> JournalEntry:
@@ -133,7 +182,12 @@ def _fresh(key: str, ordinal: int, row: Row, task: Task) -> JournalEntry:
 
 
 async def file_items(
-    journal: Journal, op: str | None, fmt: Format, scanned: Scanned, retry_failed: bool = False
+    journal: Journal,
+    op: str | None,
+    fmt: Format,
+    scanned: Scanned,
+    region: str | None = None,
+    retry_failed: bool = False,
 ) -> AsyncIterator[Item]:
     """The input's rows as the journal holds them, in order; rows that differ are refused,
     except a row that ended ``failed`` when ``retry_failed``: its corrected content is run.
@@ -144,7 +198,15 @@ async def file_items(
 
     def item(entry: JournalEntry) -> Item:
         row = Row(entry.line, entry.raw)
-        return Item(entry, to_task(row, op, text_cells=fmt == "csv", ignore=scanned.ignore))
+        task = to_task(
+            row,
+            op,
+            text_cells=fmt == "csv",
+            ignore=scanned.ignore,
+            columns=scanned.plan,
+            region=region,
+        )
+        return Item(entry, task)
 
     def refused(now: JournalEntry, state: State) -> Item:
         # Reported with the input's content, and kept out of the failed file if an earlier
@@ -199,7 +261,7 @@ async def mapping_items(
         fields = {k: v for k, v in mapping.items() if k != options.key_field}
         key = mapping.get(options.key_field)
         row = Row(ordinal, fields)
-        task = to_task(row, options.op, text_cells=False)
+        task = to_task(row, options.op, text_cells=False, region=options.default_region)
         problem = None
         if key is None or str(key) == "":
             key, problem = f"#{ordinal}", f"{options.key_field}: every row needs a unique key"

@@ -93,3 +93,12 @@ class BatchOptions:
     skip_active: bool = False
     #: For mappings given to :func:`run_batch`: the field holding each row's unique key.
     key_field: str = "key"
+    #: A CSV file's delimiter; None sniffs it (``,`` ``;`` or tab).
+    delimiter: str | None = None
+    #: A file's columns to the API's names they mean (``{"Customer Phone": "first_party"}``);
+    #: headers that differ only in case and spacing need none. ``"-"`` keeps a column as the
+    #: user's own however like a parameter it looks.
+    columns: Mapping[str, str] = attrs.field(factory=dict)
+    #: The region national phone numbers are read in (``US``); a ``default_region`` column
+    #: overrides it per row. None: numbers need their country code.
+    default_region: str | None = None

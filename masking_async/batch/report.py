@@ -7,9 +7,11 @@ this writes the same files a run writes, with ``sending`` rows reported as unres
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from masking_async.batch.journal import Journal, JournalError
+from masking_async.batch.columns import ColumnError, Columns
+from masking_async.batch.journal import Journal, JournalEntry, JournalError
 from masking_async.batch.results import (
     ResultWriter,
     RowWriter,
@@ -17,12 +19,35 @@ from masking_async.batch.results import (
     refuse_overlap,
     result_of,
 )
-from masking_async.batch.sources import FORMATS, Format
+from masking_async.batch.rows import Task, to_task
+from masking_async.batch.sources import FORMATS, Format, Row, row_suffix, unused_columns
 from masking_async.batch.summary import Summary
 
 __all__ = ["rebuild"]
 
 _OUTCOME = {"ok": "ok", "failed": "failed", "unknown": "unresolved", "sending": "unresolved"}
+
+
+def _shown(
+    meta: dict[str, str], columns: list[str] | None, fmt: Format
+) -> Callable[[JournalEntry], Task]:
+    """Each row read again as the run read it (its --map and region, from the journal), for the
+    ref, the parties as sent and the user's own columns the results carry."""
+    maps = json.loads(meta.get("maps") or "{}")
+    region = meta.get("default_region") or None
+    command = meta.get("command")
+    op = None if command in (None, "run") else command
+    try:
+        plan = Columns.plan(columns or [], maps, op, header=False)
+    except ColumnError:  # refused when the run began, so no row of it was sent
+        plan = Columns()
+    ignore = unused_columns(op, [plan.rename.get(name, name) for name in columns or []])
+
+    def read(entry: JournalEntry) -> Task:
+        row = Row(entry.line, entry.raw)
+        return to_task(row, op, text_cells=fmt == "csv", ignore=ignore, columns=plan, region=region)
+
+    return read
 
 
 def rebuild(journal_path: Path, out: Path | None = None) -> Summary:
@@ -35,7 +60,8 @@ def rebuild(journal_path: Path, out: Path | None = None) -> Summary:
         source = Path(meta["source"])
         fmt: Format = FORMATS.get(f".{meta.get('format')}", "jsonl")
         columns = json.loads(meta.get("columns") or "null")
-        outputs = output_paths(source, out, source.suffix)
+        shown = _shown(meta, columns, fmt)
+        outputs = output_paths(source, out, row_suffix(source, fmt))
         refuse_overlap(outputs, {"input": source, "journal": journal_path})
         results_path = outputs["results"]
         results = ResultWriter(results_path)
@@ -51,7 +77,10 @@ def rebuild(journal_path: Path, out: Path | None = None) -> Summary:
                 summary.unprocessed += 1
                 rows["unprocessed"].write(entry.raw)
                 continue
-            result = result_of(entry, outcome, ref=entry.raw.get("ref"), op=entry.op, resumed=True)
+            task = shown(entry)
+            result = result_of(
+                entry, outcome, ref=task.ref, op=entry.op, resumed=True, shown=task.shown
+            )
             summary.add(result)
             results.write(result)
             if outcome != "ok":

@@ -18,7 +18,7 @@ from typing import IO, Any, Final
 import attrs
 
 from masking_async.batch.journal import JournalEntry
-from masking_async.batch.sources import REASON_COLUMN, Format
+from masking_async.batch.sources import COMPRESSED_SUFFIXES, REASON_COLUMN, STDIN, Format
 from masking_async.errors import MaskingError
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Result",
     "ResultWriter",
     "RowWriter",
+    "default_results",
     "output_paths",
     "refuse_overlap",
     "result_of",
@@ -86,6 +87,8 @@ class Result:
     resumed: bool = False
     candidates: tuple[str, ...] = ()
     latency_ms: float | None = None
+    #: The parties as sent and the input's own columns (``order_id``...), to join results back.
+    shown: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 def result_of(
@@ -98,6 +101,7 @@ def result_of(
     error: str | None = None,
     resumed: bool = False,
     latency_ms: float | None = None,
+    shown: Mapping[str, Any] | None = None,
 ) -> Result:
     """A row's result as its journal entry stands (``session_uuid``: the row's own, if any)."""
     return Result(
@@ -115,30 +119,43 @@ def result_of(
         resumed=resumed,
         candidates=entry.candidates,
         latency_ms=latency_ms,
+        shown=shown or {},
     )
 
 
 class ResultWriter:
-    """Results as JSON Lines (``.jsonl``/``.json``) or CSV (``.csv``), flushed as they come."""
+    """Results as JSON Lines (``.jsonl``/``.json``) or CSV (``.csv``), flushed as they come.
+
+    Each result's ``shown`` fields follow its own. A CSV's header takes them from the first
+    result (a CSV input gives every row the same columns), so it is written with that row.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle = _create(path)
-        self._csv = None
-        if path.suffix.lower() == ".csv":
-            self._csv = csv.DictWriter(self._handle, RESULT_FIELDS)
+        self._is_csv = path.suffix.lower() == ".csv"
+        self._csv: csv.DictWriter[str] | None = None
+
+    def _csv_writer(self, shown: Mapping[str, Any]) -> csv.DictWriter[str]:
+        if self._csv is None:
+            self._csv = csv.DictWriter(self._handle, [*RESULT_FIELDS, *shown], restval="")
             self._csv.writeheader()
+        return self._csv
 
     def write(self, result: Result) -> None:
-        data = attrs.asdict(result)
-        if self._csv is not None:
+        data = {**attrs.asdict(result, filter=lambda a, _: a.name != "shown"), **result.shown}
+        if self._is_csv:
             data["candidates"] = " ".join(result.candidates)
-            self._csv.writerow({k: "" if v is None else v for k, v in data.items()})
+            row = {k: "" if v is None else v for k, v in data.items()}
+            writer = self._csv_writer(result.shown)
+            writer.writerow({k: v for k, v in row.items() if k in writer.fieldnames})
         else:
             self._handle.write(json.dumps(data) + "\n")
         self._handle.flush()
 
     def close(self) -> None:
+        if self._is_csv:
+            self._csv_writer({})  # no row at all: the header still says what the file is
         self._handle.close()
 
 
@@ -188,8 +205,17 @@ class BatchUsageError(MaskingError):
     """The run is set up so it would lose data (an output over the input, say): nothing sent."""
 
 
+def default_results(source: Path) -> Path:
+    """Beside the input, its name without extensions (``.csv``, ``.csv.gz``) + .results.jsonl;
+    ``stdin.results.jsonl`` in the current folder for standard input."""
+    if source == STDIN:
+        return Path("stdin.results.jsonl")
+    stem = Path(source.stem) if source.suffix.lower() in COMPRESSED_SUFFIXES else source
+    return source.with_name(f"{stem.stem}.results.jsonl")
+
+
 def output_paths(base: Path, out: Path | None, suffix: str) -> dict[str, Path]:
-    results = out or base.with_name(f"{base.stem}.results.jsonl")
+    results = out or default_results(base)
     stem = results.with_suffix("")
     return {
         "results": results,

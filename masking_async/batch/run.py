@@ -257,6 +257,7 @@ class Run:
             error=error,
             resumed=resumed,
             latency_ms=_since(started) if started is not None else None,
+            shown=item.task.shown,
         )
         self.shared.current.pop(id(item), None)
         if outcome == "unresolved":

@@ -4,9 +4,14 @@ Memory does not grow with the file: CSV and JSON Lines are read line by line, an
 by ``ijson`` as a stream of events, fed a line (or 64 KiB) at a time so that every record keeps
 the line it starts on. Anything malformed — broken quoting, bad JSON, no header, bytes that are
 not UTF-8, a field of megabytes, values nested deeper than any API parameter — is a
-:class:`SourceError` naming the file and the line, never a traceback. Only regular files are
-read: the engine reads its input twice, which a pipe cannot give, and opening a FIFO that
-nobody writes would block beyond the reach of Ctrl-C.
+:class:`SourceError` naming the file and the line, never a traceback.
+
+Files come as spreadsheets and tools write them: a CSV's delimiter (``,`` ``;`` or tab) is
+sniffed with :class:`csv.Sniffer` unless given; gzip, bzip2 and xz files are decompressed as they
+are read, recognised by their first bytes (so a compressed file with a plain name is read too,
+and said so) and their format named by the extension under ``.gz``/``.bz2``/``.xz``. ``-`` is
+standard input, read once as it streams in (give its format). Named files must be regular: a
+FIFO that nobody writes would block beyond the reach of Ctrl-C.
 
 :data:`REASON_COLUMN`, which a failed file carries beside each row, is dropped on the way in, so
 a fixed failed file runs again as it is. :func:`unused_columns` names the session attribute
@@ -16,10 +21,15 @@ aside.
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import csv
+import gzip
+import itertools
+import lzma
 import stat
-from collections.abc import Collection, Generator, Iterable, Iterator
+import sys
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal
 
@@ -31,18 +41,23 @@ from masking_async.errors import MaskingError
 from masking_async.models import Session
 
 __all__ = [
+    "COMPRESSED_SUFFIXES",
     "CONTROL_COLUMNS",
     "FORMATS",
     "MAX_DEPTH",
     "MAX_FIELD_BYTES",
     "REASON_COLUMN",
+    "STDIN",
     "Format",
     "Row",
     "SourceError",
+    "compression",
     "csv_header",
     "detect_format",
     "first_columns",
+    "parse_delimiter",
     "read_rows",
+    "row_suffix",
     "unused_columns",
 ]
 
@@ -69,6 +84,22 @@ _LIST_SIGNATURE: Final = frozenset({"status", "virtual_number", "created_time"})
 _CHUNK: Final = 8 * 1024
 _SCALAR_EVENTS: Final = frozenset({"string", "number", "boolean", "null"})
 _BOM: Final = b"\xef\xbb\xbf"
+#: The path that means standard input.
+STDIN: Final = Path("-")
+#: Compressed formats: the extension, the first bytes, the name said, the opener.
+_COMPRESSED: Final[dict[str, tuple[bytes, str, Callable[[Any], Any]]]] = {
+    ".gz": (b"\x1f\x8b", "gzip", lambda raw: gzip.GzipFile(fileobj=raw)),
+    ".bz2": (b"BZh", "bzip2", bz2.BZ2File),
+    ".xz": (b"\xfd7zXZ\x00", "xz", lzma.LZMAFile),
+}
+#: The extensions of compressed inputs; the format is named by the one before.
+COMPRESSED_SUFFIXES: Final = frozenset(_COMPRESSED)
+#: The delimiters sniffed, and those ``--delimiter`` takes (``tab`` names the tab).
+_SNIFFED: Final = ",;\t"
+_DELIMITERS: Final = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t", "|": "|"}
+#: Lines a delimiter is sniffed from, and at most how much of them.
+_SNIFF_LINES: Final = 20
+_SNIFF_BYTES: Final = 16 * 1024
 
 
 class SourceError(MaskingError):
@@ -93,17 +124,61 @@ class Row:
 
 
 def detect_format(path: Path, explicit: str | None = None) -> Format:
-    """The format given, or the one the file's extension names."""
+    """The format given, or the one the file's extension names (under ``.gz`` and the like)."""
     if explicit:
         if explicit not in ("csv", "json", "jsonl"):
             raise SourceError(path, None, f"unknown format {explicit!r} (csv, json or jsonl)")
         return explicit  # type: ignore[return-value]
-    try:
-        return FORMATS[path.suffix.lower()]
-    except KeyError:
+    if path == STDIN:
         raise SourceError(
-            path, None, "cannot tell the format from the extension; use --format csv|json|jsonl"
-        ) from None
+            path,
+            None,
+            "standard input has no extension to tell its format; add --format csv|json|jsonl",
+        )
+    inner = Path(path.stem) if path.suffix.lower() in COMPRESSED_SUFFIXES else path
+    try:
+        return FORMATS[inner.suffix.lower()]
+    except KeyError:
+        pass
+    found = None
+    with contextlib.suppress(SourceError):
+        found = compression(path)
+    what = "cannot tell the format from the extension"
+    if inner is not path:
+        what = f"cannot tell the format inside {path.name} (name it {inner.name}.csv{path.suffix})"
+    elif found:
+        what += (
+            f" ({path.name} is {found}-compressed, recognised by its first bytes; name it"
+            f" {path.stem}.csv{_extension(found)})"
+        )
+    raise SourceError(path, None, f"{what}; use --format csv|json|jsonl")
+
+
+def _extension(kind: str) -> str:
+    return next(ext for ext, (_, name, _) in _COMPRESSED.items() if name == kind)
+
+
+def compression(path: Path) -> str | None:
+    """The compression a regular file's first bytes name (``gzip``, ``bzip2``, ``xz``), if any."""
+    if path == STDIN:
+        return None
+    with _open_file(path) as handle:
+        start = handle.read(8)
+    return next((name for magic, name, _ in _COMPRESSED.values() if start.startswith(magic)), None)
+
+
+def row_suffix(path: Path, fmt: Format) -> str:
+    """The extension of rows written back in the input's format: the input's own when plain."""
+    suffix = path.suffix.lower()
+    return path.suffix if FORMATS.get(suffix) == fmt else f".{fmt}"
+
+
+def parse_delimiter(text: str) -> str:
+    """``--delimiter``: one of ``,`` ``;`` ``|``, or a tab (``tab`` or ``\\t``)."""
+    try:
+        return _DELIMITERS[text if text in _DELIMITERS else text.lower()]
+    except KeyError:
+        raise ValueError(f"{text!r} is not a delimiter: give , ; | or tab") from None
 
 
 def unused_columns(op: str | None, columns: Iterable[str]) -> list[str]:
@@ -130,33 +205,53 @@ def unused_columns(op: str | None, columns: Iterable[str]) -> list[str]:
     ]
 
 
-def read_rows(path: Path, fmt: Format) -> Generator[Row, None, None]:
-    """Yield every row of ``path``; raises SourceError where the file stops making sense."""
-    reader = {"csv": _csv_rows, "jsonl": _jsonl_rows, "json": _json_rows}[fmt]
-    for row in reader(path):
+def read_rows(
+    path: Path,
+    fmt: Format,
+    *,
+    delimiter: str | None = None,
+    on_columns: Callable[[list[str]], None] | None = None,
+) -> Generator[Row, None, None]:
+    """Yield every row of ``path``; raises SourceError where the file stops making sense.
+
+    ``on_columns`` is told the columns once, before the first row: the CSV header, or the keys
+    of the first JSON record (standard input can be read only once, so no second look).
+    """
+    told = fmt == "csv"
+    rows = (
+        _csv_rows(path, delimiter, on_columns)
+        if fmt == "csv"
+        else _JSONRecords(path, array=fmt == "json").rows()
+    )
+    for row in rows:
         if REASON_COLUMN in row.fields:
             fields = {k: v for k, v in row.fields.items() if k != REASON_COLUMN}
             row = attrs.evolve(row, fields=fields)
+        if not told and on_columns is not None:
+            on_columns(list(row.fields))
+            told = True
         yield row
 
 
-def csv_header(path: Path) -> list[str]:
+def csv_header(path: Path, delimiter: str | None = None) -> list[str]:
     """The CSV header without the reason column, for writing rows back in the input's columns."""
     with _open(path) as handle:
-        names = next(csv.reader(_lines(path, handle)), [])
+        lines = _lines(path, handle)
+        head = list(itertools.islice(lines, _SNIFF_LINES))
+        names = next(csv.reader(head, delimiter=delimiter or _sniff(head)), [])
     return [name.strip() for name in names if name.strip() != REASON_COLUMN]
 
 
-def first_columns(path: Path, fmt: Format) -> list[str]:
+def first_columns(path: Path, fmt: Format, delimiter: str | None = None) -> list[str]:
     """The CSV header, or the keys of the first JSON record (for notes before a run)."""
     if fmt == "csv":
-        return csv_header(path)
+        return csv_header(path, delimiter)
     with contextlib.closing(read_rows(path, fmt)) as rows:
         return list(next(rows, Row(0, {})).fields)
 
 
-def _open(path: Path) -> BinaryIO:
-    """Open a regular file; anything else is refused before it can block or be read twice."""
+def _open_file(path: Path) -> BinaryIO:
+    """Open a regular file; anything else is refused before it can block."""
     try:
         mode = path.stat().st_mode
         if stat.S_ISDIR(mode):
@@ -165,8 +260,8 @@ def _open(path: Path) -> BinaryIO:
             raise SourceError(
                 path,
                 None,
-                "is not a regular file (a pipe, socket or device); the input is read twice,"
-                " so save it to a file first",
+                "is not a regular file (a pipe, socket or device); give - to read standard"
+                " input, or save it to a file first",
             )
         return path.open("rb")
     except FileNotFoundError:
@@ -175,9 +270,38 @@ def _open(path: Path) -> BinaryIO:
         raise SourceError(path, None, "cannot be read: permission denied") from None
 
 
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[BinaryIO]:
+    """The file's bytes, decompressed when its first bytes say gzip, bzip2 or xz."""
+    with contextlib.ExitStack() as stack:
+        raw: Any = sys.stdin.buffer if path == STDIN else stack.enter_context(_open_file(path))
+        start = raw.peek(8)[:8]  # a BufferedReader's look ahead: nothing is consumed
+        for magic, _, opener in _COMPRESSED.values():
+            if start.startswith(magic):
+                raw = stack.enter_context(opener(raw))
+                break
+        yield raw
+
+
+def _readline(path: Path, handle: BinaryIO, size: int, line: int) -> bytes:
+    """One line of at most ``size`` bytes; damaged compressed data is a SourceError."""
+    try:
+        return handle.readline(size)
+    except (EOFError, lzma.LZMAError, OSError) as exc:
+        if not isinstance(handle, (gzip.GzipFile, bz2.BZ2File, lzma.LZMAFile)):
+            raise
+        kind = {gzip.GzipFile: "gzip", bz2.BZ2File: "bzip2"}.get(type(handle), "xz")
+        raise SourceError(
+            path, line, f"is {kind}-compressed but the data is damaged or cut short ({exc})"
+        ) from None
+
+
 def _lines(path: Path, handle: BinaryIO) -> Iterator[str]:
     """Decoded lines, each checked on its own so an error names its exact line."""
-    for number, raw in enumerate(iter(lambda: handle.readline(MAX_FIELD_BYTES + 1), b""), 1):
+    for number in itertools.count(1):
+        raw = _readline(path, handle, MAX_FIELD_BYTES + 1, number)
+        if not raw:
+            return
         if len(raw) > MAX_FIELD_BYTES and not raw.endswith(b"\n"):
             raise SourceError(path, number, f"line is longer than {MAX_FIELD_BYTES} bytes")
         try:
@@ -186,9 +310,29 @@ def _lines(path: Path, handle: BinaryIO) -> Iterator[str]:
             raise SourceError(path, number, "is not UTF-8 text") from None
 
 
-def _csv_rows(path: Path) -> Iterator[Row]:
+def _sniff(head: list[str]) -> str:
+    """The delimiter of the first lines: csv.Sniffer's choice among , ; and tab, if the header
+    has it; else the one the header holds most of; a header with none is one column (``,``)."""
+    header = head[0] if head else ""
+    with contextlib.suppress(csv.Error):
+        sample = "".join(head)[:_SNIFF_BYTES]  # 20 lines may be 2.5 MB; the start tells
+        found = csv.Sniffer().sniff(sample, delimiters=_SNIFFED).delimiter
+        if found in header:
+            return found
+    counts = {candidate: header.count(candidate) for candidate in _SNIFFED}
+    best = max(counts, key=lambda candidate: counts[candidate])
+    return best if counts[best] else ","
+
+
+def _csv_rows(
+    path: Path, delimiter: str | None, on_columns: Callable[[list[str]], None] | None
+) -> Iterator[Row]:
     with _open(path) as handle:
-        reader = csv.reader(_lines(path, handle), strict=True)
+        lines = _lines(path, handle)
+        head = list(itertools.islice(lines, _SNIFF_LINES))
+        reader = csv.reader(
+            itertools.chain(head, lines), delimiter=delimiter or _sniff(head), strict=True
+        )
         line = 1
         try:
             header = next(reader, None)
@@ -197,6 +341,8 @@ def _csv_rows(path: Path) -> Iterator[Row]:
             names = [name.strip() for name in header]
             if len(set(names)) != len(names) or "" in names:
                 raise SourceError(path, 1, "header has an empty or repeated column name")
+            if on_columns is not None:
+                on_columns([name for name in names if name != REASON_COLUMN])
             line, record = reader.line_num + 1, 0
             for cells in reader:
                 if cells:  # not a blank line
@@ -277,7 +423,7 @@ class _JSONRecords:
         events = ijson.sendable_list()
         parser = ijson.basic_parse_coro(events, use_float=True, multiple_values=not self.array)
         with _open(self.path) as handle:
-            for chunk in iter(lambda: handle.readline(_CHUNK), b""):
+            for chunk in iter(lambda: _readline(self.path, handle, _CHUNK, self.line), b""):
                 if self.fed == 0 and chunk.startswith(_BOM):
                     chunk = chunk[len(_BOM) :]
                 self.chunk_start, self.fed = self.fed, self.fed + len(chunk)

@@ -7,15 +7,20 @@ the environment are ignored: the emulator is local, and a proxy would only stand
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
+import os
 import urllib.error
 import urllib.request
 from typing import Any, Final
 
-from masking_async.client._options import shown_url, url_fault
+from masking_async.client._options import BASE_URL_ENV, shown_url, url_fault
 
-__all__ = ["ControlRefused", "control_call", "http_url"]
+__all__ = ["DEFAULT_EMULATOR", "ControlRefused", "add_emulator_url", "control_call", "http_url"]
+
+#: Where the control-plane commands find the emulator unless told (its default port).
+DEFAULT_EMULATOR: Final = "http://127.0.0.1:8180"
 
 _TIMEOUT: Final = 30.0
 _DIRECT: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -40,6 +45,32 @@ def http_url(text: str) -> str:
     if fault is not None:
         raise ValueError(f"{shown_url(text)}: {fault}")
     return text
+
+
+def _http_url_option(text: str) -> str:
+    try:
+        return http_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_emulator_url(
+    parser: argparse.ArgumentParser, *, after_action: bool = False, what: str = ""
+) -> None:
+    """``--emulator-url`` (``--url`` is its older spelling), the one name every command that
+    drives a running emulator uses. Given to a command and to each of its actions
+    (``after_action``: no default there, so a value given before the action stands), it is
+    accepted before or after the action alike."""
+    default = os.environ.get(BASE_URL_ENV) or DEFAULT_EMULATOR
+    parser.add_argument(
+        "--emulator-url",
+        "--url",
+        dest="emulator_url",
+        type=_http_url_option,
+        default=argparse.SUPPRESS if after_action else default,
+        metavar="URL",
+        help=f"the running emulator's root{what} (default: ${BASE_URL_ENV} or {DEFAULT_EMULATOR})",
+    )
 
 
 def control_call(root: str, method: str, path: str, body: Any, token: str | None) -> Any:

@@ -13,6 +13,7 @@ import errno
 import sys
 from collections.abc import Iterator
 
+from masking_async.batch.summary import EXIT_AUTH
 from masking_async.errors import (
     APIError,
     AuthenticationError,
@@ -69,6 +70,8 @@ def _os_line(exc: OSError) -> str:
 def _one(exc: BaseException) -> tuple[int, str] | None:
     if isinstance(exc, ConnectError):
         return EXIT_UNREACHABLE, str(exc)  # the same sentence and status from every command
+    if isinstance(exc, AuthenticationError):
+        return EXIT_AUTH, str(exc)  # as a batch run that the server refuses stops: 3 everywhere
     if isinstance(exc, (TransportError, APIError)) and not isinstance(exc, AuthenticationError):
         return EXIT_FAILED, str(exc)  # the server or the network failed, not the user
     if isinstance(exc, MaskingError):

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from masking_async.batch.options import MAX_UNREACHABLE, BatchOptions
+from masking_async.batch.results import default_results
+from masking_async.batch.sources import STDIN, parse_delimiter
 from masking_async.cli._common import (
     add_client_arguments,
     open_client,
@@ -31,9 +35,10 @@ from masking_async.cli._errors import (
     UsageError,
     writing,
 )
-from masking_async.cli._filters import check_filters, where_pairs
+from masking_async.cli._filters import add_filter_arguments, check_filters, given_filters
 from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
 from masking_async.durations import parse_seconds
+from masking_async.phones import REGION_HELP, check_region
 
 _COMMANDS = {
     "create": "create a session for every row",
@@ -41,6 +46,11 @@ _COMMANDS = {
     "expire": "expire the session each row names, or every active session matching --where",
     "run": "run each row's own operation (op column: create, update or expire)",
 }
+#: The summary's last line for a run from standard input.
+_NO_JOURNAL = (
+    "no journal: standard input cannot be read again, so this run cannot be resumed"
+    " (save the input to a file and give --journal for that)"
+)
 #: Where expire-by-filter writes its results unless --out says otherwise.
 _EXPIRED_RESULTS = Path("expired.results.jsonl")
 
@@ -51,9 +61,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             command,
             help=summary,
             description=(
-                f"{summary.capitalize()}. FILE is CSV (with a header), a JSON array of objects or"
-                " JSON Lines; columns are the API's parameter names, plus optional op, ref and"
-                " session_uuid. Exit status: 0 all rows ok, 1 some failed or unprocessed,"
+                f"{summary.capitalize()}. FILE is CSV (with a header; , ; or tab), a JSON array"
+                " of objects or JSON Lines, plain or .gz/.bz2/.xz, or - for standard input;"
+                " columns are the API's parameter names in any case and spacing (First Party),"
+                " plus optional op, ref and session_uuid; other columns are carried through to"
+                " the results. Exit status: 0 all rows ok, 1 some failed or unprocessed,"
                 " 2 bad input or usage (nothing sent), 3 credentials refused (stopped),"
                 " 4 some rows unresolved (run again with the journal), 5 the journal could not"
                 " be written (stopped), 6 the server could not be reached (nothing sent),"
@@ -65,7 +77,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             type=Path,
             nargs="?" if command == "expire" else None,
             metavar="FILE",
-            help="the rows: .csv, .json (an array of objects), .jsonl or .ndjson"
+            help="the rows: .csv, .json (an array of objects), .jsonl or .ndjson, each also"
+            " .gz, .bz2 or .xz; - reads standard input (with --format; no --journal)"
             + (" (or use --where / --all)" if command == "expire" else ""),
         )
         parser.add_argument(
@@ -74,11 +87,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help="format of FILE (default: from its extension)",
         )
         parser.add_argument(
+            "--delimiter",
+            type=typed(parse_delimiter),
+            metavar="CHAR",
+            help="a CSV's delimiter: , ; | or tab (default: sniffed among , ; and tab)",
+        )
+        parser.add_argument(
+            "--map",
+            action="append",
+            default=[],
+            metavar="COLUMN=PARAMETER",
+            help="the API parameter a column means, e.g. 'Customer Phone=first_party'"
+            " (repeatable; headers differing only in case and spacing need none;"
+            " COLUMN=- keeps a column as your own)",
+        )
+        parser.add_argument(
+            "--default-region",
+            type=typed(check_region),
+            metavar="REGION",
+            help=f"read national phone numbers ((415) 555-0102) as numbers of REGION, {REGION_HELP}"
+            " (a default_region column overrides it per row; default: numbers need a +country"
+            " code)",
+        )
+        parser.add_argument(
             "--out",
             type=out_file,
             metavar="FILE",
             help="results file, .jsonl or .csv (default: FILE's name + .results.jsonl;"
-            f" {_EXPIRED_RESULTS} for --where)",
+            f" {default_results(STDIN)} for -"
+            + (f"; {_EXPIRED_RESULTS} for --where)" if command == "expire" else ")"),
         )
         parser.add_argument(
             "--journal",
@@ -137,14 +174,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 " (outcome skipped, with that session in the results)",
             )
         if command == "expire":
-            parser.add_argument(
-                "--where",
-                action="append",
-                default=[],
-                metavar="FILTER=VALUE",
-                help="a list filter instead of FILE, e.g. status=active (repeatable; status=active"
-                " is implied)",
-            )
+            add_filter_arguments(parser, implied=", instead of FILE; status=active is implied")
             parser.add_argument(
                 "--all",
                 action="store_true",
@@ -200,11 +230,12 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 def journal_for(args: argparse.Namespace, path: Path, command: str) -> Path | None:
     """The journal a run over ``path`` keeps: ``--journal``, else the default beside the input
-    (see :mod:`masking_async.batch.rerun`), none with ``--no-journal`` or ``--dry-run``;
+    (see :mod:`masking_async.batch.rerun`), none with ``--no-journal`` or ``--dry-run``, nor for
+    standard input, which cannot be read again (an explicit ``--journal`` is refused then);
     ``--fresh`` discards it first."""
     from masking_async.batch.rerun import default_journal, discard_journal
 
-    if args.no_journal or args.dry_run:
+    if args.no_journal or args.dry_run or (path == STDIN and args.journal is None):
         return None
     journal: Path = args.journal or default_journal(path, command)
     if args.journal is None and not os.access(journal.parent, os.W_OK):
@@ -220,9 +251,10 @@ def journal_for(args: argparse.Namespace, path: Path, command: str) -> Path | No
 def handle(args: argparse.Namespace) -> int:
     _check_paths(args)
     if args.op == "expire":
+        filters, _ = given_filters(args)
         chosen = [
             name
-            for name, given in (("FILE", args.file), ("--where", args.where), ("--all", args.all))
+            for name, given in (("FILE", args.file), ("--where", filters), ("--all", args.all))
             if given
         ]
         if len(chosen) != 1:
@@ -252,6 +284,9 @@ def _options(args: argparse.Namespace, **changes: Any) -> Any:
         "deadline": args.deadline,
         "unreachable_after": args.unreachable_after,
         "skip_active": getattr(args, "skip_active", False),
+        "delimiter": args.delimiter,
+        "columns": _column_map(args.map),
+        "default_region": args.default_region,
     }
     return BatchOptions(**{**values, **changes})
 
@@ -270,14 +305,27 @@ def _run_file(args: argparse.Namespace, path: Path, **changes: Any) -> int:
             async with open_client(args) as client:
                 summary = await run_batch(path, client=client, options=options, stop=stop)
         print(summary.format(), file=sys.stderr)
-        if not options.dry_run and not expiring_matches:
+        if options.dry_run or expiring_matches:
+            pass
+        elif path == STDIN:
+            print(_NO_JOURNAL, file=sys.stderr)
+        else:
             print(rerun_note(summary, options.journal), file=sys.stderr)
         return int(summary.exit_status)
 
-    results = options.out or path.with_name(f"{path.stem}.results.jsonl")
+    results = options.out or default_results(path)
     with writing(f"{results} or the files beside it"):
         status = run_until_signalled(main)
     return EXIT_INTERRUPTED if status is None else status
+
+
+def _column_map(pairs: list[str]) -> dict[str, str]:
+    from masking_async.batch.columns import ColumnError, parse_map
+
+    try:
+        return parse_map(pairs)
+    except ColumnError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _describe(filters: dict[str, str]) -> str:
@@ -286,7 +334,7 @@ def _describe(filters: dict[str, str]) -> str:
 
 def _expire_matching(args: argparse.Namespace) -> int:
     """List the matches, show them, confirm, then expire exactly those from a file."""
-    filters = check_filters(where_pairs(args.where), lambda name: f"--where {name}")
+    filters = check_filters(*given_filters(args), report=lambda text: print(text, file=sys.stderr))
     filters.setdefault("status", "active")
     if args.journal is not None or args.fresh:
         raise UsageError(
@@ -307,14 +355,19 @@ def _expire_matching(args: argparse.Namespace) -> int:
         return EXIT_OK
     results = args.out or _EXPIRED_RESULTS
     matches = results.with_name(f"{results.name.split('.')[0]}.matches.csv")
-    count = _list_to(args, filters, SessionWriter(matches, columns=("session_uuid",)))
-    if count is None:
-        return EXIT_INTERRUPTED
-    print(f"{plural(count, 'session')} match {_describe(filters)}", file=sys.stderr)
-    if count == 0:
-        return EXIT_OK
-    if not args.yes:
-        confirm_expiry(count)
+    # Listed into a scratch folder: nothing lands beside the results before the user says yes.
+    with tempfile.TemporaryDirectory(prefix="masking-async-") as scratch:
+        listed = Path(scratch) / matches.name
+        count = _list_to(args, filters, SessionWriter(listed, columns=("session_uuid",)))
+        if count is None:
+            return EXIT_INTERRUPTED
+        print(f"{plural(count, 'session')} match {_describe(filters)}", file=sys.stderr)
+        if count == 0:
+            return EXIT_OK
+        if not args.yes:
+            confirm_expiry(count)
+        with writing(str(matches)):
+            shutil.move(listed, matches)
     return _run_file(args, matches, out=results, format="csv")
 
 

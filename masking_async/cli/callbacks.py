@@ -21,8 +21,8 @@ import attrs
 
 from masking_async.callbacks import CallbackEvent, CallbackServer, NonceCache, RecordingEvent
 from masking_async.cli._common import bind_host, port, run_until_signalled, typed
-from masking_async.cli._control import ControlRefused, control_call, http_url
-from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_USAGE
+from masking_async.cli._control import ControlRefused, add_emulator_url, control_call, http_url
+from masking_async.cli._errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from masking_async.cli.emulator_ctl import add_admin_token
 from masking_async.durations import parse_seconds
 from masking_async.emulator.call_load import CallLoad, run_call_load
@@ -30,8 +30,6 @@ from masking_async.emulator.calls_config import Phone
 from masking_async.load.timetable import MAX_LOAD_RATE
 
 __all__ = ["event_json", "register", "register_emulator_commands"]
-
-_DEFAULT_EMULATOR = "http://127.0.0.1:8180"
 
 
 def event_json(event: CallbackEvent) -> str:
@@ -228,13 +226,8 @@ def register_emulator_commands(sub: argparse._SubParsersAction[argparse.Argument
     phone.add_argument("number", help="the number (E.164)")
     phone.add_argument("script", type=_SCRIPT, help="busy, no-answer or answer=S,hangup=S,...")
     for parser in (call, phone):
-        parser.add_argument(
-            "--emulator-url",
-            type=typed(http_url),
-            default=os.environ.get("MASKING_ASYNC_BASE_URL", _DEFAULT_EMULATOR),
-            help=f"the running emulator (default: $MASKING_ASYNC_BASE_URL or {_DEFAULT_EMULATOR})",
-        )
-        add_admin_token(parser, "the emulator's admin token, if it has one")
+        add_emulator_url(parser, after_action=True)
+        add_admin_token(parser, "the emulator's admin token, if it has one", after_action=True)
     call.set_defaults(handler=handle_call)
     phone.set_defaults(handler=handle_phone)
 
@@ -251,8 +244,9 @@ def _run_control(args: argparse.Namespace, command: str, method: str, path: str,
         return EXIT_USAGE
     except OSError as exc:
         reason = getattr(exc, "reason", exc)
+        # As emulator-ctl: an emulator that cannot be reached is exit 1, not a usage error.
         print(f"masking-async emulator {command}: error: --emulator-url: {reason}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_FAILED
     print(json.dumps(answer, indent=2))
     return 0
 

@@ -13,6 +13,7 @@ import attrs
 
 from masking_async.cli import emulator_ctl
 from masking_async.cli._common import bind_host, port, typed
+from masking_async.cli._control import add_emulator_url
 from masking_async.cli._errors import EXIT_USAGE
 from masking_async.cli.callbacks import register_emulator_commands
 from masking_async.cli.emulator_ctl import add_admin_token
@@ -182,6 +183,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="let callbacks go to any host (by default only loopback and --callback-host)",
     )
     parser.set_defaults(handler=handle)
+    add_emulator_url(parser, what=", for the call and phone commands")
     register_emulator_commands(parser.add_subparsers(dest="emulator_command", metavar="COMMAND"))
     emulator_ctl.register(sub)
 

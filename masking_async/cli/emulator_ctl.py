@@ -3,7 +3,7 @@
 The command-line face of ``/emulator/`` (see ``docs/emulator.md``), for scripts and for test
 suites in any language::
 
-    masking-async emulator-ctl --url http://127.0.0.1:8180 clock --advance 1h
+    masking-async emulator-ctl clock --advance 1h --emulator-url http://127.0.0.1:8180
     masking-async emulator-ctl faults --add kind=drop,operation=create,probability=0.1
     masking-async emulator-ctl state --save snapshot.json
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from masking_async.cli._common import typed
-from masking_async.cli._control import ControlRefused, control_call, http_url
+from masking_async.cli._control import ControlRefused, add_emulator_url, control_call
 from masking_async.durations import parse_seconds
 from masking_async.emulator.faults import FaultRule
 from masking_async.exit_status import EXIT_FAILED, EXIT_USAGE
@@ -36,11 +36,14 @@ ADMIN_TOKEN_ENV: Final = "MASKING_EMULATOR_ADMIN_TOKEN"
 EXIT_UNREACHABLE: Final = EXIT_FAILED
 
 
-def add_admin_token(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--admin-token``, read from the environment when not given."""
+def add_admin_token(
+    parser: argparse.ArgumentParser, what: str, *, after_action: bool = False
+) -> None:
+    """``--admin-token``, read from the environment when not given (before or after the
+    action, as :func:`add_emulator_url` explains)."""
     parser.add_argument(
         "--admin-token",
-        default=os.environ.get(ADMIN_TOKEN_ENV),
+        default=argparse.SUPPRESS if after_action else os.environ.get(ADMIN_TOKEN_ENV),
         metavar="TOKEN",
         help=f"{what} (default: ${ADMIN_TOKEN_ENV})",
     )
@@ -52,12 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="drive a running emulator's control plane: reset, state, clock, faults, requests",
         description="Send one control-plane request to a running emulator and print its answer.",
     )
-    parser.add_argument(
-        "--url",
-        type=typed(http_url),
-        default=os.environ.get("MASKING_ASYNC_BASE_URL", "http://127.0.0.1:8180"),
-        help="the emulator's root (default: $MASKING_ASYNC_BASE_URL or http://127.0.0.1:8180)",
-    )
+    add_emulator_url(parser)
     add_admin_token(parser, "the emulator's admin token")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     reset = actions.add_parser("reset", help="forget every session, or one account's")
@@ -78,6 +76,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     where = state.add_mutually_exclusive_group()
     where.add_argument("--save", type=Path, metavar="FILE", help="write the state to FILE")
     where.add_argument("--load", type=Path, metavar="FILE", help="replace the state with FILE")
+    for action in (reset, clock, faults, requests, state):
+        add_emulator_url(action, after_action=True)
+        add_admin_token(action, "the emulator's admin token", after_action=True)
     parser.set_defaults(handler=handle)
 
 
@@ -87,7 +88,7 @@ class _Refused(Exception):
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
     try:
-        return control_call(args.url, method, "/emulator" + path, body, args.admin_token)
+        return control_call(args.emulator_url, method, "/emulator" + path, body, args.admin_token)
     except ControlRefused as exc:
         raise _Refused(f"{method} {path}: {exc.status} {exc.message}") from None
 
@@ -138,7 +139,10 @@ def handle(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        print(f"masking-async emulator-ctl: cannot reach {args.url}: {reason}", file=sys.stderr)
+        print(
+            f"masking-async emulator-ctl: cannot reach {args.emulator_url}: {reason}",
+            file=sys.stderr,
+        )
         return EXIT_UNREACHABLE
     print(json.dumps(answer, indent=1))
     return 0

@@ -10,33 +10,12 @@ import anyio
 
 from masking_async.cli._common import add_client_arguments, open_client, run_until_signalled
 from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_OK, writing
-from masking_async.cli._filters import FILTER_NAMES, TIME_HELP, check_filters
+from masking_async.cli._filters import (
+    add_filter_arguments,
+    check_filters,
+    given_filters,
+)
 from masking_async.cli._output import RESULT_SUFFIXES, SessionWriter, check_out, plural
-
-_FILTER_HELP = {
-    "first_party": "sessions with this first party (E.164, + optional)",
-    "second_party": "sessions with this second party (E.164, + optional)",
-    "virtual_number": "sessions on this virtual number",
-    "status": "active, expired or all (the API's default: all)",
-    "subaccount": "sessions of this subaccount",
-    "created_time": "created at this second; " + TIME_HELP,
-    "expiry_time": "expiring at this second; " + TIME_HELP,
-    "duration": "sessions of exactly this duration, seconds",
-}
-_BOUNDS = {"__gt": "after", "__gte": "at or after", "__lt": "before", "__lte": "at or before"}
-
-
-def option_name(name: str) -> str:
-    """The command-line option of a filter: ``created_time__gt`` is ``--created-time--gt``."""
-    return "--" + name.replace("_", "-")
-
-
-def _filter_help(name: str) -> str:
-    base, sep, bound = name.partition("__")
-    if not sep:
-        return _FILTER_HELP[name]
-    what = "duration (seconds)" if base == "duration" else base.replace("_", " ")
-    return f"{what} {_BOUNDS['__' + bound]} this value"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,9 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             " --out FILE (.jsonl or .csv), which expire and update take back as input."
         ),
     )
-    filters = parser.add_argument_group("filters (the API's; times in UTC)")
-    for name in FILTER_NAMES:
-        filters.add_argument(option_name(name), dest=name, metavar="VALUE", help=_filter_help(name))
+    add_filter_arguments(parser)
     parser.add_argument(
         "--out",
         type=Path,
@@ -63,9 +40,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=handle)
 
 
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
 def handle(args: argparse.Namespace) -> int:
-    given = {name: getattr(args, name) for name in FILTER_NAMES if getattr(args, name) is not None}
-    filters = check_filters(given, option_name)
+    filters = check_filters(*given_filters(args), report=_say)
     out = check_out(args.out, "--out", RESULT_SUFFIXES)
 
     async def main(stop: anyio.Event) -> int:
