@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import sys
 import tempfile
@@ -19,7 +20,10 @@ from masking_async.cli._errors import EXIT_INTERRUPTED
 from masking_async.cli._output import plural
 
 if TYPE_CHECKING:
+    from masking_async.batch import BatchOptions
     from masking_async.batch.summary import Summary
+    from masking_async.client import MaskingClient
+    from masking_async.client import RateLimit as ClientRateLimit
 
 STEPS = 4
 _DESCRIPTION = (
@@ -117,7 +121,24 @@ def _write_updates(results: Path, path: Path, share: float) -> int:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from masking_async.batch import BatchOptions, expire_matching, run_batch
+    """Run the demo until it ends or is stopped; Ctrl-C twice cancels it at once."""
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="masking-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    status = run_until_signalled(functools.partial(_run, args, workdir))
+    return EXIT_INTERRUPTED if status is None else status
+
+
+def _limit_text(limit: ClientRateLimit) -> str:
+    """The limit as the demo prints it: the same words open and close the run."""
+    return "off" if limit.requests is None else f"{limit.requests}/{limit.per:g}s"
+
+
+async def _run(args: argparse.Namespace, workdir: Path, stop: anyio.Event) -> int:
+    """Start an emulator and a client on it, run the steps, then say what they cost.
+
+    The emulator enforces the same limit the client keeps to, so the run shows the real
+    API's pace; after an interrupted create the totals are left out, as nothing else ran.
+    """
     from masking_async.client import ClientOptions, MaskingClient
     from masking_async.emulator import (
         DEFAULT_AUTH_ID,
@@ -128,75 +149,113 @@ def handle(args: argparse.Namespace) -> int:
     )
 
     limit = args.rate
-    limit_text = "off" if limit.requests is None else f"{limit.requests}/{limit.per:g}s"
     server_limit = None if limit.requests is None else RateLimit(limit.requests, limit.per)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="masking-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    pairs, updates = workdir / "pairs.csv", workdir / "updates.csv"
+    started = time.monotonic()
+    async with Emulator(EmulatorConfig(rate_limit=server_limit)) as emulator:
+        _say(f"emulator on {emulator.base_url}, limit {_limit_text(limit)}; files in {workdir}")
+        async with MaskingClient(
+            DEFAULT_AUTH_ID,
+            DEFAULT_AUTH_TOKEN,
+            base_url=emulator.base_url,
+            options=ClientOptions(rate_limit=limit, max_connections=args.concurrency),
+        ) as client:
+            summaries = await _steps(client, args, workdir, stop)
+        throttled = sum(1 for entry in emulator.request_log if entry.status == 429)
+        requests = len(emulator.request_log)
+    if summaries[0].interrupted:
+        return summaries[0].exit_status
+    elapsed = time.monotonic() - started
+    _say(
+        f"\ndone: {requests} requests in {elapsed:.0f} s ({requests / elapsed:.1f}/s against"
+        f" a limit of {_limit_text(limit)}), {throttled} answered 429"
+    )
+    return max(summary.exit_status for summary in summaries)
 
-    async def main(stop: anyio.Event) -> int:
-        started = time.monotonic()
-        async with Emulator(EmulatorConfig(rate_limit=server_limit)) as emulator:
-            _say(f"emulator on {emulator.base_url}, limit {limit_text}; files in {workdir}")
-            async with MaskingClient(
-                DEFAULT_AUTH_ID,
-                DEFAULT_AUTH_TOKEN,
-                base_url=emulator.base_url,
-                options=ClientOptions(rate_limit=limit, max_connections=args.concurrency),
-            ) as client:
-                options = BatchOptions(concurrency=args.concurrency, progress=not args.no_progress)
-                _write_pairs(pairs, args.sessions)
-                _say(f"\n[1/{STEPS}] create {plural(args.sessions, 'session')} from {pairs.name}")
-                created = await run_batch(
-                    pairs,
-                    client=client,
-                    options=attrs.evolve(
-                        options,
-                        op="create",
-                        out=workdir / "created.jsonl",
-                        journal=workdir / "created.journal",
-                    ),
-                    stop=stop,
-                )
-                _say_summary(created)
-                if created.interrupted:
-                    return created.exit_status
 
-                _say(f"\n[2/{STEPS}] list the active sessions, 8 pages at a time")
-                listed_at = time.monotonic()
-                active = [s async for s in client.iter_sessions({"status": "active"})]
-                took = time.monotonic() - listed_at
-                _say(f"{plural(len(active), 'active session')} in {took:.1f} s")
+async def _steps(
+    client: MaskingClient, args: argparse.Namespace, workdir: Path, stop: anyio.Event
+) -> list[Summary]:
+    """The four steps in order, each step's summary said as it ends.
 
-                count = _write_updates(workdir / "created.jsonl", updates, args.update_share)
-                _say(
-                    f"\n[3/{STEPS}] update {plural(count, 'session')} (longer expiry, recording on)"
-                )
-                updated = await run_batch(
-                    updates,
-                    client=client,
-                    options=attrs.evolve(options, op="update", out=workdir / "updated.jsonl"),
-                    stop=stop,
-                )
-                _say_summary(updated)
+    An interrupted create ends the demo there (its summary alone is returned): the later steps
+    would only act on a partial set.
+    """
+    from masking_async.batch import BatchOptions
 
-                _say(f"\n[4/{STEPS}] expire every active session (list, then expire)")
-                expired = await expire_matching(
-                    {"status": "active"},
-                    client=client,
-                    options=attrs.evolve(options, out=workdir / "expired.jsonl"),
-                    stop=stop,
-                )
-                _say_summary(expired)
-            throttled = sum(1 for entry in emulator.request_log if entry.status == 429)
-            requests = len(emulator.request_log)
-        elapsed = time.monotonic() - started
-        _say(
-            f"\ndone: {requests} requests in {elapsed:.0f} s ({requests / elapsed:.1f}/s against"
-            f" a limit of {limit_text}), {throttled} answered 429"
-        )
-        worst = max(created.exit_status, updated.exit_status, expired.exit_status)
-        return worst
+    options = BatchOptions(concurrency=args.concurrency, progress=not args.no_progress)
+    created = await _create(client, options, workdir, args.sessions, stop)
+    if created.interrupted:
+        return [created]
+    await _list_active(client)
+    updated = await _update(client, options, workdir, args.update_share, stop)
+    expired = await _expire(client, options, workdir, stop)
+    return [created, updated, expired]
 
-    status = run_until_signalled(main)
-    return EXIT_INTERRUPTED if status is None else status
+
+async def _create(
+    client: MaskingClient, options: BatchOptions, workdir: Path, count: int, stop: anyio.Event
+) -> Summary:
+    """Step 1: generate the pairs and create a session for each, journalled like a real run."""
+    from masking_async.batch import run_batch
+
+    pairs = workdir / "pairs.csv"
+    _write_pairs(pairs, count)
+    _say(f"\n[1/{STEPS}] create {plural(count, 'session')} from {pairs.name}")
+    created = await run_batch(
+        pairs,
+        client=client,
+        options=attrs.evolve(
+            options,
+            op="create",
+            out=workdir / "created.jsonl",
+            journal=workdir / "created.journal",
+        ),
+        stop=stop,
+    )
+    _say_summary(created)
+    return created
+
+
+async def _list_active(client: MaskingClient) -> None:
+    """Step 2: list the active sessions, to show parallel pagination's pace."""
+    _say(f"\n[2/{STEPS}] list the active sessions, 8 pages at a time")
+    listed_at = time.monotonic()
+    active = [s async for s in client.iter_sessions({"status": "active"})]
+    took = time.monotonic() - listed_at
+    _say(f"{plural(len(active), 'active session')} in {took:.1f} s")
+
+
+async def _update(
+    client: MaskingClient, options: BatchOptions, workdir: Path, share: float, stop: anyio.Event
+) -> Summary:
+    """Step 3: update a share of the created sessions, read back from the create's results."""
+    from masking_async.batch import run_batch
+
+    updates = workdir / "updates.csv"
+    count = _write_updates(workdir / "created.jsonl", updates, share)
+    _say(f"\n[3/{STEPS}] update {plural(count, 'session')} (longer expiry, recording on)")
+    updated = await run_batch(
+        updates,
+        client=client,
+        options=attrs.evolve(options, op="update", out=workdir / "updated.jsonl"),
+        stop=stop,
+    )
+    _say_summary(updated)
+    return updated
+
+
+async def _expire(
+    client: MaskingClient, options: BatchOptions, workdir: Path, stop: anyio.Event
+) -> Summary:
+    """Step 4: expire every active session, so the demo leaves nothing behind."""
+    from masking_async.batch import expire_matching
+
+    _say(f"\n[4/{STEPS}] expire every active session (list, then expire)")
+    expired = await expire_matching(
+        {"status": "active"},
+        client=client,
+        options=attrs.evolve(options, out=workdir / "expired.jsonl"),
+        stop=stop,
+    )
+    _say_summary(expired)
+    return expired

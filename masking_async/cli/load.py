@@ -10,19 +10,24 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from masking_async.cli._common import base_url, rate_limit
 from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
-from masking_async.client import Limiter
+from masking_async.client import Limiter, RateLimit
 from masking_async.client._options import MAX_TIMEOUT, MIN_TIMEOUT
 from masking_async.emulator.config import DEFAULT_AUTH_ID
 from masking_async.load.plan import LoadPlan, PlanError, parse_mix
 from masking_async.load.thresholds import ThresholdError, parse_threshold
 from masking_async.load.timetable import parse_rate, parse_stages
 from masking_async.load.verdict import EXIT_INTERRUPTED, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from masking_async.load.cleanup import CleanupProgress, CleanupResult
+    from masking_async.load.runner import LoadResult, LoadTarget
+    from masking_async.load.schedule import Progress
 
 _DEFAULT_RATE, _DEFAULT_DURATION = "50/s", 10.0
 
@@ -152,39 +157,76 @@ def _say(line: str) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from masking_async.cli._common import run_until_signalled  # only when used
+    """Check every option first, run the load until done or stopped, then report and judge it."""
     from masking_async.load.report import format_report, report_dict
-    from masking_async.load.runner import LoadResult, LoadTarget, run_load
 
     try:
         plan = _plan(args)
-        try:
-            helper_rate = rate_limit(args.cleanup_rate)
-        except argparse.ArgumentTypeError:
-            raise PlanError(
-                f"--cleanup-rate {args.cleanup_rate!r}: must look like 300/5s, 10/s or off"
-            ) from None
-        if args.base_url:  # the embedded emulator has its own account
-            args.auth_id = args.auth_id or os.environ.get("PLIVO_AUTH_ID")
-            args.auth_token = args.auth_token or os.environ.get("PLIVO_AUTH_TOKEN")
-            if not (args.auth_id and args.auth_token):
-                raise PlanError(
-                    "--base-url needs --auth-id and --auth-token (or PLIVO_AUTH_ID and"
-                    " PLIVO_AUTH_TOKEN)"
-                )
-        for option, path in (("--report", args.report), ("--html", args.html)):
-            if path is not None and not path.parent.is_dir():
-                raise PlanError(f"{option} {str(path)!r}: folder {str(path.parent)!r} not found")
+        helper_rate = _cleanup_rate(args)
+        _fill_credentials(args)
+        _check_output_folders(args)
     except PlanError as exc:
         print(f"masking-async load: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    target = LoadTarget(
+    result = _run(args, plan, _target(args, helper_rate))
+    if result is None:  # a second Ctrl-C: cut short before any figure
+        return EXIT_INTERRUPTED
+    data = report_dict(result)
+    print(format_report(data))
+    _say_cleanup(result.cleanup)
+    _write_reports(args, data)
+    return int(data["exit_status"])
+
+
+def _cleanup_rate(args: argparse.Namespace) -> RateLimit:
+    """The pace of the cleanup's helper client, refused as a usage error like the plan's."""
+    try:
+        return rate_limit(args.cleanup_rate)
+    except argparse.ArgumentTypeError:
+        raise PlanError(
+            f"--cleanup-rate {args.cleanup_rate!r}: must look like 300/5s, 10/s or off"
+        ) from None
+
+
+def _fill_credentials(args: argparse.Namespace) -> None:
+    """Take the account from the environment when the options leave it out.
+
+    Only a real ``--base-url`` needs one: the embedded emulator has its own account.
+    """
+    if args.base_url:
+        args.auth_id = args.auth_id or os.environ.get("PLIVO_AUTH_ID")
+        args.auth_token = args.auth_token or os.environ.get("PLIVO_AUTH_TOKEN")
+        if not (args.auth_id and args.auth_token):
+            raise PlanError(
+                "--base-url needs --auth-id and --auth-token (or PLIVO_AUTH_ID and"
+                " PLIVO_AUTH_TOKEN)"
+            )
+
+
+def _check_output_folders(args: argparse.Namespace) -> None:
+    """Refuse a report whose folder is missing now, not after the whole run."""
+    for option, path in (("--report", args.report), ("--html", args.html)):
+        if path is not None and not path.parent.is_dir():
+            raise PlanError(f"{option} {str(path)!r}: folder {str(path.parent)!r} not found")
+
+
+def _target(args: argparse.Namespace, helper_rate: RateLimit) -> LoadTarget:
+    """Where the load goes (no base URL: an embedded emulator) and how it is reached."""
+    from masking_async.load.runner import LoadTarget
+
+    return LoadTarget(
         base_url=args.base_url,
         auth_id=args.auth_id,
         auth_token=args.auth_token,
         timeout=args.timeout,
         rate_limit=helper_rate,
     )
+
+
+def _run(args: argparse.Namespace, plan: LoadPlan, target: LoadTarget) -> LoadResult | None:
+    """Run the load, sharing the account's limit if asked; None after a second Ctrl-C."""
+    from masking_async.cli._common import run_until_signalled  # only when used
+    from masking_async.load.runner import run_load
 
     embedded = None if args.base_url else DEFAULT_AUTH_ID  # the embedded emulator's account
     limiter = shared_limiter(args, args.shared_rate, account=embedded)
@@ -199,26 +241,31 @@ def handle(args: argparse.Namespace) -> int:
             target,
             stop=stop,
             limiter=shared,
-            on_progress=None
-            if args.quiet
-            else lambda p: _say(
-                f"[{p.elapsed:6.1f}s] sent {p.sent}  done {p.completed}  failed {p.failed}  "
-                f"429s {p.throttled}  lag {p.lag * 1000:.0f} ms"
-            ),
-            on_cleanup=None
-            if args.quiet
-            else lambda c: _say(
-                f"cleanup: {c.expired}/{c.sessions} expired, {c.throttled} throttled (429), "
-                f"{c.elapsed:.0f} s"
-            ),
+            on_progress=None if args.quiet else _say_progress,
+            on_cleanup=None if args.quiet else _say_cleanup_progress,
         )
 
-    result = run_until_signalled(work)
-    if result is None:  # a second Ctrl-C: cut short before any figure
-        return EXIT_INTERRUPTED
-    data = report_dict(result)
-    print(format_report(data))
-    cleanup = result.cleanup
+    return run_until_signalled(work)
+
+
+def _say_progress(p: Progress) -> None:
+    """One live line while the timetable runs."""
+    _say(
+        f"[{p.elapsed:6.1f}s] sent {p.sent}  done {p.completed}  failed {p.failed}  "
+        f"429s {p.throttled}  lag {p.lag * 1000:.0f} ms"
+    )
+
+
+def _say_cleanup_progress(c: CleanupProgress) -> None:
+    """One live line while the sessions the run made are expired."""
+    _say(
+        f"cleanup: {c.expired}/{c.sessions} expired, {c.throttled} throttled (429), "
+        f"{c.elapsed:.0f} s"
+    )
+
+
+def _say_cleanup(cleanup: CleanupResult) -> None:
+    """How the cleanup ended, naming every session it left active so they can be expired."""
     if cleanup.left:
         _say(
             f"cleanup: could not expire {len(cleanup.left)} of {cleanup.sessions} sessions the run"
@@ -229,10 +276,13 @@ def handle(args: argparse.Namespace) -> int:
             f"cleanup: expired {cleanup.expired} of {cleanup.sessions} sessions in "
             f"{cleanup.elapsed:.1f} s ({cleanup.throttled} throttled)"
         )
+
+
+def _write_reports(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    """Write the JSON and HTML reports asked for."""
     if args.report:
         args.report.write_text(json.dumps(data, indent=2))
     if args.html:
         from masking_async.load.html import render_html  # pygal: only when a page is asked for
 
         args.html.write_text(render_html(data), encoding="utf-8")
-    return int(data["exit_status"])

@@ -297,98 +297,114 @@ def _list_parameters() -> list[Schema]:
     return parameters
 
 
-def build_document() -> dict[str, Any]:
-    """The whole OpenAPI 3.1 document."""
-    auth_id = {
-        "name": "auth_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": r"^(MA|SA)[A-Za-z0-9]{18}$"},
+def _path_parameter(name: str, schema: Schema) -> Schema:
+    """A parameter of the path: always required, since it picks the resource."""
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _info() -> Schema:
+    """The document's title and the conventions every operation shares."""
+    return {
+        "title": "Masking Session API (as emulated by masking_async)",
+        "version": "1",
+        "description": (
+            "Number-masking sessions: create, retrieve, list, update, expire. Every error"
+            " answers {api_id, error}. Paths also answer without the trailing slash."
+            " The first version's create and delete (/v1/Account/{auth_id}/Session/) make"
+            " and end the same sessions."
+        ),
     }
-    session_uuid = {
-        "name": "session_uuid",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-    }
+
+
+def _session_paths(auth_id: Schema, session_uuid: Schema) -> dict[str, Schema]:
+    """The current version: the collection (create, list) and one session (get, update, expire)."""
     collection = "/v1/Account/{auth_id}/Masking/Session/"
     member = collection + "{session_uuid}/"
-    legacy = LEGACY_COLLECTION + "/"
     return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Masking Session API (as emulated by masking_async)",
-            "version": "1",
-            "description": (
-                "Number-masking sessions: create, retrieve, list, update, expire. Every error"
-                " answers {api_id, error}. Paths also answer without the trailing slash."
-                " The first version's create and delete (/v1/Account/{auth_id}/Session/) make"
-                " and end the same sessions."
+        collection: {
+            "parameters": [auth_id],
+            "post": _operation(
+                "createSession",
+                "Create a session",
+                "201",
+                "CreateResponse",
+                requestBody=_body("CreateSession", required=True),
+            ),
+            "get": _operation(
+                "listSessions",
+                "List sessions, newest first",
+                "200",
+                "ListResponse",
+                parameters=_list_parameters(),
             ),
         },
+        member: {
+            "parameters": [auth_id, session_uuid],
+            "get": _operation("getSession", "Retrieve a session", "200", "RetrieveResponse"),
+            "post": _operation(
+                "updateSession",
+                "Update an active session",
+                "200",
+                "UpdateResponse",
+                requestBody=_body("UpdateSession", required=True),
+            ),
+            "delete": _operation(
+                "expireSession",
+                "Expire a session now",
+                "200",
+                "DeleteResponse",
+                requestBody=_body("ExpireSession", required=False),
+            ),
+        },
+    }
+
+
+def _legacy_paths(auth_id: Schema, session_uuid: Schema) -> dict[str, Schema]:
+    """The first version's create and delete, kept apart: its defaults and answers differ."""
+    legacy = LEGACY_COLLECTION + "/"
+    return {
+        legacy: {
+            "parameters": [auth_id],
+            "post": _operation(
+                "createLegacySession",
+                "Create a session (first version): its own defaults, a short answer",
+                "201",
+                "LegacyCreateResponse",
+                requestBody=_body("LegacyCreateSession", required=True),
+            ),
+        },
+        legacy + "{session_uuid}/": {
+            "parameters": [auth_id, session_uuid],
+            "delete": _operation(
+                "expireLegacySession",
+                "Expire a session now (first version; a null body counts as none)",
+                "200",
+                "DeleteResponse",
+                requestBody=_body("ExpireSession", required=False),
+            ),
+        },
+    }
+
+
+def _paths() -> dict[str, Schema]:
+    """Every path, both versions sharing the same path parameters."""
+    auth_id = _path_parameter("auth_id", {"type": "string", "pattern": r"^(MA|SA)[A-Za-z0-9]{18}$"})
+    session_uuid = _path_parameter("session_uuid", {"type": "string"})
+    return {**_session_paths(auth_id, session_uuid), **_legacy_paths(auth_id, session_uuid)}
+
+
+def build_document() -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document."""
+    return {
+        "openapi": "3.1.0",
+        "info": _info(),
         "servers": [{"url": "http://127.0.0.1:8180"}],
         "security": [{"basicAuth": []}],
         "components": {
             "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
             "schemas": _schemas(),
         },
-        "paths": {
-            collection: {
-                "parameters": [auth_id],
-                "post": _operation(
-                    "createSession",
-                    "Create a session",
-                    "201",
-                    "CreateResponse",
-                    requestBody=_body("CreateSession", required=True),
-                ),
-                "get": _operation(
-                    "listSessions",
-                    "List sessions, newest first",
-                    "200",
-                    "ListResponse",
-                    parameters=_list_parameters(),
-                ),
-            },
-            member: {
-                "parameters": [auth_id, session_uuid],
-                "get": _operation("getSession", "Retrieve a session", "200", "RetrieveResponse"),
-                "post": _operation(
-                    "updateSession",
-                    "Update an active session",
-                    "200",
-                    "UpdateResponse",
-                    requestBody=_body("UpdateSession", required=True),
-                ),
-                "delete": _operation(
-                    "expireSession",
-                    "Expire a session now",
-                    "200",
-                    "DeleteResponse",
-                    requestBody=_body("ExpireSession", required=False),
-                ),
-            },
-            legacy: {
-                "parameters": [auth_id],
-                "post": _operation(
-                    "createLegacySession",
-                    "Create a session (first version): its own defaults, a short answer",
-                    "201",
-                    "LegacyCreateResponse",
-                    requestBody=_body("LegacyCreateSession", required=True),
-                ),
-            },
-            legacy + "{session_uuid}/": {
-                "parameters": [auth_id, session_uuid],
-                "delete": _operation(
-                    "expireLegacySession",
-                    "Expire a session now (first version; a null body counts as none)",
-                    "200",
-                    "DeleteResponse",
-                    requestBody=_body("ExpireSession", required=False),
-                ),
-            },
-        },
+        "paths": _paths(),
     }
 
 

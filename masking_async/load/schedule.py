@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
 import attrs
+from anyio.abc import TaskGroup
 
 from masking_async.load.plan import LoadPlan
 from masking_async.load.recorder import Recorder
@@ -127,6 +128,125 @@ def _operations(plan: LoadPlan) -> Iterator[str]:
         yield rng.choices(names, weights)[0]
 
 
+@attrs.define
+class _Timetable:
+    """One run of the timetable: the sender's counters and the requests in flight.
+
+    The sender and every request share these counters; keeping them on one object (rather than
+    in a closure's ``nonlocal`` names) lets each step of the run be a method of its own.
+    """
+
+    plan: LoadPlan
+    perform: Perform
+    classify: Classify
+    clock: Callable[[], float]
+    stop: anyio.Event | None
+    recorder: Recorder
+    slots: anyio.Semaphore
+    #: Set by the last request to finish, once all have been sent.
+    drained: anyio.Event = attrs.field(factory=anyio.Event)
+    start: float = 0.0
+    sending: float = 0.0
+    sending_done: bool = False
+    sent: int = 0
+    late: int = 0
+    in_flight: int = 0
+    lag: float = 0.0
+    max_lag: float = 0.0
+
+    async def send_all(self, senders: TaskGroup) -> None:
+        """Start each request at its due time until the timetable ends or ``stop`` is set."""
+        plan = self.plan
+        for offset, op in zip(plan.timetable.offsets(), _operations(plan), strict=False):
+            due = self.start + offset
+            self.recorder.due(offset)
+            await self._wait_until(due)
+            if self.stop is not None and self.stop.is_set():
+                break
+            await self.slots.acquire()  # all slots busy: the sender stalls and falls behind
+            called = self.clock()
+            self._count_sent(due, called)
+            senders.start_soon(self._call, op, due, called)
+
+    async def _wait_until(self, due: float) -> None:
+        """Sleep until ``due``, waking early when ``stop`` is set so Ctrl-C is not delayed."""
+        wait = due - self.clock()
+        if wait > 0 and self.stop is not None:
+            with anyio.move_on_after(wait):
+                await self.stop.wait()
+        elif wait > 0:
+            await anyio.sleep(wait)
+
+    def _count_sent(self, due: float, called: float) -> None:
+        """Count one request as sent, and how late it left: the lag is what the run reports."""
+        self.lag = max(0.0, called - due)
+        self.max_lag = max(self.max_lag, self.lag)
+        self.late += self.lag > self.plan.lag_tolerance
+        self.sent += 1
+        self.in_flight += 1
+
+    async def _call(self, op: str, due: float, called: float) -> None:
+        """Perform one request and record it, its latency charged from its due time."""
+        error: str | None = None
+        measure = CallTiming()
+        try:
+            await self.perform(op, measure)
+        except Exception as exc:
+            error = self.classify(exc)
+        finally:
+            self.slots.release()
+            self.in_flight -= 1
+        end = self.clock()
+        self.recorder.record(
+            op,
+            end - due,
+            error,
+            server=measure.wire if measure.sent else None,
+            queued=max(0.0, end - called - measure.wire),
+            at=end - self.start,
+        )
+        if self.in_flight == 0 and self.sending_done:
+            self.drained.set()
+
+    async def drain(self) -> None:
+        """Mark the sending done, then wait for the stragglers, but not for ever.
+
+        What is still unanswered after the plan's grace is cut by the caller's cancel.
+        """
+        self.sending, self.sending_done = self.clock() - self.start, True
+        if self.in_flight:
+            with anyio.move_on_after(self.plan.grace):
+                await self.drained.wait()
+
+    async def report(self, on_progress: Callable[[Progress], None], every: float) -> None:
+        """Hand a snapshot to ``on_progress`` every ``every`` seconds, until cancelled."""
+        while True:
+            await anyio.sleep(every)
+            on_progress(
+                Progress(
+                    self.clock() - self.start,
+                    self.sent,
+                    self.recorder.completed,
+                    self.recorder.failed,
+                    self.recorder.throttled,
+                    self.lag,
+                )
+            )
+
+    def result(self) -> ScheduleResult:
+        """How the timetable was kept, measured now that the drain is over."""
+        return ScheduleResult(
+            recorder=self.recorder,
+            plan=self.plan,
+            sending=self.sending,
+            draining=self.clock() - self.start - self.sending,
+            sent=self.sent,
+            max_lag=self.max_lag,
+            late=self.late,
+            stopped=self.stop is not None and self.stop.is_set(),
+        )
+
+
 async def run_schedule(
     plan: LoadPlan,
     perform: Perform,
@@ -141,89 +261,22 @@ async def run_schedule(
 
     Setting ``stop`` ends the sending early (Ctrl-C); the answers in flight are drained as usual.
     """
-    recorder = Recorder(interval=plan.series_interval)
-    sending_done = False
-    slots = anyio.Semaphore(plan.max_in_flight)
-    sent = late = in_flight = 0
-    max_lag = lag = 0.0
-    drained = anyio.Event()  # set by the last request to finish, once all have been sent
-
-    async def one(op: str, due: float, called: float) -> None:
-        nonlocal in_flight
-        error: str | None = None
-        measure = CallTiming()
-        try:
-            await perform(op, measure)
-        except Exception as exc:
-            error = classify(exc)
-        finally:
-            slots.release()
-            in_flight -= 1
-        end = clock()
-        recorder.record(
-            op,
-            end - due,
-            error,
-            server=measure.wire if measure.sent else None,
-            queued=max(0.0, end - called - measure.wire),
-            at=end - start,
-        )
-        if in_flight == 0 and sending_done:
-            drained.set()
-
-    async def report() -> None:
-        assert on_progress is not None
-        while True:
-            await anyio.sleep(progress_every)
-            on_progress(
-                Progress(
-                    clock() - start,
-                    sent,
-                    recorder.completed,
-                    recorder.failed,
-                    recorder.throttled,
-                    lag,
-                )
-            )
-
-    start = clock()
+    run = _Timetable(
+        plan=plan,
+        perform=perform,
+        classify=classify,
+        clock=clock,
+        stop=stop,
+        recorder=Recorder(interval=plan.series_interval),
+        slots=anyio.Semaphore(plan.max_in_flight),
+    )
+    run.start = clock()
     async with anyio.create_task_group() as outer:
         if on_progress is not None:
-            outer.start_soon(report, name="load progress")
+            outer.start_soon(run.report, on_progress, progress_every, name="load progress")
         async with anyio.create_task_group() as senders:
-            for offset, op in zip(plan.timetable.offsets(), _operations(plan), strict=False):
-                due = start + offset
-                recorder.due(offset)
-                wait = due - clock()
-                if wait > 0 and stop is not None:
-                    with anyio.move_on_after(wait):
-                        await stop.wait()
-                elif wait > 0:
-                    await anyio.sleep(wait)
-                if stop is not None and stop.is_set():
-                    break
-                await slots.acquire()  # all slots busy: the sender stalls and falls behind
-                called = clock()
-                lag = max(0.0, called - due)
-                max_lag = max(max_lag, lag)
-                late += lag > plan.lag_tolerance
-                sent += 1
-                in_flight += 1
-                senders.start_soon(one, op, due, called)
-            sending, sending_done = clock() - start, True
-            # Wait for the stragglers, but not for ever: what is left then is cut.
-            if in_flight:
-                with anyio.move_on_after(plan.grace):
-                    await drained.wait()
+            await run.send_all(senders)
+            await run.drain()
             senders.cancel_scope.cancel()
         outer.cancel_scope.cancel()
-    return ScheduleResult(
-        recorder=recorder,
-        plan=plan,
-        sending=sending,
-        draining=clock() - start - sending,
-        sent=sent,
-        max_lag=max_lag,
-        late=late,
-        stopped=stop is not None and stop.is_set(),
-    )
+    return run.result()
