@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import attrs
 import phonenumbers
+from phonenumbers import phonenumberutil as _pnu
+from phonenumbers.phonemetadata import PhoneMetadata
 
 __all__ = [
     "CREATE_FIELDS",
@@ -119,17 +121,55 @@ def normalize_party(value: Any) -> str:
 
 @functools.lru_cache(maxsize=65_536)
 def _normalize_text(text: str) -> str:
-    """Parsing costs ~25 µs; files repeat parties (a driver, many riders), so remember some."""
+    """Checking costs ~15 µs; files repeat parties (a driver, many riders), so remember some."""
     digits = text[1:] if text.startswith("+") else text
     if not digits.isdigit():
         raise _Invalid("must be a phone number in E.164 format (digits, optional leading +)")
     try:
-        parsed = phonenumbers.parse("+" + digits)
+        parsed = _parse_international(digits)
     except phonenumbers.NumberParseException as exc:
         raise _Invalid("must be a phone number in E.164 format") from exc
     if not phonenumbers.is_valid_number(parsed):
         raise _Invalid("must be a valid phone number (E.164)")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+#: ``parse``'s results that keep a national prefix on the number (it may be a short number).
+_KEEP_PREFIX: Final = (
+    _pnu.ValidationResult.TOO_SHORT,
+    _pnu.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    _pnu.ValidationResult.INVALID_LENGTH,
+)
+
+
+def _parse_international(digits: str) -> phonenumbers.PhoneNumber:
+    """``phonenumbers.parse("+" + digits)``, at a fifth of the cost for plain ASCII digits.
+
+    Most of ``parse`` looks for a number in free text (punctuation, extensions, RFC 3966);
+    for ``+`` and digits only, what is left are the steps below, in phonenumbers' own functions
+    and order: country code, national prefix, length, leading zeros. Anything else (too short,
+    no such country code, other digits than ASCII) goes to ``parse`` itself, which raises. A test
+    compares the two over every country code.
+    """
+    if not (3 <= len(digits) <= 200 and digits.isascii()):
+        return phonenumbers.parse("+" + digits)
+    code, national = _pnu._extract_country_code(digits)
+    if code == 0 or len(national) < _pnu._MIN_LENGTH_FOR_NSN:
+        return phonenumbers.parse("+" + digits)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+        code, phonenumbers.region_code_for_country_code(code)
+    )
+    if metadata is None:  # never, for a code _extract_country_code found (parse asserts it)
+        return phonenumbers.parse("+" + digits)
+    _, stripped, _ = _pnu._maybe_strip_national_prefix_carrier_code(national, metadata)
+    if _pnu._test_number_length(stripped, metadata) not in _KEEP_PREFIX:
+        national = stripped
+    if not _pnu._MIN_LENGTH_FOR_NSN <= len(national) <= _pnu._MAX_LENGTH_FOR_NSN:
+        return phonenumbers.parse("+" + digits)
+    number = phonenumbers.PhoneNumber(country_code=code)
+    _pnu._set_italian_leading_zeros_for_phone_number(national, number)
+    number.national_number = int(national)
+    return number
 
 
 def _url(value: Any) -> str:

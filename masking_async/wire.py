@@ -161,7 +161,8 @@ def _prepare_session(data: Any) -> dict[str, Any]:
     known: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for raw_key, value in data.items():
-        key = _KEY_FIXES.get(str(raw_key), str(raw_key))
+        key = raw_key if raw_key.__class__ is str else str(raw_key)
+        key = _KEY_FIXES.get(key, key)
         (known if key in _SESSION_FIELDS else extra)[key] = value
     if "duration" not in known and "session_expiry" in extra:
         known["duration"] = extra["session_expiry"]
@@ -189,7 +190,9 @@ def make_converter() -> cattrs.Converter:
         (datetime | None, parse_time),
     ):
         converter.register_structure_hook(kind, hook)
-    session_fn = make_dict_structure_fn(Session, converter)
+    # Without detailed validation: a session that fails is read again field by field
+    # (``_lenient``), which names what failed, so the fast path needs no bookkeeping.
+    session_fn = make_dict_structure_fn(Session, converter, _cattrs_detailed_validation=False)
     converter.register_structure_hook(
         Session, lambda value, kind: session_fn(_prepare_session(value), kind)
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -209,7 +208,7 @@ class MaskingClient:
         self._limiter: Limiter = limiter or AccountLimiter(self.options.rate_limit)
         self._hooks = tuple(hooks)
         # A slot is a pooled connection ready to send: taken before the rate token (see _request).
-        self._slots = anyio.Semaphore(self.options.max_connections)
+        self._slots = anyio.Semaphore(self.options.max_connections, fast_acquire=True)
         self._budget = RetryBudget(self.options.retry)
         self._converter = make_converter()
         self._rng = random.Random()
@@ -539,13 +538,16 @@ class MaskingClient:
         for hook in self._hooks:
             hook(event)
 
-    @contextlib.asynccontextmanager
-    async def _connection_slot(self, method: str, url: str) -> AsyncIterator[None]:
-        """Hold one of ``max_connections`` slots, so the send that follows waits for no pool.
+    async def _take_slot(self, method: str, url: str) -> None:
+        """Take one of ``max_connections`` slots, so the send that follows waits for no pool.
 
         Waiting for a slot is bounded by ``Timeouts.pool`` and fails with :class:`PoolTimeout`:
         nothing was sent, so no create is ever mistaken for one that may have reached the server.
+        A free slot (no one can be waiting then) is taken at once: no timer to arm and disarm.
         """
+        if self._slots.value > 0:
+            self._slots.acquire_nowait()
+            return
         try:
             with anyio.fail_after(self.options.timeouts.pool):
                 await self._slots.acquire()
@@ -555,10 +557,6 @@ class MaskingClient:
                 method=method,
                 url=url,
             ) from None
-        try:
-            yield
-        finally:
-            self._slots.release()
 
     async def _request(
         self,
@@ -577,11 +575,13 @@ class MaskingClient:
         if self._closed or self._transport is None:
             raise ConfigurationError("the client is closed or was never opened (use async with)")
         asked = time.monotonic()
-        async with contextlib.AsyncExitStack() as held:
+        holding = False  # a connection slot, released once the send is over
+        try:
             # Only the wait for a connection and a token may be called off, never the send.
             with anyio.CancelScope() as trace._waiting:
                 if not trace._called_off:
-                    await held.enter_async_context(self._connection_slot(method, url))
+                    await self._take_slot(method, url)
+                    holding = True
                     await self._limiter.acquire()
             trace._waiting = None
             if trace._called_off:
@@ -603,6 +603,9 @@ class MaskingClient:
                         )
                     )
                 raise
+        finally:
+            if holding:
+                self._slots.release()
         answered = time.monotonic()
         trace.last_status = response.status
         if self._hooks:

@@ -1,0 +1,58 @@
+"""The party check's shortcut through phonenumbers gives what ``phonenumbers.parse`` gives."""
+
+from __future__ import annotations
+
+import random
+
+import phonenumbers
+import pytest
+from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+from masking_async import rules
+from masking_async.rules import _parse_international
+
+
+def _outcome(parse: object, digits: str) -> object:
+    """The parsed number, or the kind of error parsing raised."""
+    try:
+        return parse(digits)  # type: ignore[operator]
+    except phonenumbers.NumberParseException as exc:
+        return ("error", exc.error_type)
+
+
+def _samples() -> list[str]:
+    """Digit strings after every country code: national prefixes, leading zeros, all lengths."""
+    rng = random.Random(19)
+    found = []
+    for code in sorted(COUNTRY_CODE_TO_REGION_CODE):
+        for length in range(0, 16):
+            for prefix in ("", "0", "00", "1", "9"):
+                tail = "".join(rng.choice("0123456789") for _ in range(length))
+                found.append(f"{code}{prefix}{tail}")
+    return [*found, "", "1", "12", "0", "00441234", "999123456", "٠١٢٣٤٥٦٧٨٩"]
+
+
+def test_shortcut_parses_as_parse_does() -> None:
+    """Every sample parses to the same number, or fails the same way, both ways."""
+    differ = [
+        digits
+        for digits in _samples()
+        if _outcome(_parse_international, digits)
+        != _outcome(lambda d: phonenumbers.parse("+" + d), digits)
+    ]
+    assert differ == []
+
+
+@pytest.mark.parametrize(
+    ("given", "normalised"),
+    [
+        ("+14155552345", "+14155552345"),
+        ("14155552345", "+14155552345"),
+        ("+919800000000", "+919800000000"),
+        ("+4402071234567", "+442071234567"),  # the national prefix after the country code
+        ("+390612345678", "+390612345678"),  # Italy keeps its leading zero
+    ],
+)
+def test_party_normalised(given: str, normalised: str) -> None:
+    """Parties come out in E.164, as before the shortcut."""
+    assert rules.normalize_party(given) == normalised
