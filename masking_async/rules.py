@@ -22,6 +22,7 @@ import attrs
 import phonenumbers
 from phonenumbers import phonenumberutil as _pnu
 from phonenumbers.phonemetadata import PhoneMetadata
+from phonenumbers.re_util import re_compile as _re_compile
 
 __all__ = [
     "CREATE_FIELDS",
@@ -129,7 +130,7 @@ def _normalize_text(text: str) -> str:
         parsed = _parse_international(digits)
     except phonenumbers.NumberParseException as exc:
         raise _Invalid("must be a phone number in E.164 format") from exc
-    if not phonenumbers.is_valid_number(parsed):
+    if not _is_valid(parsed):
         raise _Invalid("must be a valid phone number (E.164)")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
@@ -170,6 +171,66 @@ def _parse_international(digits: str) -> phonenumbers.PhoneNumber:
     _pnu._set_italian_leading_zeros_for_phone_number(national, number)
     number.national_number = int(national)
     return number
+
+
+#: The number types besides fixed line and mobile, in no particular order: any one will do.
+_OTHER_TYPES: Final = (
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+)
+
+
+def _has_type(national: str, metadata: PhoneMetadata) -> bool:
+    """``phonenumbers``' type lookup is not ``UNKNOWN``: it stops at the first type that fits,
+    fixed line and mobile first, instead of testing every type in the library's order."""
+    matches = _pnu._is_number_matching_desc
+    if not matches(national, metadata.general_desc):
+        return False
+    if matches(national, metadata.fixed_line):
+        return True
+    # The library tests mobile apart only when its pattern differs from fixed line's.
+    if not metadata.same_mobile_and_fixed_line_pattern and matches(national, metadata.mobile):
+        return True
+    return any(matches(national, getattr(metadata, name)) for name in _OTHER_TYPES)
+
+
+def _is_valid(number: phonenumbers.PhoneNumber) -> bool:
+    """``phonenumbers.is_valid_number``, with the type lookup validity needs (``_has_type``)
+    and done once where the library does it twice (a region found by its type, then checked).
+    A test compares the two."""
+    code = number.country_code
+    regions = None if code is None else phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
+    if code is None or not regions:
+        return False
+    national = phonenumbers.national_significant_number(number)
+    if len(regions) == 1:
+        region = regions[0]
+    else:  # the library's _region_code_for_number_from_list
+        for candidate in regions:
+            metadata = PhoneMetadata.metadata_for_region(candidate.upper(), None)
+            if metadata is None:
+                continue
+            if metadata.leading_digits is not None:
+                if _re_compile(metadata.leading_digits).match(national):
+                    region = candidate
+                    break
+            elif _has_type(national, metadata):
+                return True  # checking it against the region it came from finds the same type
+        else:
+            return False
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region.upper())
+    if metadata is None or (
+        region != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
+        and code != phonenumbers.country_code_for_valid_region(region)
+    ):
+        return False
+    return _has_type(national, metadata)
 
 
 def _url(value: Any) -> str:

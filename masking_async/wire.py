@@ -47,6 +47,9 @@ _UTC_TIME = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6})\d*)?"
     r"(?: ?(?:\+0000|\+00:00|Z))*(?: UTC)?"  # the zone once came twice: "+0000 +0000"
 )
+_API_ZONE: Final = " +0000 UTC"
+#: Length of ``2024-02-01 06:28:15.123456 +0000 UTC`` (and without the fraction): its date part.
+_API_TIME_ENDS: Final = {36: 26, 29: 19}
 _TIME_FORMATS: Final = (
     "%Y-%m-%d %H:%M:%S.%f %z",
     "%Y-%m-%d %H:%M:%S %z",
@@ -112,6 +115,13 @@ def parse_time(value: Any, _: Any = None) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"not a timestamp: {value!r}")
+    # The API's exact form, with or without microseconds: the C parser, then the general way.
+    end = _API_TIME_ENDS.get(len(value))
+    if end is not None and value.endswith(_API_ZONE):
+        try:
+            return datetime.fromisoformat(value[:end]).replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass  # not a date after all: the general way says why
     if fast := _UTC_TIME.fullmatch(value.strip()):
         year, month, day, hour, minute, second, fraction = fast.groups()
         return datetime(
@@ -155,15 +165,28 @@ def _interactions(value: Any) -> list[Any]:
     raise ValueError(f"not an interaction: {value!r}")
 
 
-def _prepare_session(data: Any) -> dict[str, Any]:
-    if not isinstance(data, Mapping):
-        raise ValueError(f"a session must be an object, not {type(data).__name__}")
+def _sorted_keys(data: Mapping[Any, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields and the other keys of a session, each key as text with its spelling fixed."""
     known: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for raw_key, value in data.items():
-        key = raw_key if raw_key.__class__ is str else str(raw_key)
-        key = _KEY_FIXES.get(key, key)
+        key = _KEY_FIXES.get(str(raw_key), str(raw_key))
         (known if key in _SESSION_FIELDS else extra)[key] = value
+    return known, extra
+
+
+def _prepare_session(data: Any) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a session must be an object, not {type(data).__name__}")
+    known: dict[str, Any] = dict(data)
+    extra: dict[str, Any] = {}
+    # Most keys are fields: move the few others out (a set difference, not a loop over all).
+    others = known.keys() - _SESSION_FIELDS
+    if others:
+        if any(_KEY_FIXES.get(str(key), str(key)) in _SESSION_FIELDS for key in others):
+            known, extra = _sorted_keys(data)  # a misspelt field: in the order it came
+        else:
+            extra = {str(key): known.pop(key) for key in data if key in others}
     if "duration" not in known and "session_expiry" in extra:
         known["duration"] = extra["session_expiry"]
     for name in _PARTY_FIELDS:

@@ -9,7 +9,7 @@ import pytest
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
 from masking_async import rules
-from masking_async.rules import _parse_international
+from masking_async.rules import _is_valid, _parse_international
 
 
 def _outcome(parse: object, digits: str) -> object:
@@ -40,6 +40,33 @@ def test_shortcut_parses_as_parse_does() -> None:
         if _outcome(_parse_international, digits)
         != _outcome(lambda d: phonenumbers.parse("+" + d), digits)
     ]
+    assert differ == []
+
+
+def _examples() -> list[phonenumbers.PhoneNumber]:
+    """A valid example of every region's every number type, as the library ships them."""
+    found = []
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        for kind in phonenumbers.PhoneNumberType.values():
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is not None:
+                found.append(number)
+    for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS:
+        number = phonenumbers.example_number_for_non_geo_entity(code)
+        if number is not None:
+            found.append(number)
+    return found
+
+
+def test_validity_as_the_library_says() -> None:
+    """Valid examples and random samples are valid both ways, or invalid both ways."""
+    numbers = _examples()
+    for digits in _samples():
+        parsed = _outcome(_parse_international, digits)
+        if isinstance(parsed, phonenumbers.PhoneNumber):
+            numbers.append(parsed)
+    assert sum(phonenumbers.is_valid_number(n) for n in numbers) > 1000  # both kinds are tested
+    differ = [n for n in numbers if _is_valid(n) != phonenumbers.is_valid_number(n)]
     assert differ == []
 
 

@@ -206,6 +206,8 @@ class MaskingClient:
         # A limiter passed in may be shared: only the one made here is closed with the client.
         self._owns_limiter = limiter is None
         self._limiter: Limiter = limiter or AccountLimiter(self.options.rate_limit)
+        #: A limiter that can grant a send without awaiting (``AccountLimiter.try_acquire``).
+        self._try_acquire: Callable[[], bool] | None = getattr(self._limiter, "try_acquire", None)
         self._hooks = tuple(hooks)
         # A slot is a pooled connection ready to send: taken before the rate token (see _request).
         self._slots = anyio.Semaphore(self.options.max_connections, fast_acquire=True)
@@ -539,15 +541,12 @@ class MaskingClient:
             hook(event)
 
     async def _take_slot(self, method: str, url: str) -> None:
-        """Take one of ``max_connections`` slots, so the send that follows waits for no pool.
+        """Wait for one of ``max_connections`` slots, so the send that follows waits for no pool.
 
         Waiting for a slot is bounded by ``Timeouts.pool`` and fails with :class:`PoolTimeout`:
         nothing was sent, so no create is ever mistaken for one that may have reached the server.
-        A free slot (no one can be waiting then) is taken at once: no timer to arm and disarm.
+        (A free slot is taken in ``_request`` without awaiting: no one can be waiting then.)
         """
-        if self._slots.value > 0:
-            self._slots.acquire_nowait()
-            return
         try:
             with anyio.fail_after(self.options.timeouts.pool):
                 await self._slots.acquire()
@@ -575,17 +574,24 @@ class MaskingClient:
         if self._closed or self._transport is None:
             raise ConfigurationError("the client is closed or was never opened (use async with)")
         asked = time.monotonic()
+        if trace._called_off:
+            raise CalledOff(f"{method} {url} was called off before it was sent")
         holding = False  # a connection slot, released once the send is over
         try:
-            # Only the wait for a connection and a token may be called off, never the send.
-            with anyio.CancelScope() as trace._waiting:
-                if not trace._called_off:
-                    await self._take_slot(method, url)
-                    holding = True
+            # A free slot and a free token are taken at once (no await: nothing to call off).
+            if self._slots.value > 0:
+                self._slots.acquire_nowait()
+                holding = True
+            if not (holding and self._try_acquire is not None and self._try_acquire()):
+                # Only the wait for a connection and a token may be called off, never the send.
+                with anyio.CancelScope() as trace._waiting:
+                    if not holding:
+                        await self._take_slot(method, url)
+                        holding = True
                     await self._limiter.acquire()
-            trace._waiting = None
-            if trace._called_off:
-                raise CalledOff(f"{method} {url} was called off before it was sent")
+                trace._waiting = None
+                if trace._called_off:
+                    raise CalledOff(f"{method} {url} was called off before it was sent")
             trace.sent_at, started = time.time(), time.monotonic()
             trace.sent_mono = started
             if self._hooks:

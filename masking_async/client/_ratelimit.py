@@ -60,6 +60,21 @@ class AccountLimiter:
             self._state.sent(now)
         self._total_wait += now - asked
 
+    def try_acquire(self) -> bool:
+        """What :meth:`acquire` does when no one is queued and a send is free now, without
+        awaiting; ``False`` (nothing taken) when :meth:`acquire` would have to wait.
+
+        The client tries it first, so that a request that waits for nothing arms nothing that
+        would let it be called off (see ``MaskingClient._request``).
+        """
+        if self._turn.locked():
+            return False
+        now = self._clock()
+        if self._state.next_send(now) > now:
+            return False
+        self._state.sent(now)
+        return True
+
     async def throttled(self, retry_after: float | None) -> None:
         if self._state.mode is not Mode.CLOSED:  # a late answer after close holds no one
             self._state.throttled(self._clock(), retry_after)
