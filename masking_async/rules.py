@@ -127,12 +127,12 @@ def _normalize_text(text: str) -> str:
     if not digits.isdigit():
         raise _Invalid("must be a phone number in E.164 format (digits, optional leading +)")
     try:
-        parsed = _parse_international(digits)
+        code, national = _split_international(digits)
     except phonenumbers.NumberParseException as exc:
         raise _Invalid("must be a phone number in E.164 format") from exc
-    if not _is_valid(parsed):
+    if not _is_valid(code, national):
         raise _Invalid("must be a valid phone number (E.164)")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return f"+{code}{national}"  # format_number(..., E164) of a number parsed without raw input
 
 
 #: ``parse``'s results that keep a national prefix on the number (it may be a short number).
@@ -143,34 +143,40 @@ _KEEP_PREFIX: Final = (
 )
 
 
-def _parse_international(digits: str) -> phonenumbers.PhoneNumber:
-    """``phonenumbers.parse("+" + digits)``, at a fifth of the cost for plain ASCII digits.
+def _parsed(digits: str) -> tuple[int, str]:
+    """What ``phonenumbers.parse`` makes of ``+`` and ``digits``: the country code and the
+    national significant number (leading zeros kept)."""
+    number = phonenumbers.parse("+" + digits)
+    assert number.country_code is not None  # parse raises rather than leave it unset
+    return number.country_code, phonenumbers.national_significant_number(number)
+
+
+def _split_international(digits: str) -> tuple[int, str]:
+    """:func:`_parsed`, at a fifth of the cost for plain ASCII digits.
 
     Most of ``parse`` looks for a number in free text (punctuation, extensions, RFC 3966);
     for ``+`` and digits only, what is left are the steps below, in phonenumbers' own functions
-    and order: country code, national prefix, length, leading zeros. Anything else (too short,
-    no such country code, other digits than ASCII) goes to ``parse`` itself, which raises. A test
-    compares the two over every country code.
+    and order: country code, national prefix, length. Anything else (too short, no such country
+    code, other digits than ASCII) goes to ``parse`` itself, which raises. The national digits
+    kept as text are the national significant number, leading zeros included. A test compares
+    the two over every country code.
     """
     if not (3 <= len(digits) <= 200 and digits.isascii()):
-        return phonenumbers.parse("+" + digits)
+        return _parsed(digits)
     code, national = _pnu._extract_country_code(digits)
     if code == 0 or len(national) < _pnu._MIN_LENGTH_FOR_NSN:
-        return phonenumbers.parse("+" + digits)
+        return _parsed(digits)
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(
         code, phonenumbers.region_code_for_country_code(code)
     )
     if metadata is None:  # never, for a code _extract_country_code found (parse asserts it)
-        return phonenumbers.parse("+" + digits)
+        return _parsed(digits)
     _, stripped, _ = _pnu._maybe_strip_national_prefix_carrier_code(national, metadata)
     if _pnu._test_number_length(stripped, metadata) not in _KEEP_PREFIX:
         national = stripped
     if not _pnu._MIN_LENGTH_FOR_NSN <= len(national) <= _pnu._MAX_LENGTH_FOR_NSN:
-        return phonenumbers.parse("+" + digits)
-    number = phonenumbers.PhoneNumber(country_code=code)
-    _pnu._set_italian_leading_zeros_for_phone_number(national, number)
-    number.national_number = int(national)
-    return number
+        return _parsed(digits)
+    return code, national
 
 
 #: The number types besides fixed line and mobile, in no particular order: any one will do.
@@ -200,15 +206,14 @@ def _has_type(national: str, metadata: PhoneMetadata) -> bool:
     return any(matches(national, getattr(metadata, name)) for name in _OTHER_TYPES)
 
 
-def _is_valid(number: phonenumbers.PhoneNumber) -> bool:
-    """``phonenumbers.is_valid_number``, with the type lookup validity needs (``_has_type``)
-    and done once where the library does it twice (a region found by its type, then checked).
-    A test compares the two."""
-    code = number.country_code
-    regions = None if code is None else phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
-    if code is None or not regions:
+def _is_valid(code: int, national: str) -> bool:
+    """``phonenumbers.is_valid_number`` of the number with country code ``code`` and national
+    significant number ``national``, with the type lookup validity needs (``_has_type``), done
+    once where the library does it twice (a region found by its type, then checked). A test
+    compares the two."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
+    if not regions:
         return False
-    national = phonenumbers.national_significant_number(number)
     if len(regions) == 1:
         region = regions[0]
     else:  # the library's _region_code_for_number_from_list

@@ -62,7 +62,13 @@ def _null(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in _NULLS)
 
 
+# Each hook first answers the type the current API sends (``value.__class__ is ...``: a session
+# has some thirty fields and a page twenty sessions), then any other form the older shapes use.
+
+
 def _bool(value: Any, _: Any) -> bool | None:
+    if value.__class__ is bool:
+        return value
     if _null(value):
         return None
     if isinstance(value, bool):
@@ -75,6 +81,8 @@ def _bool(value: Any, _: Any) -> bool | None:
 
 
 def _int(value: Any, _: Any) -> int | None:
+    if value.__class__ is int:
+        return value
     if _null(value):
         return None
     if isinstance(value, bool):
@@ -85,6 +93,8 @@ def _int(value: Any, _: Any) -> int | None:
 
 
 def _decimal(value: Any, _: Any) -> Decimal | None:
+    if value.__class__ is int:
+        return Decimal(value)  # the same as Decimal(str(value))
     if _null(value):
         return None
     try:
@@ -94,6 +104,8 @@ def _decimal(value: Any, _: Any) -> Decimal | None:
 
 
 def _str(value: Any, _: Any) -> str | None:
+    if value.__class__ is str:
+        return None if value.strip().lower() in _NULLS else value
     if _null(value):
         return None
     if isinstance(value, (str, int)) and not isinstance(value, bool):

@@ -646,7 +646,10 @@ class MaskingClient:
                     )
                 )
         try:
-            body = json.loads(response.body) if response.body.strip() else {}
+            # Empty or blank means no body (isspace: no copy, as strip would make).
+            body = (
+                json.loads(response.body) if response.body and not response.body.isspace() else {}
+            )
         except ValueError:
             body = _UNSET
         if response.status >= 400:
