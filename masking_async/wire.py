@@ -131,7 +131,7 @@ def parse_time(value: Any, _: Any = None) -> datetime | None:
     end = _API_TIME_ENDS.get(len(value))
     if end is not None and value.endswith(_API_ZONE):
         try:
-            return datetime.fromisoformat(value[:end]).replace(tzinfo=timezone.utc)
+            return datetime.fromisoformat(value[:end] + "+00:00")  # tzinfo: timezone.utc
         except ValueError:
             pass  # not a date after all: the general way says why
     if fast := _UTC_TIME.fullmatch(value.strip()):

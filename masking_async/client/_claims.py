@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Final
 
 import anyio
@@ -36,42 +36,51 @@ class RecentSessions:
 
 
 class LaneLocks:
-    """One lock per key, alive only while someone holds or waits for it (FIFO within a key)."""
+    """One lane per key: its holder runs alone, the others wait their turn in order (FIFO).
+
+    A lane exists only while someone holds it; a free one costs a dictionary entry, no lock
+    object and no await (every create enters one, and most find theirs free).
+    """
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
+        self._queues: dict[str, deque[anyio.Event]] = {}
 
     def hold(self, key: str) -> _Lane:
         """``async with locks.hold(key):`` runs alone among the holders of ``key``."""
-        return _Lane(self._locks, key)
+        return _Lane(self._queues, key)
 
 
 class _Lane:
-    """One hold of a lane: a plain class, not a generator, as every create enters one."""
+    """One hold of a lane: taken at once when free, else after the holders queued before it."""
 
-    __slots__ = ("_key", "_lock", "_locks")
+    __slots__ = ("_key", "_queues")
 
-    def __init__(self, locks: dict[str, tuple[anyio.Lock, int]], key: str) -> None:
-        self._locks, self._key = locks, key
+    def __init__(self, queues: dict[str, deque[anyio.Event]], key: str) -> None:
+        self._queues, self._key = queues, key
 
     async def __aenter__(self) -> None:
-        # A free lock is taken without yielding: the create that follows yields anyway.
-        lock, users = self._locks.get(self._key) or (anyio.Lock(fast_acquire=True), 0)
-        self._locks[self._key] = (lock, users + 1)
-        self._lock = lock
+        queue = self._queues.get(self._key)
+        if queue is None:
+            self._queues[self._key] = deque()
+            return
+        turn = anyio.Event()
+        queue.append(turn)
         try:
-            await lock.acquire()
+            await turn.wait()
         except BaseException:
-            self._leave()
+            if turn.is_set():
+                self._pass_on()  # handed the lane while being cancelled: hand it on
+            else:
+                queue.remove(turn)
             raise
 
     async def __aexit__(self, *exc: object) -> None:
-        self._lock.release()
-        self._leave()
+        self._pass_on()
 
-    def _leave(self) -> None:
-        lock, users = self._locks[self._key]
-        if users == 1:
-            del self._locks[self._key]
+    def _pass_on(self) -> None:
+        """Give the lane to the next in line, or free it."""
+        queue = self._queues[self._key]
+        if queue:
+            queue.popleft().set()
         else:
-            self._locks[self._key] = (lock, users - 1)
+            del self._queues[self._key]
