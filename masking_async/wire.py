@@ -16,7 +16,6 @@ is a :class:`~masking_async.errors.ResponseFormatError`.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import typing
 from collections.abc import Mapping
@@ -204,8 +203,10 @@ def _prepare_session(data: Any) -> dict[str, Any]:
     for name in _PARTY_FIELDS:
         if name in known:
             known[name] = _party(known[name])
-    with contextlib.suppress(ValueError):  # else left as sent: unreadable (see _lenient)
+    try:  # noqa: SIM105 (suppress makes an object: this runs for every session read)
         known["interaction"] = _interactions(known.get("interaction"))
+    except ValueError:
+        pass  # left as sent: unreadable (see _lenient)
     if "session_uuid" not in known:
         raise ValueError("a session has no session_uuid")
     known["extra"] = extra
