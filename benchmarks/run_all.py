@@ -58,6 +58,26 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(results: dict[str, Any]) -> str:
+    """A results file as the Markdown table of docs/benchmarks.md, machine and date first."""
+    about = results["machine"]
+    lines = [
+        f"Run finished {results.get('date', 'at an unknown date')}: Python {about['python']},"
+        f" {about['platform']}, {about['cpus']} CPUs ({about['processor']});"
+        f" {sum(results['seconds'].values()):.0f} s in all.",
+        "",
+        "| suite | metric | value |",
+        "|---|---|---|",
+    ]
+    for row in results["rows"]:
+        if row.get("plot_only"):
+            continue
+        value = row["value"]
+        text = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}"
+        lines.append(f"| {row['benchmark']} | {row['metric']} | {text} {row.get('unit', '')} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
@@ -66,7 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--images", type=Path, default=None, help="where the plots go (default: docs/img)"
     )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="RESULTS",
+        help="print the table of a results file as Markdown (for docs/benchmarks.md), run nothing",
+    )
     args = parser.parse_args(argv)
+    if args.markdown is not None:
+        print(format_markdown(json.loads(args.markdown.read_text())))
+        return 0
 
     sys.path.insert(0, str(HERE))
     rows: list[dict[str, Any]] = []
