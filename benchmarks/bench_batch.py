@@ -242,7 +242,7 @@ def unlimited(pairs: Pairs, folder: Path, count: int, rounds: int) -> list[dict[
             rate = anyio.run(client_rate, url, chunk, FAST_WORKERS)
             return rate, (time.process_time() - cpu) / len(chunk), 0, rate
 
-        side(False)(pairs.take(300))  # warm both processes up
+        side(False)(pairs.take(100 if count < 1000 else 300))  # warm both processes up
         figures = interleaved(
             {"no journal": side(False), "durable journal": side(True), "bare client": bare},
             pairs,
@@ -306,7 +306,7 @@ def registration(folder: Path, size: int) -> list[dict[str, Any]]:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    small, large = (10_000, 100_000) if quick else (100_000, 1_000_000)
+    small, large = (5_000, 20_000) if quick else (100_000, 1_000_000)
     rows = []
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
@@ -320,9 +320,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         )
         pairs = Pairs()
         # The client paces evenly from the first row (300 per 5.025 s): 600 rows take 10 s.
-        rows += at_documented_rate(pairs, folder, 300 if quick else 600, 2 if quick else 5)
+        rows += at_documented_rate(pairs, folder, 60 if quick else 600, 1 if quick else 5)
         # Short runs, many pairs: on a shared machine the drift is slow, the ratio of a pair holds.
-        rows += unlimited(pairs, folder, 500 if quick else 1000, 2 if quick else 10)
+        rows += unlimited(pairs, folder, 200 if quick else 1000, 1 if quick else 10)
         rows += registration(folder, small)
     return rows
 

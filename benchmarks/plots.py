@@ -85,14 +85,14 @@ def learning(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
-def main(results: Path = HERE / "results.json") -> int:
+def main(results: Path = HERE / "results.json", images: Path = IMAGES) -> int:
     rows = json.loads(results.read_text())["rows"]
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    throughput(rows, IMAGES / "throughput_vs_concurrency.png")
-    latency(rows, IMAGES / "latency_distribution.png")
-    learning(rows, IMAGES / "rate_learning.png")
+    images.mkdir(parents=True, exist_ok=True)
+    throughput(rows, images / "throughput_vs_concurrency.png")
+    latency(rows, images / "latency_distribution.png")
+    learning(rows, images / "rate_learning.png")
     print(
-        f"wrote {IMAGES}/throughput_vs_concurrency.png, latency_distribution.png and"
+        f"wrote {images}/throughput_vs_concurrency.png, latency_distribution.png and"
         " rate_learning.png",
         file=sys.stderr,
     )

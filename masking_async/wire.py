@@ -16,7 +16,6 @@ is a :class:`~masking_async.errors.ResponseFormatError`.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import typing
 from collections.abc import Mapping
@@ -47,6 +46,9 @@ _UTC_TIME = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6})\d*)?"
     r"(?: ?(?:\+0000|\+00:00|Z))*(?: UTC)?"  # the zone once came twice: "+0000 +0000"
 )
+_API_ZONE: Final = " +0000 UTC"
+#: Length of ``2024-02-01 06:28:15.123456 +0000 UTC`` (and without the fraction): its date part.
+_API_TIME_ENDS: Final = {36: 26, 29: 19}
 _TIME_FORMATS: Final = (
     "%Y-%m-%d %H:%M:%S.%f %z",
     "%Y-%m-%d %H:%M:%S %z",
@@ -59,7 +61,13 @@ def _null(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in _NULLS)
 
 
+# Each hook first answers the type the current API sends (``value.__class__ is ...``: a session
+# has some thirty fields and a page twenty sessions), then any other form the older shapes use.
+
+
 def _bool(value: Any, _: Any) -> bool | None:
+    if value.__class__ is bool:
+        return value
     if _null(value):
         return None
     if isinstance(value, bool):
@@ -72,6 +80,8 @@ def _bool(value: Any, _: Any) -> bool | None:
 
 
 def _int(value: Any, _: Any) -> int | None:
+    if value.__class__ is int:
+        return value
     if _null(value):
         return None
     if isinstance(value, bool):
@@ -82,6 +92,8 @@ def _int(value: Any, _: Any) -> int | None:
 
 
 def _decimal(value: Any, _: Any) -> Decimal | None:
+    if value.__class__ is int:
+        return Decimal(value)  # the same as Decimal(str(value))
     if _null(value):
         return None
     try:
@@ -91,6 +103,8 @@ def _decimal(value: Any, _: Any) -> Decimal | None:
 
 
 def _str(value: Any, _: Any) -> str | None:
+    if value.__class__ is str:
+        return None if value.strip().lower() in _NULLS else value
     if _null(value):
         return None
     if isinstance(value, (str, int)) and not isinstance(value, bool):
@@ -112,6 +126,13 @@ def parse_time(value: Any, _: Any = None) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"not a timestamp: {value!r}")
+    # The API's exact form, with or without microseconds: the C parser, then the general way.
+    end = _API_TIME_ENDS.get(len(value))
+    if end is not None and value.endswith(_API_ZONE):
+        try:
+            return datetime.fromisoformat(value[:end] + "+00:00")  # tzinfo: timezone.utc
+        except ValueError:
+            pass  # not a date after all: the general way says why
     if fast := _UTC_TIME.fullmatch(value.strip()):
         year, month, day, hour, minute, second, fraction = fast.groups()
         return datetime(
@@ -155,21 +176,37 @@ def _interactions(value: Any) -> list[Any]:
     raise ValueError(f"not an interaction: {value!r}")
 
 
-def _prepare_session(data: Any) -> dict[str, Any]:
-    if not isinstance(data, Mapping):
-        raise ValueError(f"a session must be an object, not {type(data).__name__}")
+def _sorted_keys(data: Mapping[Any, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields and the other keys of a session, each key as text with its spelling fixed."""
     known: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for raw_key, value in data.items():
         key = _KEY_FIXES.get(str(raw_key), str(raw_key))
         (known if key in _SESSION_FIELDS else extra)[key] = value
+    return known, extra
+
+
+def _prepare_session(data: Any) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a session must be an object, not {type(data).__name__}")
+    known: dict[str, Any] = dict(data)
+    extra: dict[str, Any] = {}
+    # Most keys are fields: move the few others out (a set difference, not a loop over all).
+    others = known.keys() - _SESSION_FIELDS
+    if others:
+        if any(_KEY_FIXES.get(str(key), str(key)) in _SESSION_FIELDS for key in others):
+            known, extra = _sorted_keys(data)  # a misspelt field: in the order it came
+        else:
+            extra = {str(key): known.pop(key) for key in data if key in others}
     if "duration" not in known and "session_expiry" in extra:
         known["duration"] = extra["session_expiry"]
     for name in _PARTY_FIELDS:
         if name in known:
             known[name] = _party(known[name])
-    with contextlib.suppress(ValueError):  # else left as sent: unreadable (see _lenient)
+    try:  # noqa: SIM105 (suppress makes an object: this runs for every session read)
         known["interaction"] = _interactions(known.get("interaction"))
+    except ValueError:
+        pass  # left as sent: unreadable (see _lenient)
     if "session_uuid" not in known:
         raise ValueError("a session has no session_uuid")
     known["extra"] = extra
@@ -189,7 +226,9 @@ def make_converter() -> cattrs.Converter:
         (datetime | None, parse_time),
     ):
         converter.register_structure_hook(kind, hook)
-    session_fn = make_dict_structure_fn(Session, converter)
+    # Without detailed validation: a session that fails is read again field by field
+    # (``_lenient``), which names what failed, so the fast path needs no bookkeeping.
+    session_fn = make_dict_structure_fn(Session, converter, _cattrs_detailed_validation=False)
     converter.register_structure_hook(
         Session, lambda value, kind: session_fn(_prepare_session(value), kind)
     )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import OrderedDict, deque
 from typing import Final
 
 import anyio
@@ -38,21 +36,51 @@ class RecentSessions:
 
 
 class LaneLocks:
-    """One lock per key, alive only while someone holds or waits for it (FIFO within a key)."""
+    """One lane per key: its holder runs alone, the others wait their turn in order (FIFO).
+
+    A lane exists only while someone holds it; a free one costs a dictionary entry, no lock
+    object and no await (every create enters one, and most find theirs free).
+    """
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
+        self._queues: dict[str, deque[anyio.Event]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (anyio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
+    def hold(self, key: str) -> _Lane:
+        """``async with locks.hold(key):`` runs alone among the holders of ``key``."""
+        return _Lane(self._queues, key)
+
+
+class _Lane:
+    """One hold of a lane: taken at once when free, else after the holders queued before it."""
+
+    __slots__ = ("_key", "_queues")
+
+    def __init__(self, queues: dict[str, deque[anyio.Event]], key: str) -> None:
+        self._queues, self._key = queues, key
+
+    async def __aenter__(self) -> None:
+        queue = self._queues.get(self._key)
+        if queue is None:
+            self._queues[self._key] = deque()
+            return
+        turn = anyio.Event()
+        queue.append(turn)
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
+            await turn.wait()
+        except BaseException:
+            if turn.is_set():
+                self._pass_on()  # handed the lane while being cancelled: hand it on
             else:
-                self._locks[key] = (lock, users - 1)
+                queue.remove(turn)
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._pass_on()
+
+    def _pass_on(self) -> None:
+        """Give the lane to the next in line, or free it."""
+        queue = self._queues[self._key]
+        if queue:
+            queue.popleft().set()
+        else:
+            del self._queues[self._key]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -220,9 +219,11 @@ class MaskingClient:
         # A limiter passed in may be shared: only the one made here is closed with the client.
         self._owns_limiter = limiter is None
         self._limiter: Limiter = limiter or AccountLimiter(self.options.rate_limit)
+        #: A limiter that can grant a send without awaiting (``AccountLimiter.try_acquire``).
+        self._try_acquire: Callable[[], bool] | None = getattr(self._limiter, "try_acquire", None)
         self._hooks = tuple(hooks)
         # A slot is a pooled connection ready to send: taken before the rate token (see _request).
-        self._slots = anyio.Semaphore(self.options.max_connections)
+        self._slots = anyio.Semaphore(self.options.max_connections, fast_acquire=True)
         self._budget = RetryBudget(self.options.retry)
         self._converter = make_converter()
         self._rng = random.Random()
@@ -641,12 +642,12 @@ class MaskingClient:
         for hook in self._hooks:
             hook(event)
 
-    @contextlib.asynccontextmanager
-    async def _connection_slot(self, method: str, url: str) -> AsyncIterator[None]:
-        """Hold one of ``max_connections`` slots, so the send that follows waits for no pool.
+    async def _take_slot(self, method: str, url: str) -> None:
+        """Wait for one of ``max_connections`` slots, so the send that follows waits for no pool.
 
         Waiting for a slot is bounded by ``Timeouts.pool`` and fails with :class:`PoolTimeout`:
         nothing was sent, so no create is ever mistaken for one that may have reached the server.
+        (A free slot is taken in ``_request`` without awaiting: no one can be waiting then.)
         """
         try:
             with anyio.fail_after(self.options.timeouts.pool):
@@ -657,10 +658,6 @@ class MaskingClient:
                 method=method,
                 url=url,
             ) from None
-        try:
-            yield
-        finally:
-            self._slots.release()
 
     async def _request(
         self,
@@ -679,13 +676,22 @@ class MaskingClient:
         if self._closed or self._transport is None:
             raise ConfigurationError("the client is closed or was never opened (use async with)")
         asked = time.monotonic()
-        async with contextlib.AsyncExitStack() as held:
-            # Only the wait for a connection and a token may be called off, never the send.
-            with anyio.CancelScope() as trace._waiting:
-                if not trace._called_off:
-                    await held.enter_async_context(self._connection_slot(method, url))
+        if trace._called_off:
+            raise CalledOff(f"{method} {url} was called off before it was sent")
+        holding = False  # a connection slot, released once the send is over
+        try:
+            # A free slot and a free token are taken at once (no await: nothing to call off).
+            if self._slots.value > 0:
+                self._slots.acquire_nowait()
+                holding = True
+            if not (holding and self._try_acquire is not None and self._try_acquire()):
+                # Only the wait for a connection and a token may be called off, never the send.
+                with anyio.CancelScope() as trace._waiting:
+                    if not holding:
+                        await self._take_slot(method, url)
+                        holding = True
                     await self._limiter.acquire()
-            trace._waiting = None
+                trace._waiting = None
             if trace.departing is not None and not trace._called_off:
                 await trace.departing(time.time())  # may be called off meanwhile: then unsent
             if trace._called_off:
@@ -708,6 +714,9 @@ class MaskingClient:
                         )
                     )
                 raise
+        finally:
+            if holding:
+                self._slots.release()
         answered = time.monotonic()
         self._traffic.answer(answered)
         trace.last_status = response.status
@@ -743,7 +752,10 @@ class MaskingClient:
                     )
                 )
         try:
-            body = json.loads(response.body) if response.body.strip() else {}
+            # Empty or blank means no body (isspace: no copy, as strip would make).
+            body = (
+                json.loads(response.body) if response.body and not response.body.isspace() else {}
+            )
         except ValueError:
             body = _UNSET
         if response.status >= 400:

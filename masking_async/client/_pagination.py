@@ -1,7 +1,9 @@
 """Listing every page fast: the first page gives the total, the rest are fetched concurrently.
 
-Pages are fetched ``concurrency`` at a time and yielded in order, so memory holds at most one
-batch of pages. The list is newest first and may change while we read it: sessions created
+Pages are fetched ``concurrency`` at a time, each next one sent as soon as one is in (a wave
+of answers that come back together is read one by one: the next wave should not wait for the
+last of them), in runs of ``RUN_BATCHES`` batches yielded in order, so memory holds at most one
+run of pages. The list is newest first and may change while we read it: sessions created
 meanwhile push older ones to later offsets (seen twice: dropped by id), and a full last page
 means more arrived (we keep reading until a short page). A range of ``created_time`` wider than
 the API's 30-day maximum is split into windows, listed one after another, each in parallel.
@@ -22,6 +24,9 @@ from masking_async.wire import parse_time
 __all__ = ["iter_pages", "split_windows"]
 
 PAGE_SIZE: Final = 20
+#: Pages fetched before any is yielded, in batches of ``concurrency``: a run ends with its
+#: slowest page, so longer runs lose less to that wait, and hold more pages in memory.
+RUN_BATCHES: Final = 8
 MAX_WINDOW: Final = timedelta(days=30)
 FetchPage = Callable[[Mapping[str, Any], int], Awaitable[SessionPage]]
 
@@ -64,12 +69,16 @@ async def _window(
     offset, total = PAGE_SIZE, page.meta.total_count
     # Go on while the last page was full and the total (re-read from every page) says more.
     while len(page.objects) == PAGE_SIZE and offset < total:
-        count = min(concurrency, -(-(total - offset) // PAGE_SIZE))
+        count = min(RUN_BATCHES * concurrency, -(-(total - offset) // PAGE_SIZE))
         offsets = [offset + i * PAGE_SIZE for i in range(count)]
         pages: dict[int, SessionPage] = {}
+        in_flight = anyio.Semaphore(concurrency)  # FIFO: pages are asked for in order
 
-        async def get(at: int, into: dict[int, SessionPage] = pages) -> None:
-            into[at] = await fetch(filters, at)
+        async def get(
+            at: int, into: dict[int, SessionPage] = pages, slots: anyio.Semaphore = in_flight
+        ) -> None:
+            async with slots:
+                into[at] = await fetch(filters, at)
 
         async with anyio.create_task_group() as group:
             for at in offsets:

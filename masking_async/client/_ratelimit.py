@@ -43,7 +43,9 @@ class AccountLimiter:
         self.limit = limit if limit is not None else RateLimit()
         self._clock, self._sleep = clock, sleep
         self._state = RateState(self.limit, clock())
-        self._turn = anyio.Lock()  # FIFO: the order callers asked in is the order they go in
+        # FIFO: the order callers asked in is the order they go in; a free turn is taken without
+        # yielding (the send that follows yields anyway).
+        self._turn = anyio.Lock(fast_acquire=True)
         self._total_wait = 0.0
 
     def __repr__(self) -> str:
@@ -57,6 +59,21 @@ class AccountLimiter:
                 await self._sleep(wait)
             self._state.sent(now)
         self._total_wait += now - asked
+
+    def try_acquire(self) -> bool:
+        """What :meth:`acquire` does when no one is queued and a send is free now, without
+        awaiting; ``False`` (nothing taken) when :meth:`acquire` would have to wait.
+
+        The client tries it first, so that a request that waits for nothing arms nothing that
+        would let it be called off (see ``MaskingClient._request``).
+        """
+        if self._turn.locked():
+            return False
+        now = self._clock()
+        if self._state.next_send(now) > now:
+            return False
+        self._state.sent(now)
+        return True
 
     async def throttled(self, retry_after: float | None) -> None:
         if self._state.mode is not Mode.CLOSED:  # a late answer after close holds no one

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from types import TracebackType
 from typing import Any, Protocol
 
 import aiohttp
@@ -56,21 +56,34 @@ def _why_not_connected(exc: aiohttp.ClientError) -> str:
     return os.strerror(code).lower() if code else "the connection could not be opened"
 
 
-@contextlib.contextmanager
-def map_transport_errors(method: str, url: str) -> Iterator[None]:
+class map_transport_errors:
     """aiohttp and asyncio failures → our TransportError tree (no credentials in messages).
 
-    A connection that could not be opened is a :class:`ConnectError`: nothing was sent.
+    A connection that could not be opened is a :class:`ConnectError`: nothing was sent. A class
+    rather than a generator context manager: every request enters one.
     """
-    try:
-        yield
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        origin = str(yarl.URL(url).origin())
-        raise ConnectError(_why_not_connected(exc), origin=origin, method=method, url=url) from exc
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise RequestTimeout("no answer in time", method=method, url=url) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise TransportError(type(exc).__name__, method=method, url=url) from exc
+
+    __slots__ = ("_method", "_url")
+
+    def __init__(self, method: str, url: str) -> None:
+        self._method, self._url = method, url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        method, url = self._method, self._url
+        if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+            origin = str(yarl.URL(url).origin())
+            raise ConnectError(
+                _why_not_connected(exc), origin=origin, method=method, url=url
+            ) from exc
+        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+            raise RequestTimeout("no answer in time", method=method, url=url) from exc
+        if isinstance(exc, (aiohttp.ClientError, OSError)):
+            raise TransportError(type(exc).__name__, method=method, url=url) from exc
 
 
 class AiohttpTransport:
@@ -108,7 +121,8 @@ class AiohttpTransport:
     ) -> Response:
         with map_transport_errors(method, url):
             async with self._session.request(method, url, params=params, json=json_body) as resp:
-                return Response(resp.status, dict(resp.headers), await resp.read())
+                # The headers as aiohttp keeps them (case-insensitive), not copied.
+                return Response(resp.status, resp.headers, await resp.read())
 
     async def aclose(self) -> None:
         await self._session.close()
