@@ -53,7 +53,13 @@ def _argument(param: spec.Param) -> Schema:
         return {"type": "string", "pattern": f"^{param.pattern}$"}
     if param.kind == "pin":
         return {"type": ["string", "integer"], "pattern": f"^{param.pattern}$"}
-    return {"phone": _PHONE, "boolean": _BOOLEAN, "url": _URL, "play_url": _URL}[param.kind]
+    by_kind: dict[str, Schema] = {
+        "phone": _PHONE,
+        "boolean": _BOOLEAN,
+        "url": _URL,
+        "play_url": _URL,
+    }
+    return by_kind[param.kind]
 
 
 #: Request argument schemas by name.
