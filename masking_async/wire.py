@@ -24,10 +24,10 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn
 
+from masking_async import spec
 from masking_async.errors import ResponseFormatError
 from masking_async.models import Interaction, PageMeta, Session, SessionPage
 
@@ -36,10 +36,6 @@ __all__ = ["make_converter", "read_page", "read_session"]
 _NULLS: Final = frozenset({"", "null", "none", "{}", "[]"})
 _KEY_FIXES: Final = {"pin_ prompt_play": "pin_prompt_play"}
 _PARTY_FIELDS: Final = ("first_party", "second_party", "virtual_number")
-_SESSION_FIELDS: Final = frozenset(a.name for a in attrs.fields(Session)) - {
-    "extra",
-    "unreadable",
-}
 _SESSION_TYPES: Final = typing.get_type_hints(Session)
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 #: The API's own format, in UTC: read without strptime, which costs ~10 µs a try.
@@ -162,7 +158,7 @@ def _prepare_session(data: Any) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     for raw_key, value in data.items():
         key = _KEY_FIXES.get(str(raw_key), str(raw_key))
-        (known if key in _SESSION_FIELDS else extra)[key] = value
+        (known if key in spec.SESSION_FIELDS else extra)[key] = value
     if "duration" not in known and "session_expiry" in extra:
         known["duration"] = extra["session_expiry"]
     for name in _PARTY_FIELDS:

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Final
 
 import anyio
 
+from masking_async import spec
 from masking_async.models import Session, SessionPage
 from masking_async.wire import parse_time
 
 __all__ = ["iter_pages", "split_windows"]
 
-PAGE_SIZE: Final = 20
-MAX_WINDOW: Final = timedelta(days=30)
+PAGE_SIZE: Final = spec.PAGE_SIZE
+MAX_WINDOW: Final = spec.MAX_LIST_WINDOW
 FetchPage = Callable[[Mapping[str, Any], int], Awaitable[SessionPage]]
 
 

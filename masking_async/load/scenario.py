@@ -25,6 +25,7 @@ import enum
 import random
 from collections.abc import Iterator
 
+from masking_async import spec
 from masking_async.client import MaskingClient
 from masking_async.errors import (
     APIError,
@@ -131,7 +132,7 @@ class SessionPool:
         """Run one operation; with an empty pool a read or write becomes a create."""
         with timing(measure or CallTiming()):
             if op == "list":
-                await self._client.list_sessions({"status": "active"}, limit=20)
+                await self._client.list_sessions({"status": "active"}, limit=spec.PAGE_SIZE)
             elif op == "create" or not self._active:
                 await self.create()
             elif op == "get":
