@@ -72,14 +72,8 @@ Check = Callable[[Any], Any]
 MAX_URL_LENGTH: Final = spec.MAX_URL_LENGTH
 
 
-def _bounds(name: str) -> tuple[int, int]:
-    bounds = spec.PARAMS[name].bounds
-    assert bounds is not None, name
-    return bounds
-
-
-SESSION_EXPIRY_RANGE: Final = _bounds("session_expiry")
-CALL_TIME_LIMIT_RANGE: Final = _bounds("call_time_limit")
+SESSION_EXPIRY_RANGE: Final = spec.bounds("session_expiry")
+CALL_TIME_LIMIT_RANGE: Final = spec.bounds("call_time_limit")
 _PIN = re.compile(spec.PIN_PATTERN)
 #: The API's session ids are UUIDs (8-4-4-4-12 hex digits); nothing else may reach a URL path.
 _SESSION_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
@@ -197,7 +191,7 @@ def _subaccount(value: Any) -> str:
 def _check_for(param: spec.Param) -> Check:
     """The check of one argument, built from its facts."""
     if param.kind == "integer":
-        low, high = _bounds(param.name)
+        low, high = spec.bounds(param.name)
         return _clamped(low, high) if param.clamped else _integer(low, high)
     if param.kind == "choice":
         return _choice(*param.choices)

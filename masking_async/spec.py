@@ -43,6 +43,7 @@ __all__ = [
     "OnUpdate",
     "Param",
     "Rate",
+    "bounds",
 ]
 
 #: What kind of value an argument takes (the check for each lives in :mod:`.rules`).
@@ -176,6 +177,15 @@ PARAMS: Final[Mapping[str, Param]] = {
         ),
     )
 }
+
+
+def bounds(name: str) -> tuple[int, int]:
+    """The inclusive bounds of the integer argument ``name``."""
+    found = PARAMS[name].bounds
+    if found is None:
+        raise ValueError(f"{name} is not an integer argument")
+    return found
+
 
 #: The parties: an update may set them only on a single-party session.
 PARTIES: Final = ("first_party", "second_party")

@@ -14,7 +14,6 @@ from typing import Any, Final
 
 from masking_async import spec
 from masking_async.emulator.app import MAX_BODY_BYTES
-from masking_async.rules import CALL_TIME_LIMIT_RANGE
 
 __all__ = ["build_document", "document_text"]
 
@@ -42,8 +41,8 @@ def _integer(low: int, high: int) -> Schema:
 
 def _argument(param: spec.Param) -> Schema:
     """The schema of one argument, from its facts (the checks themselves live in ``rules``)."""
-    if param.kind == "integer" and param.bounds is not None:
-        low, high = param.bounds
+    if param.kind == "integer":
+        low, high = spec.bounds(param.name)
         if param.clamped:
             return {"type": "integer", "description": f"Clamped into {low}-{high}."}
         return _integer(low, high)
@@ -70,7 +69,7 @@ _ARGUMENTS: Final[dict[str, Schema]] = {
 
 def _legacy_arguments() -> dict[str, Schema]:
     """The first version's arguments: the current schemas, its defaults and its lenient rules."""
-    low, high = CALL_TIME_LIMIT_RANGE
+    low, high = spec.bounds("call_time_limit")
     expiry, limit = spec.LEGACY_DEFAULTS["session_expiry"], spec.LEGACY_DEFAULTS["call_time_limit"]
     overrides: dict[str, Schema] = {
         "session_expiry": {

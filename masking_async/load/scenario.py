@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Iterator
+from typing import Final
 
 from masking_async import spec
 from masking_async.client import MaskingClient
@@ -40,6 +41,9 @@ from masking_async.models import CreateSessionRequest, UpdateSessionRequest
 from masking_async.phones import party_pairs
 
 __all__ = ["SessionPool", "State", "classify"]
+
+#: The largest ``ring_timeout`` the API accepts: the random updates stay within its range.
+_RING_MAX: Final = spec.bounds("ring_timeout")[1]
 
 
 class State(enum.Enum):
@@ -139,7 +143,8 @@ class SessionPool:
                 await self._client.get_session(self._pick())
             elif op == "update":
                 await self._client.update_session(
-                    self._pick(), UpdateSessionRequest(ring_timeout=self._rng.randint(30, 120))
+                    self._pick(),
+                    UpdateSessionRequest(ring_timeout=self._rng.randint(30, _RING_MAX)),
                 )
             elif op == "expire":
                 await self._expire(self._take())
