@@ -377,7 +377,7 @@ def check_legacy_create(params: Mapping[str, Any]) -> tuple[dict[str, Any], list
 DEFAULT_LIST_WINDOW: Final = spec.DEFAULT_LIST_WINDOW
 MAX_LIST_WINDOW: Final = spec.MAX_LIST_WINDOW
 _TIME_FORMATS: Final = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
-_OPS: Final = ("", "__gt", "__gte", "__lt", "__lte")
+_OPS: Final = spec.FILTER_OPERATORS
 MAX_PAGE_SIZE: Final = spec.PAGE_SIZE
 
 

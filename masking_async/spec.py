@@ -22,6 +22,7 @@ import attrs
 __all__ = [
     "DEFAULT_LIST_WINDOW",
     "DOCUMENTED_RATE",
+    "FILTER_OPERATORS",
     "LEGACY_COLLECTION",
     "LEGACY_CREATE_PARAMS",
     "LEGACY_DEFAULTS",
@@ -271,6 +272,8 @@ DEFAULT_LIST_WINDOW: Final = timedelta(days=7)
 MAX_LIST_WINDOW: Final = timedelta(days=30)
 #: The values of the list's ``status`` filter.
 LIST_STATUSES: Final = ("active", "expired", "all")
+#: The suffixes of a time or duration filter (``created_time__gte``); ``""`` is the exact value.
+FILTER_OPERATORS: Final = ("", "__gt", "__gte", "__lt", "__lte")
 
 # -- rate and paths ----------------------------------------------------------------------------
 

@@ -273,7 +273,7 @@ def _list_parameters() -> list[Schema]:
         query("limit", _integer(1, spec.PAGE_SIZE)),
         query("offset", {"type": "integer", "minimum": 0}),
     ]
-    for op in ("", "__gt", "__gte", "__lt", "__lte"):
+    for op in spec.FILTER_OPERATORS:
         parameters.append(query(f"created_time{op}", time))
         parameters.append(query(f"expiry_time{op}", time))
         parameters.append(query(f"duration{op}", {"type": "integer", "minimum": 0}))
