@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Final, Literal
 
 import attrs
@@ -111,73 +112,75 @@ _SECONDS: Final = (60, 86400)
 
 _ALLOWED, _REFUSED = OnUpdate.ALLOWED, OnUpdate.REFUSED
 
-#: Every create argument, in the reference's order.
-PARAMS: Final[Mapping[str, Param]] = {
-    p.name: p
-    for p in (
-        Param("first_party", "phone", on_update=_ALLOWED),
-        Param("second_party", "phone", on_update=_ALLOWED),
-        Param("geomatch", "boolean", default=True, on_update=_REFUSED, echoed_as=None),
-        Param("subaccount", "subaccount", pattern=SUBACCOUNT_PATTERN, on_update=_REFUSED),
-        Param(
-            "session_expiry",
-            "integer",
-            bounds=_SECONDS,
-            default=3600,
-            on_update=_ALLOWED,
-            echoed_as="duration",
-        ),
-        Param(
-            "call_time_limit",
-            "integer",
-            bounds=_SECONDS,
-            default=3600,
-            on_update=_ALLOWED,
-            clamped=True,
-        ),
-        Param("ring_timeout", "integer", bounds=(1, 120), default=120, on_update=_ALLOWED),
-        Param("initiate_call_to_first_party", "boolean", default=False, on_update=_REFUSED),
-        Param("callback_url", "url", on_update=_ALLOWED),
-        Param("callback_method", "choice", choices=METHODS, default="POST", on_update=_ALLOWED),
-        Param("record", "boolean", default=False, on_update=_ALLOWED),
-        Param("recording_callback_url", "url", on_update=_ALLOWED),
-        Param(
-            "record_file_format",
-            "choice",
-            choices=RECORD_FORMATS,
-            default="mp3",
-            on_update=_ALLOWED,
-        ),
-        Param(
-            "recording_callback_method",
-            "choice",
-            choices=METHODS,
-            default="POST",
-            on_update=_ALLOWED,
-        ),
-        Param("first_party_play_url", "play_url", on_update=_ALLOWED),
-        Param("second_party_play_url", "play_url", on_update=_ALLOWED),
-        Param("is_pin_authentication_required", "boolean", default=False, on_update=_REFUSED),
-        Param("generate_pin", "boolean", default=False),
-        Param("generate_pin_length", "integer", bounds=(4, 15), default=4),
-        Param("first_party_pin", "pin", pattern=PIN_PATTERN),
-        Param("second_party_pin", "pin", pattern=PIN_PATTERN),
-        Param("pin_prompt_play", "play_url", on_update=_REFUSED),
-        Param("pin_retry", "integer", bounds=(0, 5), default=1, on_update=_REFUSED),
-        Param("pin_retry_wait", "integer", bounds=(5, 10), default=5, on_update=_REFUSED),
-        Param("incorrect_pin_play", "play_url", on_update=_REFUSED),
-        Param("unknown_caller_play", "play_url", on_update=_REFUSED),
-        Param("force_pin_authentication", "boolean", default=False),
-        Param("create_session_with_single_party", "boolean", default=False),
-        Param(
-            "virtual_number_cooloff_period",
-            "integer",
-            bounds=(0, 3600),
-            default=0,
-            echoed_as=None,
-        ),
-    )
-}
+#: Every create argument, in the reference's order (read-only, as every fact here).
+PARAMS: Final[Mapping[str, Param]] = MappingProxyType(
+    {
+        p.name: p
+        for p in (
+            Param("first_party", "phone", on_update=_ALLOWED),
+            Param("second_party", "phone", on_update=_ALLOWED),
+            Param("geomatch", "boolean", default=True, on_update=_REFUSED, echoed_as=None),
+            Param("subaccount", "subaccount", pattern=SUBACCOUNT_PATTERN, on_update=_REFUSED),
+            Param(
+                "session_expiry",
+                "integer",
+                bounds=_SECONDS,
+                default=3600,
+                on_update=_ALLOWED,
+                echoed_as="duration",
+            ),
+            Param(
+                "call_time_limit",
+                "integer",
+                bounds=_SECONDS,
+                default=3600,
+                on_update=_ALLOWED,
+                clamped=True,
+            ),
+            Param("ring_timeout", "integer", bounds=(1, 120), default=120, on_update=_ALLOWED),
+            Param("initiate_call_to_first_party", "boolean", default=False, on_update=_REFUSED),
+            Param("callback_url", "url", on_update=_ALLOWED),
+            Param("callback_method", "choice", choices=METHODS, default="POST", on_update=_ALLOWED),
+            Param("record", "boolean", default=False, on_update=_ALLOWED),
+            Param("recording_callback_url", "url", on_update=_ALLOWED),
+            Param(
+                "record_file_format",
+                "choice",
+                choices=RECORD_FORMATS,
+                default="mp3",
+                on_update=_ALLOWED,
+            ),
+            Param(
+                "recording_callback_method",
+                "choice",
+                choices=METHODS,
+                default="POST",
+                on_update=_ALLOWED,
+            ),
+            Param("first_party_play_url", "play_url", on_update=_ALLOWED),
+            Param("second_party_play_url", "play_url", on_update=_ALLOWED),
+            Param("is_pin_authentication_required", "boolean", default=False, on_update=_REFUSED),
+            Param("generate_pin", "boolean", default=False),
+            Param("generate_pin_length", "integer", bounds=(4, 15), default=4),
+            Param("first_party_pin", "pin", pattern=PIN_PATTERN),
+            Param("second_party_pin", "pin", pattern=PIN_PATTERN),
+            Param("pin_prompt_play", "play_url", on_update=_REFUSED),
+            Param("pin_retry", "integer", bounds=(0, 5), default=1, on_update=_REFUSED),
+            Param("pin_retry_wait", "integer", bounds=(5, 10), default=5, on_update=_REFUSED),
+            Param("incorrect_pin_play", "play_url", on_update=_REFUSED),
+            Param("unknown_caller_play", "play_url", on_update=_REFUSED),
+            Param("force_pin_authentication", "boolean", default=False),
+            Param("create_session_with_single_party", "boolean", default=False),
+            Param(
+                "virtual_number_cooloff_period",
+                "integer",
+                bounds=(0, 3600),
+                default=0,
+                echoed_as=None,
+            ),
+        )
+    }
+)
 
 
 def bounds(name: str) -> tuple[int, int]:
@@ -260,7 +263,9 @@ LEGACY_CREATE_PARAMS: Final = (
     "recording_callback_method",
 )
 #: The legacy overview's defaults, which differ from the current API's.
-LEGACY_DEFAULTS: Final[Mapping[str, int]] = {"session_expiry": 1800, "call_time_limit": 14400}
+LEGACY_DEFAULTS: Final[Mapping[str, int]] = MappingProxyType(
+    {"session_expiry": 1800, "call_time_limit": 14400}
+)
 
 # -- listing -----------------------------------------------------------------------------------
 
