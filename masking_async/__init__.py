@@ -3,6 +3,8 @@
 The public surface is what ``__all__`` names; everything else is private and may change.
 """
 
+from importlib.metadata import version as _version
+
 from masking_async.client import (
     DEFAULT_BASE_URL,
     AccountLimiter,
@@ -50,7 +52,8 @@ from masking_async.models import (
 )
 from masking_async.rules import Violation
 
-__version__ = "0.1.0"
+#: The installed distribution's version: ``pyproject.toml`` is the one place it is written.
+__version__ = _version("masking_async")
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -4,9 +4,9 @@ Every check works on wire values (what JSON carries: ``bool``, ``int``, ``str``)
 normalised parameters together with every :class:`Violation` found, so a caller can report all of
 them at once (the batch engine's dry run) or refuse on the first (the emulator's 400).
 
-Sources: ``session-api-reference.md`` wins; the legacy overview supplies the limits the newer pages
-omit (``session_expiry`` 60-86400, ``call_time_limit`` clamped into 60-86400, URLs of at most 1,000
-characters). ``ring_timeout`` has only a documented default (120), which we take as its maximum.
+The facts these checks enforce (every argument's kind, range, pattern and default, what an update
+may change, the page size and the list windows) are :mod:`masking_async.spec`'s; this module turns
+them into checks.
 
 The first version of the API (``/v1/Account/{auth_id}/Session/``, the legacy overview) takes a
 subset of the same arguments with the same checks, its own defaults, and a ``call_time_limit``
@@ -27,6 +27,8 @@ import phonenumbers
 from phonenumbers import phonenumberutil as _pnu
 from phonenumbers.phonemetadata import PhoneMetadata
 from phonenumbers.re_util import re_compile as _re_compile
+
+from masking_async import spec
 
 __all__ = [
     "CREATE_FIELDS",
@@ -70,13 +72,15 @@ class _Invalid(Exception):
 
 Check = Callable[[Any], Any]
 
-MAX_URL_LENGTH: Final = 1000
-SESSION_EXPIRY_RANGE: Final = (60, 86400)
-CALL_TIME_LIMIT_RANGE: Final = (60, 86400)
-_PIN = re.compile(r"[0-9]{4,15}")
+MAX_URL_LENGTH: Final = spec.MAX_URL_LENGTH
+
+
+SESSION_EXPIRY_RANGE: Final = spec.bounds("session_expiry")
+CALL_TIME_LIMIT_RANGE: Final = spec.bounds("call_time_limit")
+_PIN = re.compile(spec.PIN_PATTERN)
 #: The API's session ids are UUIDs (8-4-4-4-12 hex digits); nothing else may reach a URL path.
 _SESSION_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
-_SUBACCOUNT = re.compile(r"SA[A-Za-z0-9]{18}")
+_SUBACCOUNT = re.compile(spec.SUBACCOUNT_PATTERN)
 
 
 # -- field checks: each takes a wire value and returns it normalised, or raises _Invalid --------
@@ -290,74 +294,38 @@ def _subaccount(value: Any) -> str:
     return value
 
 
-_method = _choice("GET", "POST")
+def _check_for(param: spec.Param) -> Check:
+    """The check of one argument, built from its facts."""
+    if param.kind == "integer":
+        low, high = spec.bounds(param.name)
+        return _clamped(low, high) if param.clamped else _integer(low, high)
+    if param.kind == "choice":
+        return _choice(*param.choices)
+    return _KIND_CHECKS[param.kind]
+
+
+_KIND_CHECKS: Final[Mapping[str, Check]] = {
+    "boolean": _boolean,
+    "phone": normalize_party,
+    "url": _url,
+    "play_url": _play_url,
+    "pin": _pin,
+    "subaccount": _subaccount,
+}
 
 #: Every create argument and its check, in the order of the spec.
 CREATE_FIELDS: Final[Mapping[str, Check]] = {
-    "first_party": normalize_party,
-    "second_party": normalize_party,
-    "geomatch": _boolean,
-    "subaccount": _subaccount,
-    "session_expiry": _integer(*SESSION_EXPIRY_RANGE),
-    "call_time_limit": _clamped(*CALL_TIME_LIMIT_RANGE),
-    "ring_timeout": _integer(1, 120),
-    "initiate_call_to_first_party": _boolean,
-    "callback_url": _url,
-    "callback_method": _method,
-    "record": _boolean,
-    "recording_callback_url": _url,
-    "record_file_format": _choice("mp3", "wav"),
-    "recording_callback_method": _method,
-    "first_party_play_url": _play_url,
-    "second_party_play_url": _play_url,
-    "is_pin_authentication_required": _boolean,
-    "generate_pin": _boolean,
-    "generate_pin_length": _integer(4, 15),
-    "first_party_pin": _pin,
-    "second_party_pin": _pin,
-    "pin_prompt_play": _play_url,
-    "pin_retry": _integer(0, 5),
-    "pin_retry_wait": _integer(5, 10),
-    "incorrect_pin_play": _play_url,
-    "unknown_caller_play": _play_url,
-    "force_pin_authentication": _boolean,
-    "create_session_with_single_party": _boolean,
-    "virtual_number_cooloff_period": _integer(0, 3600),
+    name: _check_for(param) for name, param in spec.PARAMS.items()
 }
 
 #: What an active session accepts on update (parties only for single-party sessions).
 UPDATE_FIELDS: Final[Mapping[str, Check]] = {
-    name: CREATE_FIELDS[name]
-    for name in (
-        "session_expiry",
-        "call_time_limit",
-        "ring_timeout",
-        "callback_url",
-        "callback_method",
-        "record",
-        "recording_callback_url",
-        "record_file_format",
-        "recording_callback_method",
-        "first_party_play_url",
-        "second_party_play_url",
-        "first_party",
-        "second_party",
-    )
+    name: CREATE_FIELDS[name] for name in spec.UPDATE_PARAMS
 }
 
 #: The fields the spec says cannot change on an active session (parties are handled apart).
 IMMUTABLE_ON_UPDATE: Final = frozenset(
-    {
-        "initiate_call_to_first_party",
-        "is_pin_authentication_required",
-        "pin_prompt_play",
-        "pin_retry",
-        "pin_retry_wait",
-        "incorrect_pin_play",
-        "unknown_caller_play",
-        "geomatch",
-        "subaccount",
-    }
+    name for name, param in spec.PARAMS.items() if param.on_update is spec.OnUpdate.REFUSED
 )
 
 #: Sent by the official SDKs in update and expire bodies; tolerated, never applied.
@@ -477,23 +445,13 @@ def check_expire(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[Violat
 
 # -- the first version: POST /v1/Account/{auth_id}/Session/ -----------------------------------
 
-#: The legacy overview's defaults, which differ from the current API's (3600 for both).
-LEGACY_DEFAULTS: Final[Mapping[str, int]] = {"session_expiry": 1800, "call_time_limit": 14400}
+#: The legacy overview's defaults, which differ from the current API's.
+LEGACY_DEFAULTS: Final[Mapping[str, int]] = spec.LEGACY_DEFAULTS
 
 #: The legacy create's arguments, in the overview's order: the current checks, except that a
 #: ``call_time_limit`` that is no integer becomes the default instead of an error.
 LEGACY_CREATE_FIELDS: Final[Mapping[str, Check]] = {
-    name: CREATE_FIELDS[name]
-    for name in (
-        "first_party",
-        "second_party",
-        "session_expiry",
-        "call_time_limit",
-        "record",
-        "record_file_format",
-        "recording_callback_url",
-        "recording_callback_method",
-    )
+    name: CREATE_FIELDS[name] for name in spec.LEGACY_CREATE_PARAMS
 } | {
     "call_time_limit": _clamped(*CALL_TIME_LIMIT_RANGE, invalid=LEGACY_DEFAULTS["call_time_limit"])
 }
@@ -521,12 +479,12 @@ def check_legacy_create(params: Mapping[str, Any]) -> tuple[dict[str, Any], list
 
 # -- list filters ------------------------------------------------------------------------------
 
-#: The spec's list windows: 7 days when a created (or expiry) range is open, 30 days at most.
-DEFAULT_LIST_WINDOW: Final = timedelta(days=7)
-MAX_LIST_WINDOW: Final = timedelta(days=30)
+#: The spec's list windows: when a created (or expiry) range is open, and at most.
+DEFAULT_LIST_WINDOW: Final = spec.DEFAULT_LIST_WINDOW
+MAX_LIST_WINDOW: Final = spec.MAX_LIST_WINDOW
 _TIME_FORMATS: Final = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
-_OPS: Final = ("", "__gt", "__gte", "__lt", "__lte")
-MAX_PAGE_SIZE: Final = 20
+_OPS: Final = spec.FILTER_OPERATORS
+MAX_PAGE_SIZE: Final = spec.PAGE_SIZE
 
 
 def parse_filter_time(value: str) -> datetime:
@@ -619,7 +577,7 @@ LIST_FILTERS: Final[Mapping[str, Check]] = {
     "first_party": _filter_party,
     "second_party": _filter_party,
     "virtual_number": _filter_virtual_number,
-    "status": _choice("active", "expired", "all"),
+    "status": _choice(*spec.LIST_STATUSES),
     "subaccount": _subaccount,
     "limit": _page_size,
     "offset": _non_negative,
@@ -643,15 +601,7 @@ def check_list_filters(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[
 
 _BOOL_FIELDS: Final = frozenset(name for name, check in CREATE_FIELDS.items() if check is _boolean)
 _INT_FIELDS: Final = frozenset(
-    {
-        "session_expiry",
-        "call_time_limit",
-        "ring_timeout",
-        "generate_pin_length",
-        "pin_retry",
-        "pin_retry_wait",
-        "virtual_number_cooloff_period",
-    }
+    name for name, param in spec.PARAMS.items() if param.kind == "integer"
 )
 _TRUE: Final = frozenset({"true", "1", "yes"})
 _FALSE: Final = frozenset({"false", "0", "no"})

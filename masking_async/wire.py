@@ -23,10 +23,10 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn
 
+from masking_async import spec
 from masking_async.errors import ResponseFormatError
 from masking_async.models import Interaction, PageMeta, Session, SessionPage
 
@@ -35,10 +35,6 @@ __all__ = ["make_converter", "read_page", "read_session"]
 _NULLS: Final = frozenset({"", "null", "none", "{}", "[]"})
 _KEY_FIXES: Final = {"pin_ prompt_play": "pin_prompt_play"}
 _PARTY_FIELDS: Final = ("first_party", "second_party", "virtual_number")
-_SESSION_FIELDS: Final = frozenset(a.name for a in attrs.fields(Session)) - {
-    "extra",
-    "unreadable",
-}
 _SESSION_TYPES: Final = typing.get_type_hints(Session)
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 #: The API's own format, in UTC: read without strptime, which costs ~10 µs a try.
@@ -182,7 +178,7 @@ def _sorted_keys(data: Mapping[Any, Any]) -> tuple[dict[str, Any], dict[str, Any
     extra: dict[str, Any] = {}
     for raw_key, value in data.items():
         key = _KEY_FIXES.get(str(raw_key), str(raw_key))
-        (known if key in _SESSION_FIELDS else extra)[key] = value
+        (known if key in spec.SESSION_FIELDS else extra)[key] = value
     return known, extra
 
 
@@ -192,9 +188,9 @@ def _prepare_session(data: Any) -> dict[str, Any]:
     known: dict[str, Any] = dict(data)
     extra: dict[str, Any] = {}
     # Most keys are fields: move the few others out (a set difference, not a loop over all).
-    others = known.keys() - _SESSION_FIELDS
+    others = known.keys() - spec.SESSION_FIELDS
     if others:
-        if any(_KEY_FIXES.get(str(key), str(key)) in _SESSION_FIELDS for key in others):
+        if any(_KEY_FIXES.get(str(key), str(key)) in spec.SESSION_FIELDS for key in others):
             known, extra = _sorted_keys(data)  # a misspelt field: in the order it came
         else:
             extra = {str(key): known.pop(key) for key in data if key in others}

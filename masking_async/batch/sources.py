@@ -36,9 +36,8 @@ from typing import Any, BinaryIO, Final, Literal
 import attrs
 import ijson
 
-from masking_async import rules
+from masking_async import rules, spec
 from masking_async.errors import MaskingError
-from masking_async.models import Session
 
 __all__ = [
     "COMPRESSED_SUFFIXES",
@@ -77,8 +76,6 @@ MAX_DEPTH: Final = 4
 REASON_COLUMN: Final = "error"
 #: Columns that steer the engine and are never sent to the API.
 CONTROL_COLUMNS: Final = ("op", "ref", "session_uuid")
-#: Every attribute of a session, as ``list`` writes them.
-_SESSION_ATTRIBUTES: Final = frozenset(a.name for a in attrs.fields(Session))
 #: Columns only ``list`` output has: a file with all of them holds sessions as they are.
 _LIST_SIGNATURE: Final = frozenset({"status", "virtual_number", "created_time"})
 _CHUNK: Final = 8 * 1024
@@ -201,7 +198,7 @@ def unused_columns(op: str | None, columns: Iterable[str]) -> list[str]:
     return [
         name
         for name in names
-        if name in _SESSION_ATTRIBUTES and name not in CONTROL_COLUMNS and name not in used
+        if name in spec.SESSION_FIELDS and name not in CONTROL_COLUMNS and name not in used
     ]
 
 

@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from masking_async import rules
+from masking_async import rules, spec
 from masking_async.batch.rows import to_task
 from masking_async.batch.sources import Format, read_rows
 from masking_async.client._adoption import same_value
@@ -50,7 +50,6 @@ Why = Literal["create", "update", "replace", "prune", "dedupe"]
 #: Compared only when creating: an update restarts it from the moment of the update.
 _CREATE_ONLY: Final = frozenset({"session_expiry"})
 _PARTIES: Final = frozenset({"first_party", "second_party"})
-_SESSION_FIELDS: Final = frozenset(a.name for a in attrs.fields(Session))
 #: How many invalid rows of the desired file are named before giving up.
 _SHOWN: Final = 20
 
@@ -254,7 +253,7 @@ def _drift(params: Mapping[str, Any], session: Session) -> list[tuple[str, Any, 
     """Each wanted parameter the session shows otherwise: ``(field, shown, wanted)``."""
     diffs = []
     for name, wanted in params.items():
-        if name in _PARTIES or name in _CREATE_ONLY or name not in _SESSION_FIELDS:
+        if name in _PARTIES or name in _CREATE_ONLY or name not in spec.SESSION_FIELDS:
             continue
         shown = getattr(session, name)
         if shown is None or not same_value(name, wanted, shown):

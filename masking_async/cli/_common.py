@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import anyio
 
+from masking_async import spec
 from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
 from masking_async.client import ClientOptions, Limiter, MaskingClient, RateLimit, Timeouts
 from masking_async.client._options import (
@@ -137,9 +138,9 @@ def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 
     group.add_argument(
         "--rate",
         type=rate_limit,
-        default="300/5s",
+        default=spec.DOCUMENTED_RATE.text,
         metavar="N/WINDOW",
-        help="client rate limit, e.g. 300/5s (the account's), 10/s, or off",
+        help=f"client rate limit, e.g. {spec.DOCUMENTED_RATE.text} (the account's), 10/s, or off",
     )
     group.add_argument(
         "--concurrency",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import anyio
 import attrs
 
+from masking_async import spec
 from masking_async.cli._common import connections, positive_int, rate_limit, run_until_signalled
 from masking_async.cli._errors import EXIT_INTERRUPTED
 from masking_async.cli._output import plural
@@ -29,7 +30,8 @@ STEPS = 4
 _DESCRIPTION = (
     "Run the main job against an emulator started in this process (no account, no network):"
     " generate realistic pairs of parties, create a session for each through the batch engine at"
-    " the real API's limit (300 requests per 5 s, enforced by the emulator too), list them with"
+    f" the real API's limit ({spec.DOCUMENTED_RATE.requests} requests per"
+    f" {spec.DOCUMENTED_RATE.per:g} s, enforced by the emulator too), list them with"
     " parallel pagination, update some, expire them all, and print what each step did."
 )
 
@@ -56,7 +58,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--rate",
         type=rate_limit,
-        default="300/5s",
+        default=spec.DOCUMENTED_RATE.text,
         metavar="N/WINDOW",
         help="the account limit the emulator enforces and the client keeps to, or off",
     )

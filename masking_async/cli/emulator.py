@@ -11,6 +11,7 @@ from pathlib import Path
 
 import attrs
 
+from masking_async import spec
 from masking_async.cli import emulator_ctl
 from masking_async.cli._common import bind_host, port, typed
 from masking_async.cli._control import add_emulator_url
@@ -91,7 +92,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=typed(RateLimit.parse),
         default=RateLimit(),
         metavar="N/WINDOW",
-        help="per-account limit, e.g. 300/5s (the real API's) or off",
+        help=f"per-account limit, e.g. {spec.DOCUMENTED_RATE.text} (the real API's) or off",
     )
     parser.add_argument(
         "--seed", type=int, help="seed of session ids, PINs and faults (default: from the OS)"

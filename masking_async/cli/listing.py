@@ -8,6 +8,7 @@ from pathlib import Path
 
 import anyio
 
+from masking_async import spec
 from masking_async.cli._common import add_client_arguments, open_client, run_until_signalled
 from masking_async.cli._errors import EXIT_INTERRUPTED, EXIT_OK, writing
 from masking_async.cli._filters import (
@@ -24,9 +25,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="list sessions matching filters (parallel pagination)",
         description=(
             "List every session matching the filters, reading pages in parallel under the rate"
-            " limit. Without a created-time filter the API looks back 7 days; a created-time"
-            " range wider than 30 days is split into windows. Output: JSON Lines on stdout, or"
-            " --out FILE (.jsonl or .csv), which expire and update take back as input."
+            " limit. Without a created-time filter the API looks back"
+            f" {spec.DEFAULT_LIST_WINDOW.days} days; a created-time range wider than"
+            f" {spec.MAX_LIST_WINDOW.days} days is split into windows. Output: JSON Lines on"
+            " stdout, or --out FILE (.jsonl or .csv), which expire and update take back as input."
         ),
     )
     add_filter_arguments(parser)

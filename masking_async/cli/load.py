@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from masking_async import spec
 from masking_async.cli._common import base_url, rate_limit
 from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
 from masking_async.client import Limiter, RateLimit
@@ -46,7 +47,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     when = parser.add_argument_group("timetable")
     when.add_argument(
-        "--rate", help=f"constant arrival rate: 200/s, 300/5s (default {_DEFAULT_RATE})"
+        "--rate",
+        help=f"constant arrival rate: 200/s, {spec.DOCUMENTED_RATE.text} (default {_DEFAULT_RATE})",
     )
     when.add_argument(
         "--duration", type=float, help=f"seconds at --rate (default {_DEFAULT_DURATION:g})"
@@ -83,7 +85,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--cleanup-rate",
-        default="300/5s",
+        default=spec.DOCUMENTED_RATE.text,
         help="rate limit of warm-up and cleanup against --base-url (off: none)",
     )
     parser.add_argument("--report", type=Path, help="write the JSON report here")
@@ -100,9 +102,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--shared-rate",
         type=rate_limit,
-        default="300/5s",
+        default=spec.DOCUMENTED_RATE.text,
         metavar="N/WINDOW",
-        help="the account's limit that --shared-limit holds (default: 300/5s)",
+        help="the account's limit that --shared-limit holds (default: %(default)s)",
     )
     parser.set_defaults(handler=handle)
 
@@ -184,7 +186,8 @@ def _cleanup_rate(args: argparse.Namespace) -> RateLimit:
         return rate_limit(args.cleanup_rate)
     except argparse.ArgumentTypeError:
         raise PlanError(
-            f"--cleanup-rate {args.cleanup_rate!r}: must look like 300/5s, 10/s or off"
+            f"--cleanup-rate {args.cleanup_rate!r}: must look like"
+            f" {spec.DOCUMENTED_RATE.text}, 10/s or off"
         ) from None
 
 

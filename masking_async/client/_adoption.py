@@ -25,7 +25,7 @@ from typing import Any, Final
 import anyio
 import attrs
 
-from masking_async import rules
+from masking_async import rules, spec
 from masking_async.models import Session
 
 __all__ = [
@@ -40,10 +40,7 @@ __all__ = [
 
 #: How much earlier than our send the server's clock may stamp the session it made.
 CLOCK_SKEW: Final = timedelta(seconds=120)
-#: Create parameters whose echo has another name in the session object.
-_ECHOED_AS: Final = {"session_expiry": "duration"}
 _CASELESS: Final = frozenset({"callback_method", "recording_callback_method", "record_file_format"})
-_SESSION_FIELDS: Final = frozenset(a.name for a in attrs.fields(Session))
 
 
 @attrs.frozen
@@ -79,8 +76,9 @@ def matches(params: Mapping[str, Any], session: Session) -> bool:
     if params.get("second_party") is None and session.second_party:
         return False
     for name, sent in params.items():
-        field = _ECHOED_AS.get(name, name)
-        if field not in _SESSION_FIELDS:
+        param = spec.PARAMS.get(name)
+        field = name if param is None else param.echoed_as
+        if field is None or field not in spec.SESSION_FIELDS:
             continue
         echoed = getattr(session, field)
         if echoed is None:

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import anyio
 import attrs
 
-from masking_async import rules
+from masking_async import rules, spec
 from masking_async.client._adoption import (
     Lookup,
     create_lane,
@@ -209,7 +209,7 @@ class MaskingClient:
             self.base_url = check_base_url(
                 os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL, option=f"${BASE_URL_ENV}"
             )
-        self._root = f"{self.base_url}/v1/Account/{auth_id}/Masking/Session/"
+        self._root = self.base_url + spec.SESSION_COLLECTION.format(auth_id=auth_id)
         self._legacy_root = legacy_root(self.base_url, auth_id)
         # The token lives only in this closure and the transport: no attribute to print.
         self._make_transport: Callable[[], Transport] = lambda: AiohttpTransport(
@@ -508,9 +508,13 @@ class MaskingClient:
         )
 
     async def list_sessions(
-        self, filters: Mapping[str, Any] | None = None, *, limit: int = 20, offset: int = 0
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        limit: int = spec.PAGE_SIZE,
+        offset: int = 0,
     ) -> SessionPage:
-        """One page of sessions (at most 20), newest first."""
+        """One page of sessions (at most :data:`~masking_async.spec.PAGE_SIZE`), newest first."""
         query = {
             name: _query_value(name, value)
             for name, value in {**(filters or {}), "limit": limit, "offset": offset}.items()

@@ -9,6 +9,7 @@ session, hence :class:`~masking_async.models.LegacySession`.
 
 from __future__ import annotations
 
+from masking_async import spec
 from masking_async.models import LegacySession, Session
 
 __all__ = ["legacy_answer", "legacy_root"]
@@ -16,7 +17,7 @@ __all__ = ["legacy_answer", "legacy_root"]
 
 def legacy_root(base_url: str, auth_id: str) -> str:
     """The legacy collection (``POST`` creates, ``DELETE {uuid}/`` expires), as in the Go SDK."""
-    return f"{base_url}/v1/Account/{auth_id}/Session/"
+    return base_url + spec.LEGACY_COLLECTION.format(auth_id=auth_id)
 
 
 def _text(value: object) -> str | None:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from masking_async import spec
 from masking_async._validators import positive
 from masking_async.errors import ConfigurationError
 
@@ -131,18 +132,20 @@ def _share(_: object, attribute: attrs.Attribute[float], value: float) -> None:
 class RateLimit:
     """At most ``requests`` per ``per`` seconds, over ANY window of ``per`` seconds.
 
-    The documented account limit is 300 per 5 s (the default); ``requests`` is at most
-    :data:`MAX_LIMIT_REQUESTS` (a million). The sender spaces requests so that
-    ``requests`` of them span ``per + margin`` seconds: ``margin`` absorbs network jitter (a request
-    that reaches the server later than the one ``requests`` after it), and costs
+    The default is the documented account limit (:data:`masking_async.spec.DOCUMENTED_RATE`);
+    ``requests`` is at most :data:`MAX_LIMIT_REQUESTS` (a million). The sender spaces requests so
+    that ``requests`` of them span ``per + margin`` seconds: ``margin`` absorbs network jitter (a
+    request that reaches the server later than the one ``requests`` after it), and costs
     ``margin / per`` of the rate (0.5 % by default). On a 429 the sending rate drops to
     ``decrease`` times what was just being sent; after each ``quiet`` seconds without one (default:
     two windows) it climbs back by ``increase`` of the ceiling. ``None`` requests means no limit
     (load tests, where the timetable is the rate); a 429 still pauses every caller.
     """
 
-    requests: int | None = attrs.field(default=300, validator=_limit_requests)
-    per: float = attrs.field(default=5.0, validator=positive)
+    requests: int | None = attrs.field(
+        default=spec.DOCUMENTED_RATE.requests, validator=_limit_requests
+    )
+    per: float = attrs.field(default=spec.DOCUMENTED_RATE.per, validator=positive)
     margin: float = attrs.field(default=0.025, validator=attrs.validators.ge(0.0))
     decrease: float = attrs.field(default=0.9, validator=_share)
     increase: float = attrs.field(default=0.02, validator=_share)

@@ -13,21 +13,22 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Final
 
 import anyio
 
+from masking_async import spec
 from masking_async.models import Session, SessionPage
 from masking_async.wire import parse_time
 
 __all__ = ["iter_pages", "split_windows"]
 
-PAGE_SIZE: Final = 20
+PAGE_SIZE: Final = spec.PAGE_SIZE
 #: Pages fetched before any is yielded, in batches of ``concurrency``: a run ends with its
 #: slowest page, so longer runs lose less to that wait, and hold more pages in memory.
 RUN_BATCHES: Final = 8
-MAX_WINDOW: Final = timedelta(days=30)
+MAX_WINDOW: Final = spec.MAX_LIST_WINDOW
 FetchPage = Callable[[Mapping[str, Any], int], Awaitable[SessionPage]]
 
 

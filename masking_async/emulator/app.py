@@ -32,6 +32,7 @@ from typing import Any, Final
 import attrs
 from aiohttp import hdrs, web
 
+from masking_async import spec
 from masking_async.emulator import render
 from masking_async.emulator.clock import Clock
 from masking_async.emulator.faults import FaultInjector, FaultRule
@@ -96,7 +97,7 @@ class Runtime:
 RUNTIME: Final = web.AppKey("masking_emulator_runtime", Runtime)
 
 #: The first version's sessions (the legacy overview; the Go SDK's ``Calls.CreateMaskingSession``).
-LEGACY_COLLECTION: Final = "/v1/Account/{auth_id}/Session"
+LEGACY_COLLECTION: Final = spec.LEGACY_COLLECTION.rstrip("/")
 
 #: Where the control plane lives, outside the API's ``/v1/`` namespace.
 CONTROL_PREFIX: Final = "/emulator"
@@ -434,8 +435,8 @@ def build_app(runtime: Runtime) -> web.Application:
     """The aiohttp application; every route answers with and without the trailing slash."""
     app = web.Application(middlewares=[_pipeline], client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = runtime
-    collection = "/v1/Account/{auth_id}/Masking/Session"
-    member = collection + "/{session_uuid}"
+    collection = spec.SESSION_COLLECTION.rstrip("/")
+    member = spec.SESSION_PATH.rstrip("/")
     legacy = LEGACY_COLLECTION
     routes: list[tuple[str, str, Handler]] = [
         ("POST", collection, create),

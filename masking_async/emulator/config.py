@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Final, Literal
 import attrs
 import phonenumbers
 
+from masking_async import spec
 from masking_async._validators import non_negative, positive
 from masking_async.client._options import MAX_LIMIT_REQUESTS
 from masking_async.durations import parse_seconds
 from masking_async.emulator.calls_config import CallsConfig
-from masking_async.rules import MAX_LIST_WINDOW
 
 if TYPE_CHECKING:
     from masking_async.emulator.faults import FaultRule
@@ -101,9 +101,10 @@ class RateLimit:
     bucket of ``requests`` refilled over ``per``)."""
 
     requests: int = attrs.field(
-        default=300, validator=[positive, attrs.validators.le(MAX_LIMIT_REQUESTS)]
+        default=spec.DOCUMENTED_RATE.requests,
+        validator=[positive, attrs.validators.le(MAX_LIMIT_REQUESTS)],
     )
-    per: float = attrs.field(default=5.0, validator=positive)
+    per: float = attrs.field(default=spec.DOCUMENTED_RATE.per, validator=positive)
     algorithm: str = attrs.field(default="sliding", converter=parse_algorithm)
 
     @classmethod
@@ -113,7 +114,9 @@ class RateLimit:
             return None
         count, sep, window = text.partition("/")
         if not sep or not count.strip().isdigit():
-            raise ValueError(f"rate limit {text!r} must look like 300/5s, 10/s or off")
+            raise ValueError(
+                f"rate limit {text!r} must look like {spec.DOCUMENTED_RATE.text}, 10/s or off"
+            )
         if int(count) > MAX_LIMIT_REQUESTS:
             raise ValueError(
                 f"rate limit {text!r}: at most {MAX_LIMIT_REQUESTS:,} requests per window"
@@ -261,7 +264,7 @@ class EmulatorConfig:
     request_log_size: int = attrs.field(default=100_000, validator=positive)
     #: Ended sessions created longer ago than this are forgotten (memory stays bounded); the
     #: default is the API's 30-day query horizon.
-    retention: float = attrs.field(default=MAX_LIST_WINDOW.total_seconds(), validator=positive)
+    retention: float = attrs.field(default=spec.MAX_LIST_WINDOW.total_seconds(), validator=positive)
     #: The bearer token the control plane (``/emulator/...``) requires; ``None``: none needed.
     admin_token: str | None = attrs.field(default=None, repr=False)
     #: Where the state is loaded from on start (if the file exists) and saved to on stop.

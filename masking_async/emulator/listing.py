@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import attrs
 
+from masking_async import spec
 from masking_async.emulator.index import Run, Source, Union
 from masking_async.emulator.records import (
     KEY_FIELDS,
@@ -30,13 +31,13 @@ from masking_async.emulator.records import (
     InvalidOperation,
     SessionRecord,
 )
-from masking_async.rules import DEFAULT_LIST_WINDOW, MAX_LIST_WINDOW, TimeSpan
+from masking_async.rules import TimeSpan
 
 __all__ = ["DEFAULT_WINDOW", "MAX_WINDOW", "Page", "query"]
 
-DEFAULT_WINDOW: Final = DEFAULT_LIST_WINDOW.total_seconds()
-MAX_WINDOW: Final = MAX_LIST_WINDOW.total_seconds()
-DEFAULT_LIMIT: Final = 20
+DEFAULT_WINDOW: Final = spec.DEFAULT_LIST_WINDOW.total_seconds()
+MAX_WINDOW: Final = spec.MAX_LIST_WINDOW.total_seconds()
+DEFAULT_LIMIT: Final = spec.PAGE_SIZE
 
 _COMPARE: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
     "eq": operator.eq,
@@ -90,7 +91,9 @@ def _check_span(field: str, bounds: list[Bound], now: float | None) -> None:
     lowers, uppers = _lowers(bounds), _uppers(bounds)
     upper = min(uppers) if uppers else now
     if lowers and upper is not None and upper - max(lowers) > MAX_WINDOW:
-        raise InvalidOperation(f"{field}: the range must span at most 30 days")
+        raise InvalidOperation(
+            f"{field}: the range must span at most {spec.MAX_LIST_WINDOW.days} days"
+        )
 
 
 def _created_bounds(filters: Mapping[str, Any], now: float) -> list[Bound]:

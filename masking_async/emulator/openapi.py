@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 document of the API as the emulator serves it (``/emulator/openapi.json``).
 
-Built from the same facts the emulator and the client use (:mod:`masking_async.rules` for the
-arguments and their limits), so it cannot drift from the code; ``docs/openapi.json`` is this
-document written out (``masking-async emulator --print-openapi > docs/openapi.json``), and a
+Built from the same facts the emulator and the client use (:mod:`masking_async.spec` for the
+arguments, their limits and the paths), so it cannot drift from the code; ``docs/openapi.json``
+is this document written out (``masking-async emulator --print-openapi > docs/openapi.json``), and a
 test keeps the two equal. The test suite validates the reference's examples against it and
 fuzzes the emulator from it with schemathesis.
 """
@@ -12,17 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from masking_async.emulator.app import LEGACY_COLLECTION, MAX_BODY_BYTES
-from masking_async.rules import (
-    CALL_TIME_LIMIT_RANGE,
-    CREATE_FIELDS,
-    LEGACY_CREATE_FIELDS,
-    LEGACY_DEFAULTS,
-    MAX_PAGE_SIZE,
-    MAX_URL_LENGTH,
-    SESSION_EXPIRY_RANGE,
-    UPDATE_FIELDS,
-)
+from masking_async import spec
+from masking_async.emulator.app import MAX_BODY_BYTES
 
 __all__ = ["build_document", "document_text"]
 
@@ -35,8 +26,9 @@ _BOOLEAN: Final = {
     "description": "A JSON boolean, or the strings true/false (as the update page sends them).",
     "anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}],
 }
-_URL: Final = {"type": "string", "maxLength": MAX_URL_LENGTH, "format": "uri"}
-_METHOD: Final = {"type": "string", "enum": ["GET", "POST"]}
+_URL: Final = {"type": "string", "maxLength": spec.MAX_URL_LENGTH, "format": "uri"}
+_METHOD: Final = {"type": "string", "enum": list(spec.METHODS)}
+_RECORD_FORMAT: Final = {"type": "string", "enum": list(spec.RECORD_FORMATS)}
 
 
 def _ref(name: str) -> Schema:
@@ -47,47 +39,38 @@ def _integer(low: int, high: int) -> Schema:
     return {"type": "integer", "minimum": low, "maximum": high}
 
 
-#: Request argument schemas by name (the value checks themselves live in ``rules``).
+def _argument(param: spec.Param) -> Schema:
+    """The schema of one argument, from its facts (the checks themselves live in ``rules``)."""
+    if param.kind == "integer":
+        low, high = spec.bounds(param.name)
+        if param.clamped:
+            return {"type": "integer", "description": f"Clamped into {low}-{high}."}
+        return _integer(low, high)
+    if param.kind == "choice":
+        return {"type": "string", "enum": list(param.choices)}
+    if param.kind == "subaccount":
+        return {"type": "string", "pattern": f"^{param.pattern}$"}
+    if param.kind == "pin":
+        return {"type": ["string", "integer"], "pattern": f"^{param.pattern}$"}
+    by_kind: dict[str, Schema] = {
+        "phone": _PHONE,
+        "boolean": _BOOLEAN,
+        "url": _URL,
+        "play_url": _URL,
+    }
+    return by_kind[param.kind]
+
+
+#: Request argument schemas by name.
 _ARGUMENTS: Final[dict[str, Schema]] = {
-    "first_party": _PHONE,
-    "second_party": _PHONE,
-    "geomatch": _BOOLEAN,
-    "subaccount": {"type": "string", "pattern": r"^SA[A-Za-z0-9]{18}$"},
-    "session_expiry": _integer(*SESSION_EXPIRY_RANGE),
-    "call_time_limit": {
-        "type": "integer",
-        "description": f"Clamped into {CALL_TIME_LIMIT_RANGE[0]}-{CALL_TIME_LIMIT_RANGE[1]}.",
-    },
-    "ring_timeout": _integer(1, 120),
-    "initiate_call_to_first_party": _BOOLEAN,
-    "callback_url": _URL,
-    "callback_method": _METHOD,
-    "record": _BOOLEAN,
-    "recording_callback_url": _URL,
-    "record_file_format": {"type": "string", "enum": ["mp3", "wav"]},
-    "recording_callback_method": _METHOD,
-    "first_party_play_url": _URL,
-    "second_party_play_url": _URL,
-    "is_pin_authentication_required": _BOOLEAN,
-    "generate_pin": _BOOLEAN,
-    "generate_pin_length": _integer(4, 15),
-    "first_party_pin": {"type": ["string", "integer"], "pattern": r"^[0-9]{4,15}$"},
-    "second_party_pin": {"type": ["string", "integer"], "pattern": r"^[0-9]{4,15}$"},
-    "pin_prompt_play": _URL,
-    "pin_retry": _integer(0, 5),
-    "pin_retry_wait": _integer(5, 10),
-    "incorrect_pin_play": _URL,
-    "unknown_caller_play": _URL,
-    "force_pin_authentication": _BOOLEAN,
-    "create_session_with_single_party": _BOOLEAN,
-    "virtual_number_cooloff_period": _integer(0, 3600),
+    name: _argument(param) for name, param in spec.PARAMS.items()
 }
 
 
 def _legacy_arguments() -> dict[str, Schema]:
     """The first version's arguments: the current schemas, its defaults and its lenient rules."""
-    low, high = CALL_TIME_LIMIT_RANGE
-    expiry, limit = LEGACY_DEFAULTS["session_expiry"], LEGACY_DEFAULTS["call_time_limit"]
+    low, high = spec.bounds("call_time_limit")
+    expiry, limit = spec.LEGACY_DEFAULTS["session_expiry"], spec.LEGACY_DEFAULTS["call_time_limit"]
     overrides: dict[str, Schema] = {
         "session_expiry": {
             "description": f"Default {expiry}; 0 counts as not sent (the Go SDK always sends it).",
@@ -100,7 +83,7 @@ def _legacy_arguments() -> dict[str, Schema]:
             ),
         },
     }
-    return {name: overrides.get(name, _ARGUMENTS[name]) for name in LEGACY_CREATE_FIELDS}
+    return {name: overrides.get(name, _ARGUMENTS[name]) for name in spec.LEGACY_CREATE_PARAMS}
 
 
 def _session() -> Schema:
@@ -126,7 +109,7 @@ def _session() -> Schema:
         "call_time_limit": {"type": "integer"},
         "ring_timeout": {"type": "integer"},
         "record": {"type": "boolean"},
-        "record_file_format": {"type": "string", "enum": ["mp3", "wav"]},
+        "record_file_format": _RECORD_FORMAT,
         "recording_callback_url": text,
         "recording_callback_method": _METHOD,
         "interaction": {"type": ["null", "object", "array"]},
@@ -213,7 +196,7 @@ def _schemas() -> dict[str, Schema]:
         "DeleteResponse": _envelope({"message": text}),
         "CreateSession": {
             "type": "object",
-            "properties": {name: _ARGUMENTS[name] for name in CREATE_FIELDS},
+            "properties": dict(_ARGUMENTS),
             "required": ["first_party"],
             "additionalProperties": False,
         },
@@ -226,7 +209,7 @@ def _schemas() -> dict[str, Schema]:
         "UpdateSession": {
             "type": "object",
             "properties": {
-                **{name: _ARGUMENTS[name] for name in UPDATE_FIELDS},
+                **{name: _ARGUMENTS[name] for name in spec.UPDATE_PARAMS},
                 "session_uuid": text,
             },
             "minProperties": 1,
@@ -285,12 +268,12 @@ def _list_parameters() -> list[Schema]:
         query("first_party", _PHONE),
         query("second_party", _PHONE),
         query("virtual_number", _PHONE),
-        query("status", {"type": "string", "enum": ["active", "expired", "all"]}),
+        query("status", {"type": "string", "enum": list(spec.LIST_STATUSES)}),
         query("subaccount", _ARGUMENTS["subaccount"]),
-        query("limit", _integer(1, MAX_PAGE_SIZE)),
+        query("limit", _integer(1, spec.PAGE_SIZE)),
         query("offset", {"type": "integer", "minimum": 0}),
     ]
-    for op in ("", "__gt", "__gte", "__lt", "__lte"):
+    for op in spec.FILTER_OPERATORS:
         parameters.append(query(f"created_time{op}", time))
         parameters.append(query(f"expiry_time{op}", time))
         parameters.append(query(f"duration{op}", {"type": "integer", "minimum": 0}))
@@ -310,7 +293,7 @@ def _info() -> Schema:
         "description": (
             "Number-masking sessions: create, retrieve, list, update, expire. Every error"
             " answers {api_id, error}. Paths also answer without the trailing slash."
-            " The first version's create and delete (/v1/Account/{auth_id}/Session/) make"
+            f" The first version's create and delete ({spec.LEGACY_COLLECTION}) make"
             " and end the same sessions."
         ),
     }
@@ -318,8 +301,7 @@ def _info() -> Schema:
 
 def _session_paths(auth_id: Schema, session_uuid: Schema) -> dict[str, Schema]:
     """The current version: the collection (create, list) and one session (get, update, expire)."""
-    collection = "/v1/Account/{auth_id}/Masking/Session/"
-    member = collection + "{session_uuid}/"
+    collection, member = spec.SESSION_COLLECTION, spec.SESSION_PATH
     return {
         collection: {
             "parameters": [auth_id],
@@ -361,7 +343,7 @@ def _session_paths(auth_id: Schema, session_uuid: Schema) -> dict[str, Schema]:
 
 def _legacy_paths(auth_id: Schema, session_uuid: Schema) -> dict[str, Schema]:
     """The first version's create and delete, kept apart: its defaults and answers differ."""
-    legacy = LEGACY_COLLECTION + "/"
+    legacy = spec.LEGACY_COLLECTION
     return {
         legacy: {
             "parameters": [auth_id],

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlencode
 
+from masking_async import spec
 from masking_async.emulator.callstate import call_fields, epoch_text, session_status
 from masking_async.emulator.listing import Page
 from masking_async.emulator.records import SessionRecord
@@ -33,24 +34,31 @@ __all__ = [
     "update_body",
 ]
 
+#: Arguments a session shows with their documented default when they were never sent.
+_DEFAULTED: Final = (
+    "initiate_call_to_first_party",
+    "callback_method",
+    "call_time_limit",
+    "ring_timeout",
+    "record",
+    "record_file_format",
+    "recording_callback_method",
+    "generate_pin",
+    "generate_pin_length",
+    "pin_retry",
+    "pin_retry_wait",
+)
+#: URLs present in every recorded session object, "" when unset (as the update page shows too).
+_BLANK_WHEN_UNSET: Final = (
+    "callback_url",
+    "recording_callback_url",
+    "first_party_play_url",
+    "second_party_play_url",
+)
 #: What a session says about arguments that were never sent.
 _DEFAULTS: Final[Mapping[str, Any]] = {
-    "initiate_call_to_first_party": False,
-    "callback_url": "",
-    "callback_method": "POST",
-    "call_time_limit": 3600,
-    "ring_timeout": 120,
-    "record": False,
-    "record_file_format": "mp3",
-    "recording_callback_url": "",
-    "recording_callback_method": "POST",
-    "generate_pin": False,
-    "generate_pin_length": 4,
-    "pin_retry": 1,
-    "pin_retry_wait": 5,
-    # Present in every recorded session object, "" when unset (as the update page shows too).
-    "first_party_play_url": "",
-    "second_party_play_url": "",
+    **{name: spec.PARAMS[name].default for name in _DEFAULTED},
+    **dict.fromkeys(_BLANK_WHEN_UNSET, ""),
 }
 _PIN_FIELDS: Final = (
     "first_party_pin",
@@ -83,7 +91,7 @@ def option(record: SessionRecord, name: str) -> Any:
 
 
 def collection_path(auth_id: str) -> str:
-    return f"/v1/Account/{auth_id}/Masking/Session/"
+    return spec.SESSION_COLLECTION.format(auth_id=auth_id)
 
 
 def session_body(record: SessionRecord, *, auth_id: str | None = None) -> dict[str, Any]:
@@ -126,7 +134,7 @@ def session_body(record: SessionRecord, *, auth_id: str | None = None) -> dict[s
         body[name] = options[name]
     body.update(calls)
     if auth_id is not None:
-        body["resource_uri"] = f"{collection_path(auth_id)}{record.uuid}/"
+        body["resource_uri"] = spec.SESSION_PATH.format(auth_id=auth_id, session_uuid=record.uuid)
     return body
 
 

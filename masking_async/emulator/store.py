@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Protocol
 
+from masking_async import spec
 from masking_async.emulator.clock import Clock
 from masking_async.emulator.config import Account, PoolConfig
 from masking_async.emulator.listing import MAX_WINDOW, Page, query
@@ -42,8 +43,8 @@ _OWN_SLOTS: Final = frozenset(
         "geomatch",
     }
 )
-DEFAULT_SESSION_EXPIRY: Final = 3600
-DEFAULT_PIN_LENGTH: Final = 4
+DEFAULT_SESSION_EXPIRY: Final = spec.PARAMS["session_expiry"].default
+DEFAULT_PIN_LENGTH: Final = spec.PARAMS["generate_pin_length"].default
 
 
 class StoreObserver(Protocol):

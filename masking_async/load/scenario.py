@@ -24,7 +24,9 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Iterator
+from typing import Final
 
+from masking_async import spec
 from masking_async.client import MaskingClient
 from masking_async.errors import (
     APIError,
@@ -39,6 +41,9 @@ from masking_async.models import CreateSessionRequest, UpdateSessionRequest
 from masking_async.phones import party_pairs
 
 __all__ = ["SessionPool", "State", "classify"]
+
+#: The largest ``ring_timeout`` the API accepts: the random updates stay within its range.
+_RING_MAX: Final = spec.bounds("ring_timeout")[1]
 
 
 class State(enum.Enum):
@@ -131,14 +136,15 @@ class SessionPool:
         """Run one operation; with an empty pool a read or write becomes a create."""
         with timing(measure or CallTiming()):
             if op == "list":
-                await self._client.list_sessions({"status": "active"}, limit=20)
+                await self._client.list_sessions({"status": "active"}, limit=spec.PAGE_SIZE)
             elif op == "create" or not self._active:
                 await self.create()
             elif op == "get":
                 await self._client.get_session(self._pick())
             elif op == "update":
                 await self._client.update_session(
-                    self._pick(), UpdateSessionRequest(ring_timeout=self._rng.randint(30, 120))
+                    self._pick(),
+                    UpdateSessionRequest(ring_timeout=self._rng.randint(30, _RING_MAX)),
                 )
             elif op == "expire":
                 await self._expire(self._take())

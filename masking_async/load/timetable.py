@@ -20,6 +20,7 @@ from typing import Final
 
 import attrs
 
+from masking_async import spec
 from masking_async.durations import parse_seconds
 
 __all__ = ["MAX_LOAD_RATE", "Stage", "Timetable", "TimetableError", "parse_rate", "parse_stages"]
@@ -42,7 +43,9 @@ def parse_rate(text: str, *, option: str = "--rate", allow_zero: bool = False) -
     match = _RATE.fullmatch(text.lower())
     unit = (match.group(3) or "") if match else None
     if match is None or unit not in _UNITS:
-        raise TimetableError(f"{option} {text!r}: expected COUNT/PERIOD such as 200/s or 300/5s")
+        raise TimetableError(
+            f"{option} {text!r}: expected COUNT/PERIOD such as 200/s or {spec.DOCUMENTED_RATE.text}"
+        )
     count, span = float(match.group(1)), float(match.group(2) or 1)
     if span <= 0:
         raise TimetableError(f"{option} {text!r}: the period must be above zero")
