@@ -10,10 +10,12 @@ outcome before its result line is written.
 Writes go through one writer task in batches (group commit): it lives in the task group of
 :meth:`Journal.writing`, takes the commits from a memory stream and writes each batch in a worker
 thread (``anyio.to_thread``), so the event loop never waits on the disk, and a thousand rows in
-flight cost one commit, not a thousand. A write that fails stops the writer for good and fails
-every waiting and later commit with :class:`JournalError`, so a run stops loudly instead of
-hanging. An OS lock (``flock``) held for the journal's whole life makes a second run on the same
-journal fail at once; the lock dies with the process.
+flight cost one commit, not a thousand. (A temporary journal, ``synchronous=OFF``, never waits on
+the disk: its batches are written in place, saving the thread hop, and nothing waits for them.)
+A write that fails stops the writer for good and fails every waiting and later commit with
+:class:`JournalError`, so a run stops loudly instead of hanging. An OS lock (``flock``) held
+for the journal's whole life makes a second run on the same journal fail at once; the lock dies
+with the process.
 """
 
 from __future__ import annotations
@@ -173,7 +175,8 @@ class Journal:
     def __init__(self, path: Path, lock: int | None, *, durable: bool) -> None:
         self.path = path
         self._lock = lock
-        self._durable = durable
+        #: Kept for a resume (``--journal``): commits wait for the disk, departures are recorded.
+        self.durable = durable
         self._reader = _connect(path)
         (version,) = self._reader.execute("PRAGMA user_version").fetchone()
         #: Does it record when each request left (not when its row was queued)?
@@ -326,12 +329,18 @@ class Journal:
             raise
 
     async def commit(self, entry: JournalEntry) -> None:
-        """Store ``entry`` (a row's whole record); returns once it is on disk."""
+        """Store ``entry`` (a row's whole record); returns once it is on disk.
+
+        A temporary journal (:meth:`temporary`) returns at once: no crash can leave it to a
+        resume, so nothing waits for its disk, and the writer keeps its order.
+        """
         if self._failure is not None:
             raise JournalError(self._failure)
         assert self._commits is not None, "commit inside journal.writing()"
         write = _Commit(*_upsert(entry))
         self._commits.send_nowait(write)
+        if not self.durable:
+            return
         await write.done.wait()
         if write.error is not None:
             raise JournalError(write.error)
@@ -356,12 +365,16 @@ class Journal:
                 while len(batch) < _BATCH:
                     try:
                         batch.append(commits.receive_nowait())
-                    except anyio.WouldBlock:
+                    except (anyio.WouldBlock, anyio.EndOfStream):  # the rest comes later, or never
                         break
                 # A batch that has begun is written and its waiters told, whatever is cancelled.
                 with anyio.CancelScope(shield=True):
-                    if connection is not None and self._failure is None:
+                    if connection is None or self._failure is not None:
+                        pass
+                    elif self.durable:  # a WAL checkpoint may wait on the disk: not here
                         await anyio.to_thread.run_sync(self._write_batch, connection, batch)
+                    else:  # synchronous=OFF: no write waits on the disk, and no thread hop
+                        self._write_batch(connection, batch)
                 for write in batch:
                     write.error = self._failure
                     write.done.set()
@@ -372,7 +385,7 @@ class Journal:
         connection = _connect(self.path)
         # WAL + NORMAL: a commit survives the process being killed (kill -9); only a power
         # loss can undo the last few. That is the failure a batch run must survive.
-        connection.execute(f"PRAGMA synchronous={'NORMAL' if self._durable else 'OFF'}")
+        connection.execute(f"PRAGMA synchronous={'NORMAL' if self.durable else 'OFF'}")
         return connection
 
     def _write_batch(self, connection: sqlite3.Connection, batch: list[_Commit]) -> None:

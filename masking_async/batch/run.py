@@ -85,7 +85,7 @@ class Run:
             client=client,
             journal=journal,
             options=options,
-            workers=anyio.CapacityLimiter(max(1, options.concurrency)),
+            workers=anyio.Semaphore(max(1, options.concurrency), fast_acquire=True),
             stop=stop or anyio.Event(),
             stopping=anyio.Event(),
             gauges=self.gauges,
@@ -101,7 +101,7 @@ class Run:
         stop = self.shared.stop
         options, traffic = self.options, self.client.traffic
         heard, failed = traffic.answered, traffic.unanswered  # a client may serve several runs
-        window = anyio.Semaphore(ROWS_IN_MEMORY)
+        window = anyio.Semaphore(ROWS_IN_MEMORY, fast_acquire=True)
         work = anyio.CancelScope()
 
         async def produce(group: anyio.abc.TaskGroup) -> None:
