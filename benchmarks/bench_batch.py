@@ -276,7 +276,8 @@ def registration(folder: Path, size: int) -> list[dict[str, Any]]:
 
     def scan(journal: Journal | None) -> float:
         started = time.perf_counter()
-        scanned = scan_rows(source, "csv", "create", journal, Summary(), lambda _: None)
+        options = BatchOptions(op="create")
+        scanned = scan_rows(source, "csv", options, journal, Summary(), lambda _: None)
         assert not scanned.changed
         return time.perf_counter() - started
 

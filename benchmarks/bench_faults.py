@@ -150,8 +150,8 @@ def _mean(kills: list[tuple[int, float]]) -> float:
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     # Quick: a smoke test of every scenario, with a short timeout and settle to keep it short.
-    count = 120 if quick else 600
-    settle, timeout = (1.0, 3.0) if quick else (5.0, 30.0)  # the second: the CLI's defaults
+    count = 60 if quick else 600
+    settle, timeout = (0.5, 1.5) if quick else (5.0, 30.0)  # the second: the CLI's defaults
     extra = ("--timeout", f"{timeout:g}", "--settle", f"{settle:g}") if quick else ()
     floor = count / PER_SECOND
     with tempfile.TemporaryDirectory() as name:
@@ -160,7 +160,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         lost = scenario("lost-after", LOST_AFTER, folder, count, extra)
         dropped = scenario("dropped-before", DROPPED_BEFORE, folder, count, extra)
         kills = [
-            resume_after_kill(folder, count, 1.5 if quick else 4.0, extra, trial)
+            resume_after_kill(folder, count, 0.8 if quick else 4.0, extra, trial)
             for trial in range(1 if quick else 3)
         ]
     resumes = sorted(seconds / (left / PER_SECOND + 10) for left, seconds in kills)

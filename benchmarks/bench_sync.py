@@ -85,7 +85,7 @@ def _sync(
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
-    scale = 10 if quick else 1
+    scale = 20 if quick else 1
     desired_count, active_count, pruned, updated = (n // scale for n in (10_000, 9_000, 500, 500))
     pairs = list(party_pairs(desired_count + pruned, countries=("US", "GB", "IN"), start=20_000))
     active, desired = pairs[:active_count], pairs[pruned:]
