@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from masking_async import ConfigurationError, RateLimit
-from masking_async.client._ratestate import (
+from masking_async.client._limiter_state import (
     _TRANSITIONS,
     FLOOR_SHARE,
     Event,

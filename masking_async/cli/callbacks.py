@@ -25,8 +25,8 @@ from masking_async.cli._control import ControlRefused, add_emulator_url, control
 from masking_async.cli._errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from masking_async.cli.emulator_ctl import add_admin_token
 from masking_async.durations import parse_seconds
-from masking_async.emulator.call_load import CallLoad, run_call_load
-from masking_async.emulator.calls_config import Phone
+from masking_async.emulator.calls.config import Phone
+from masking_async.emulator.calls.load import CallLoad, run_call_load
 from masking_async.load.timetable import MAX_LOAD_RATE
 
 __all__ = ["event_json", "register", "register_emulator_commands"]

@@ -17,7 +17,8 @@ from masking_async.client._events import (
     RequestSent,
     RequestThrottled,
 )
-from masking_async.client._limiter import Limiter, LimiterStats
+from masking_async.client._inprocess_limiter import AccountLimiter
+from masking_async.client._limiter_protocol import Limiter, LimiterStats
 from masking_async.client._options import (
     DEFAULT_BASE_URL,
     ClientOptions,
@@ -25,7 +26,6 @@ from masking_async.client._options import (
     RetryPolicy,
     Timeouts,
 )
-from masking_async.client._ratelimit import AccountLimiter
 from masking_async.client._traffic import Traffic
 from masking_async.client._transport import AiohttpTransport, Response, Transport
 

@@ -33,15 +33,15 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from masking_async.client._limiter import LimiterStats
-from masking_async.client._options import RateLimit
-from masking_async.client._ratestate import (
+from masking_async.client._limiter_protocol import LimiterStats
+from masking_async.client._limiter_state import (
     CATCH_UP,
     DEFAULT_PAUSE,
     FLOOR_SHARE,
     HOLD_PERIODS,
     HOLD_SHARE,
 )
+from masking_async.client._options import RateLimit
 from masking_async.client._redis_link import Link, LinkState, Reconnect
 from masking_async.client._redis_script import PARAMETERS, SCRIPT
 from masking_async.errors import ConfigurationError

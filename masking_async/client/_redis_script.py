@@ -1,7 +1,7 @@
 """The one Lua script that holds an account's shared limit inside Redis.
 
 It applies, for every process and host at once, the rules of the in-process
-:class:`~masking_async.client._ratestate.RateState` (read that docstring first):
+:class:`~masking_async.client._limiter_state.RateState` (read that docstring first):
 
 * **ceiling** — an exact sliding window: a sorted set of the slots granted in the last window, so
   no window of ``per`` seconds ever holds more than ``requests``, the first one included.

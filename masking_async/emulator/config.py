@@ -21,7 +21,7 @@ from masking_async import spec
 from masking_async._validators import non_negative, positive
 from masking_async.client._options import MAX_LIMIT_REQUESTS
 from masking_async.durations import parse_seconds
-from masking_async.emulator.calls_config import CallsConfig
+from masking_async.emulator.calls.config import CallsConfig
 
 if TYPE_CHECKING:
     from masking_async.emulator.faults import FaultRule
@@ -77,7 +77,7 @@ def parse_account(text: str) -> Account:
     return Account(auth_id.strip(), token)
 
 
-#: The rate-limit algorithms (see :mod:`masking_async.emulator.limits`), with accepted aliases.
+#: The rate-limit algorithms (see :mod:`masking_async.emulator.server_limiter`), with aliases.
 RATE_ALGORITHMS: Final = ("sliding", "fixed", "token")
 _ALGORITHM_ALIASES: Final = {
     "sliding-window": "sliding",

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Final
 
-from masking_async.emulator.callstate import SessionCalls
+from masking_async.emulator.calls.session_calls import SessionCalls
 from masking_async.emulator.clock import ManualClock
 from masking_async.emulator.records import SessionRecord, instant
 from masking_async.emulator.store import Store

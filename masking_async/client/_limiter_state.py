@@ -1,8 +1,8 @@
 """When the next request may go: an exact ceiling, a pacer, a 429 pause and AIMD, as pure state.
 
 Nothing here sleeps or reads a clock: every method takes ``now`` (seconds, ``time.monotonic()``
-in the client), so tests drive it with any timeline they like. :mod:`._ratelimit` wraps it with a
-queue and a sleep.
+in the client), so tests drive it with any timeline they like. :mod:`._inprocess_limiter` wraps
+it with a queue and a sleep.
 
 Three rules decide the earliest time a request may be sent; the latest of them wins:
 
@@ -46,7 +46,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-from masking_async.client._limiter import LimiterStats
+from masking_async.client._limiter_protocol import LimiterStats
 from masking_async.client._options import RateLimit
 from masking_async.errors import ConfigurationError
 
