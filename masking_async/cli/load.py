@@ -183,12 +183,9 @@ def handle(args: argparse.Namespace) -> int:
 def _cleanup_rate(args: argparse.Namespace) -> RateLimit:
     """The pace of the cleanup's helper client, refused as a usage error like the plan's."""
     try:
-        return rate_limit(args.cleanup_rate)
-    except argparse.ArgumentTypeError:
-        raise PlanError(
-            f"--cleanup-rate {args.cleanup_rate!r}: must look like"
-            f" {spec.DOCUMENTED_RATE.text}, 10/s or off"
-        ) from None
+        return rate_limit(args.cleanup_rate, what="--cleanup-rate")
+    except argparse.ArgumentTypeError as exc:
+        raise PlanError(str(exc)) from None
 
 
 def _fill_credentials(args: argparse.Namespace) -> None:
