@@ -20,6 +20,7 @@ from typing import Final
 import attrs
 
 from masking_async.durations import parse_seconds
+from masking_async.errors import TimetableError
 from masking_async.rates import MAX_ARRIVAL_RATE, parse_per_second
 
 __all__ = ["MAX_LOAD_RATE", "Stage", "Timetable", "TimetableError", "parse_rate", "parse_stages"]
@@ -28,10 +29,6 @@ __all__ = ["MAX_LOAD_RATE", "Stage", "Timetable", "TimetableError", "parse_rate"
 MAX_LOAD_RATE: Final = MAX_ARRIVAL_RATE
 #: Slack for float sums, so 20.0 * 0.1-style products do not lose the last request.
 _EPSILON = 1e-9
-
-
-class TimetableError(ValueError):
-    """A rate or stage list that cannot be understood; the message names the option."""
 
 
 def parse_rate(text: str, *, option: str = "--rate", allow_zero: bool = False) -> float:
