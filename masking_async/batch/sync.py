@@ -25,7 +25,7 @@ import attrs
 from masking_async import rules, spec
 from masking_async.batch.rows import to_task
 from masking_async.batch.sources import Format, read_rows
-from masking_async.client._adoption import same_value
+from masking_async.client import same_value
 from masking_async.errors import SyncInputError
 from masking_async.models import Session
 

@@ -20,12 +20,16 @@ import anyio
 
 from masking_async import spec
 from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
-from masking_async.client import ClientOptions, Limiter, MaskingClient, RateLimit, Timeouts
-from masking_async.client._options import (
+from masking_async.client import (
     BASE_URL_ENV,
     MAX_CONNECTIONS,
     MAX_TIMEOUT,
     MIN_TIMEOUT,
+    ClientOptions,
+    Limiter,
+    MaskingClient,
+    RateLimit,
+    Timeouts,
     check_base_url,
 )
 from masking_async.durations import parse_seconds

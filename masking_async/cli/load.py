@@ -17,8 +17,7 @@ import anyio
 from masking_async import spec
 from masking_async.cli._common import base_url, rate_limit
 from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
-from masking_async.client import Limiter, RateLimit
-from masking_async.client._options import MAX_TIMEOUT, MIN_TIMEOUT
+from masking_async.client import MAX_TIMEOUT, MIN_TIMEOUT, Limiter, RateLimit
 from masking_async.emulator.config import DEFAULT_AUTH_ID
 from masking_async.load.plan import LoadPlan, PlanError, parse_mix
 from masking_async.load.thresholds import ThresholdError, parse_threshold
