@@ -25,7 +25,7 @@ from masking_async.client._events import (
     RequestThrottled,
 )
 from masking_async.client._inprocess_limiter import AccountLimiter
-from masking_async.client._limiter_protocol import Limiter, LimiterStats
+from masking_async.client._limiter_protocol import FLOWING, Limiter, LimiterMode, LimiterStats
 from masking_async.client._options import (
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
+    "FLOWING",
     "MAX_CONNECTIONS",
     "MAX_TIMEOUT",
     "MIN_TIMEOUT",
@@ -62,6 +63,7 @@ __all__ = [
     "Event",
     "Hook",
     "Limiter",
+    "LimiterMode",
     "LimiterStats",
     "Lookup",
     "MaskingClient",
