@@ -32,6 +32,16 @@ Every time is Redis ``TIME`` in microseconds (exact in a Lua double), so hosts' 
 A Redis younger than one window may have lost what its previous life granted: the first call on
 an account with no state then pauses everyone until the server is one window old.
 
+Why the AIMD rule is written twice (here in Lua, and in ``RateState``): the shared rate is
+changed by every process's 429 and read by every reservation, so it must change in the same
+atomic step as the window it guards, inside Redis; a Python copy that read, decided and wrote
+back would race other processes between the read and the write. So the *rule* is copied, and
+kept small; its *numbers* are not: ``decrease``, ``increase``, ``quiet`` and the module constants
+``FLOOR_SHARE``, ``HOLD_SHARE``, ``HOLD_PERIODS`` and ``CATCH_UP`` of ``_limiter_state`` are
+passed in ``ARGV`` by ``limit_arguments``, so a change to one of them reaches both sides.
+``tests/test_aimd_agreement.py`` sets one state on both sides and checks that a 429 and the
+climbs after it leave the same rate.
+
 ``KEYS = {log, state}``; ``ARGV = {op, member, slot, epoch, pause_us}`` then the limit's numbers
 (:data:`PARAMETERS`). Every answer is ``{delay_us, slot_us, epoch, rate, pause_left_us}`` with
 ``rate`` (requests per second) as a string and ``delay_us = -1`` meaning "reserve again".
