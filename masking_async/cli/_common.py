@@ -148,7 +148,8 @@ def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 
         type=rate_limit,
         default=spec.DOCUMENTED_RATE.text,
         metavar="N/WINDOW",
-        help=f"client rate limit, e.g. {spec.DOCUMENTED_RATE.text} (the account's), 10/s, or off",
+        help=f"client rate limit, e.g. {spec.DOCUMENTED_RATE.text} (the account's), 10/s,"
+        " 1200/min, or off",
     )
     group.add_argument(
         "--concurrency",
