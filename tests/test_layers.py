@@ -85,6 +85,17 @@ def test_no_part_imports_another_parts_private_module_and_client_emulator_stay_a
     assert list(_breaches()) == []
 
 
+def test_the_floor_imports_no_part() -> None:
+    """The neutral modules (spec, rules, wire, rates, errors, ...) sit beneath every part: none
+    imports a part, so a part never reaches another through them. The package root and
+    ``__main__`` are the front doors, not the floor."""
+    for path in sorted(PACKAGE.glob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        parts = {_part(target) for _, target in _imports(path)} - {None}
+        assert not parts, f"{path.name} imports {sorted(p for p in parts if p)}"
+
+
 def test_the_check_finds_each_kind_of_breach(tmp_path: Path) -> None:
     """Absolute, relative, in-function and from-package imports of a private module are caught,
     and so is any import between client and emulator (so the test above can fail)."""
