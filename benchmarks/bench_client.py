@@ -24,8 +24,8 @@ import anyio
 from _support import AUTH, emulator_process, row
 
 from masking_async import ClientOptions, Event, MaskingClient, RateLimit, RetryPolicy
-from masking_async.client._options import MAX_LIMIT_REQUESTS
 from masking_async.phones import party_pairs
+from masking_async.rates import MAX_LIMIT_REQUESTS
 
 #: CPU seconds per request of the last ``_pool`` runs (this process only: the emulator is apart).
 CPU: list[float] = []

@@ -37,7 +37,7 @@ from masking_async import (
     RequestSent,
 )
 from masking_async.batch import BatchOptions, run_batch
-from masking_async.client._ratestate import most_in_window
+from masking_async.client._limiter_state import most_in_window
 
 LIMIT, PER = 300, 5.0
 REAL, ASKED = 100, 200  # per second: what the server allows, what the client is told

@@ -34,9 +34,9 @@ import redis
 from _support import row
 
 from masking_async.client import AccountLimiter, Limiter, RateLimit, RedisLimiter
-from masking_async.client._options import MAX_LIMIT_REQUESTS
-from masking_async.client._ratestate import most_in_window
+from masking_async.client._limiter_state import most_in_window
 from masking_async.client._redis_server import RedisServer
+from masking_async.rates import MAX_LIMIT_REQUESTS
 
 SHARED = RateLimit(500, 2.0)
 #: The same rate in a shorter window, for a quick run.

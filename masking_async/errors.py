@@ -12,15 +12,42 @@
     ├── TransportError           no answer: the connection was reset or closed, or never opened
     │   ├── ConnectError         no connection could be opened: the request never left
     │   └── RequestTimeout       no answer in time
-    └── APIError                 the server answered with an error status
-        ├── InvalidRequestError  400, 405, 409, 422
-        ├── AuthenticationError  401, 403
-        ├── NotFoundError        404
-        ├── RateLimitedError     429 (carries ``retry_after``)
-        └── ServerError          5xx
+    ├── APIError                 the server answered with an error status
+    │   ├── InvalidRequestError  400, 405, 409, 422
+    │   ├── AuthenticationError  401, 403
+    │   ├── NotFoundError        404
+    │   ├── RateLimitedError     429 (carries ``retry_after``)
+    │   └── ServerError          5xx
+    │
+    │   the batch engine (masking_async.batch): a run refused or stopped before it could lose data
+    ├── SourceError              the input file cannot be read as its format
+    ├── ColumnError              the input's header cannot be matched to the API's fields
+    ├── StrictModeError          ``strict`` and some rows are invalid: nothing was sent
+    ├── SyncInputError           ``sync``'s desired file has invalid or repeated rows
+    ├── BatchUsageError          a run set up so it would lose data (an output over its input)
+    ├── OutputError              an output file cannot be written where it was asked
+    ├── JournalError             the journal cannot be used, or a write to it failed
+    │   └── JournalLocked        another run holds the journal
+    │
+    │   the other parts
+    ├── CallbackFormatError      a callback payload that is not a session or recording event
+    ├── TimetableError           a load's rate, stages or mix cannot be read (``PlanError``)
+    ├── ThresholdError           a load's ``--threshold`` cannot be read
+    ├── SnapshotError            an emulator state document cannot be loaded
+    └── UsageError               the command line or a local file is unusable (the CLI's own)
 
 A :class:`TransportError` (and a 5xx) leaves a create's outcome unknown: the server may have made
 the session. A :class:`ConnectError` and a :class:`PoolTimeout` never do: nothing was sent.
+The errors of text a person typed (:class:`ColumnError`, :class:`TimetableError`,
+:class:`ThresholdError`, :class:`SnapshotError`) are also ``ValueError`` s, as they were before
+they joined the tree, so a parser's ``except ValueError`` still takes them.
+
+Not in the tree, on purpose: ``IllegalTransition`` (``batch/rowstate.py``) and
+``TransitionError`` (``emulator/calls/call.py``) are ``RuntimeError`` s, a broken state machine,
+a bug, never a user's doing; the emulator's ``StoreError`` family, ``Refused`` and
+``PoolExhausted`` become the emulator's HTTP answers and never reach a client; ``CalledOff``
+(``MaskingClient``) is a signal that a call was withdrawn, not a failure; the load scenario's
+``PoolError`` and the command line's ``ControlRefused`` stay inside their modules.
 
 No error ever carries credentials: messages are built from the method, the URL (which holds the
 auth id, an account name, never the token) and the server's own message.
@@ -29,26 +56,40 @@ auth id, an account name, never the token) and the server's own message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from masking_async.rules import Violation
 
 __all__ = [
     "APIError",
     "AuthenticationError",
+    "BatchUsageError",
+    "CallbackFormatError",
+    "ColumnError",
     "ConfigurationError",
     "ConnectError",
     "InvalidRequestError",
+    "JournalError",
+    "JournalLocked",
     "LimiterUnavailableError",
     "MaskingError",
     "NotFoundError",
     "OutcomeUnknownError",
+    "OutputError",
     "PoolTimeout",
     "RateLimitedError",
     "RequestTimeout",
     "RequestValidationError",
     "ResponseFormatError",
     "ServerError",
+    "SnapshotError",
+    "SourceError",
+    "StrictModeError",
+    "SyncInputError",
+    "ThresholdError",
+    "TimetableError",
     "TransportError",
+    "UsageError",
     "error_for_status",
 ]
 
@@ -194,3 +235,111 @@ def error_for_status(status: int) -> type[APIError]:
     if status >= 500:
         return ServerError
     return _BY_STATUS.get(status, APIError)
+
+
+# -- the batch engine's ------------------------------------------------------------------------
+
+
+class SourceError(MaskingError):
+    """The input file cannot be read as its format; ``line`` is where reading stopped.
+
+    Raised while a batch reads its input (``run_batch``, ``masking-async create``), before the row
+    it names is sent: a malformed CSV line, a JSON value that is not an object, a missing file.
+    """
+
+    def __init__(self, path: Path, line: int | None, message: str) -> None:
+        self.path, self.line = path, line
+        super().__init__(f"{path}: line {line}: {message}" if line else f"{path}: {message}")
+
+
+class ColumnError(MaskingError, ValueError):
+    """The header cannot be matched as given; the message names each column and the fix.
+
+    Raised when a batch's ``--map`` is malformed or names no parameter, or when the input's header
+    holds a column that looks like a misspelt parameter, or lacks a required one; the whole file is
+    judged from its header, before any row is sent.
+    """
+
+
+class StrictModeError(MaskingError):
+    """``strict`` was asked and some rows are invalid: nothing was sent.
+
+    Raised by ``run_batch(strict=True)`` (``--strict``) after the whole input was checked.
+    """
+
+
+class SyncInputError(MaskingError):
+    """The desired file has invalid or repeated rows: nothing was listed or sent.
+
+    Raised by ``sync`` before it lists the server's sessions.
+    """
+
+
+class BatchUsageError(MaskingError):
+    """The run is set up so it would lose data (an output over the input, say): nothing sent.
+
+    Raised by ``run_batch`` and the results writer before the first request.
+    """
+
+
+class OutputError(MaskingError):
+    """An output file cannot be written where it was asked.
+
+    Raised by the results writer when it opens (or first writes) an output: a directory that
+    does not exist, a path that is a directory, no permission.
+    """
+
+
+class JournalError(MaskingError):
+    """The journal cannot be used: not a journal, or a write to it failed.
+
+    Raised when a run, ``--rerun``, ``report`` or ``resolve`` opens a file that is not a journal
+    (or one of another input), and when appending to the journal fails mid-run (the run stops:
+    an outcome that cannot be recorded must not be sent).
+    """
+
+
+class JournalLocked(JournalError):
+    """Another run holds this journal.
+
+    Raised when a run (or ``--rerun``) opens a journal whose lock another process holds.
+    """
+
+
+# -- the other parts' --------------------------------------------------------------------------
+
+
+class CallbackFormatError(MaskingError):
+    """A callback payload that is not a session or recording event (missing or bad fields).
+
+    Raised by ``parse_event`` (and so by the receiver, which answers it with a 400).
+    """
+
+
+class TimetableError(MaskingError, ValueError):
+    """A rate or stage list that cannot be understood; the message names the option.
+
+    Raised while a load's options are read (``--rate``, ``--stages``, ``--mix``, ``--duration``;
+    ``masking_async.load.plan.PlanError`` is this class), before anything is sent.
+    """
+
+
+class ThresholdError(MaskingError, ValueError):
+    """Threshold text that cannot be read; the message quotes it and says the rule.
+
+    Raised while a load's ``--threshold`` options are read, before anything is sent.
+    """
+
+
+class SnapshotError(MaskingError, ValueError):
+    """A state document that cannot be loaded; the message names the place and the rule.
+
+    Raised when an emulator loads ``--state`` or ``PUT /emulator/state``; nothing is changed.
+    """
+
+
+class UsageError(MaskingError):
+    """The command line or a local file is not usable as given; the message names which.
+
+    Raised by the command line only (exit status 2); the library raises the precise errors above.
+    """

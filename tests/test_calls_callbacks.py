@@ -38,7 +38,7 @@ from masking_async.emulator import (
     ManualClock,
     Phone,
 )
-from masking_async.emulator.callbacks_out import target_allowed
+from masking_async.emulator.calls.delivery import target_allowed
 
 FIRST, SECOND = "+12125550101", "+12125550102"
 FAST = DeliveryPolicy(attempts=4, backoff=0.01, multiplier=2.0, timeout=5.0)

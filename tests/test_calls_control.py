@@ -21,7 +21,7 @@ from masking_async.emulator import (
     Phone,
     Tariff,
 )
-from masking_async.emulator.callstate import session_status
+from masking_async.emulator.calls.session_calls import session_status
 from masking_async.emulator.openapi import build_document
 from masking_async.emulator.render import session_body
 from masking_async.emulator.snapshot import SnapshotError

@@ -22,7 +22,7 @@ from masking_async.emulator import (
     PoolConfig,
     Store,
 )
-from masking_async.emulator.calls import LEG_TRANSITIONS
+from masking_async.emulator.calls.call import LEG_TRANSITIONS
 
 FIRST, SECOND, STRANGER = "+12125550101", "+12125550102", "+12125550199"
 FINAL = {state for state, targets in LEG_TRANSITIONS.items() if not targets}

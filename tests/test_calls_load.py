@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from masking_async.emulator.call_load import CallLoad, run_call_load
+from masking_async.emulator.calls.load import CallLoad, run_call_load
 
 
 async def test_calls_at_a_rate_deliver_every_callback() -> None:

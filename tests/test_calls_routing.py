@@ -21,8 +21,8 @@ from masking_async.emulator import (
     Phone,
     Tariff,
 )
-from masking_async.emulator.calls import LEG_TRANSITIONS, Leg, TransitionError
-from masking_async.emulator.callstate import session_status
+from masking_async.emulator.calls.call import LEG_TRANSITIONS, Leg, TransitionError
+from masking_async.emulator.calls.session_calls import session_status
 from masking_async.emulator.render import session_body
 
 FIRST, SECOND, STRANGER = "+12125550101", "+12125550102", "+12125550199"

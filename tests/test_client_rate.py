@@ -33,7 +33,7 @@ from masking_async import (
     Timeouts,
     TransportError,
 )
-from masking_async.client._ratestate import most_in_window
+from masking_async.client._limiter_state import most_in_window
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,
     DEFAULT_AUTH_TOKEN,

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ast
 import math
 from collections import deque
+from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from masking_async import ConfigurationError, RateLimit
-from masking_async.client._ratestate import (
+import masking_async
+from masking_async import ConfigurationError, LimiterMode, LimiterStats, RateLimit
+from masking_async.client import FLOWING
+from masking_async.client._limiter_state import (
     _TRANSITIONS,
     FLOOR_SHARE,
     Event,
@@ -151,3 +156,25 @@ def test_aimd_learns_a_lower_limit_with_few_429s() -> None:
     accepted, refused = _simulate(limit, (100, 1.0), 60.0)
     assert refused / (accepted + refused) < 0.01
     assert accepted / 60.0 >= 0.9 * 100
+
+
+def test_one_mode_enum_names_every_limiters_mode() -> None:
+    """The state machine's modes, LimiterStats.mode and the progress line share LimiterMode, and
+    no other module spells a mode's name (the shared limiter and the display once did)."""
+    assert Mode is LimiterMode
+    stats = LimiterStats(ceiling=1.0, rate=1.0, paused_until=0.0, throttled=0, total_wait=0.0)
+    assert stats.mode is None
+    named = attrs.evolve(stats, mode="redis down")  # a limiter that reports the name still fits
+    assert named.mode is LimiterMode.REDIS_DOWN
+    assert str(named) == "rate 1.0/s of 1/s (redis down), 0 x 429"
+    assert LimiterMode.PAUSED not in FLOWING
+    assert {LimiterMode.STEADY, LimiterMode.RECOVERING} <= FLOWING
+    # "closed" is also the Redis link's state (LinkState), another machine: not looked for.
+    names = {mode.value for mode in LimiterMode} - {LimiterMode.CLOSED.value}
+    package = Path(masking_async.__file__).parent
+    for path in package.rglob("*.py"):
+        if path.name == "_limiter_protocol.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in names:
+                raise AssertionError(f"{path}:{node.lineno} spells the mode {node.value!r}")

@@ -39,7 +39,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: Pages whose examples can run on a test machine (load and benchmark runs are minutes long).
 RUNNABLE_PAGES = [
     ROOT / "README.md",
-    *(ROOT / "docs" / f for f in ("batch.md", "client.md", "emulator.md")),
+    *(ROOT / "docs" / f for f in ("architecture.md", "batch.md", "client.md", "emulator.md")),
 ]
 _PLACEHOLDER_EXPORT = re.compile(r"^\s*export\s+PLIVO_AUTH_\w+=.*\.\.\..*$", re.M)
 

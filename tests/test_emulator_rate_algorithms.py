@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from masking_async.cli import emulator as cli
 from masking_async.emulator import EmulatorConfig, RateLimit
-from masking_async.emulator.limits import FixedWindow, SlidingWindow, TokenBucket
+from masking_async.emulator.server_limiter import FixedWindow, SlidingWindow, TokenBucket
 from masking_async.phones import party_numbers
 
 A, B = islice(party_numbers("US", start=1900), 2)

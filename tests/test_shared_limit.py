@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from masking_async.cli import main as cli_main
 from masking_async.client import RateLimit, RedisLimiter, SharedLimitOptions
-from masking_async.client._ratestate import HOLD_SHARE, most_in_window
+from masking_async.client._limiter_state import HOLD_SHARE, most_in_window
 from masking_async.client._redis_limiter import limit_arguments
 from masking_async.client._redis_link import TRANSITIONS, Link, LinkState, Reconnect
 from masking_async.client._redis_script import SCRIPT

@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from masking_async.client._ratestate import most_in_window
+from masking_async.client._limiter_state import most_in_window
 from masking_async.client._redis_server import RedisServer
 from masking_async.emulator import (
     DEFAULT_AUTH_ID,

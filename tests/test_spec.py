@@ -82,7 +82,7 @@ ALLOWED: dict[tuple[str, str, object], str] = {
     # The retry budget's floor (retries always allowed per 10 s window): not a page.
     ("client/_options.py", "RetryPolicy.budget_floor", 20): "retry budget",
     # 2xx means delivered: the end of the HTTP success range, not the request rate.
-    ("emulator/callbacks_out.py", "Outbox._attempt", 300): "HTTP status range",
+    ("emulator/calls/delivery.py", "Outbox._attempt", 300): "HTTP status range",
     # Seconds per hour, to print a timeout in hours.
     ("cli/_common.py", "positive_seconds", 3600): "seconds in an hour",
     # Lines read to guess a file's delimiter: how much of a file to look at, not a page.

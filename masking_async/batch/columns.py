@@ -21,6 +21,7 @@ import attrs
 from masking_async import rules
 from masking_async.batch.results import RESULT_FIELDS
 from masking_async.batch.sources import CONTROL_COLUMNS
+from masking_async.errors import ColumnError
 from masking_async.models import Session
 from masking_async.rules import Violation
 
@@ -40,10 +41,6 @@ RESERVED: Final = frozenset(RESULT_FIELDS)
 OWN: Final = "-"
 #: How alike a header and a parameter must be to count as a misspelling (difflib's ratio).
 _MISSPELT: Final = 0.85
-
-
-class ColumnError(ValueError):
-    """The header cannot be matched as given; the message names each column and the fix."""
 
 
 def _key(name: str) -> str:

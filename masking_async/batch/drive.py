@@ -26,8 +26,7 @@ from masking_async.batch.options import BatchOptions, SessionAPI
 from masking_async.batch.progress import Gauges
 from masking_async.batch.rowstate import Action, Kind, Outcome, Wait, advance, step
 from masking_async.batch.summary import Halt
-from masking_async.client import CalledOff, CallTrace
-from masking_async.client._retry import maybe_applied, retry_delay
+from masking_async.client import CalledOff, CallTrace, maybe_applied, retry_delay
 from masking_async.errors import (
     APIError,
     AuthenticationError,

@@ -33,7 +33,7 @@ from masking_async.batch.skip import REASON as SKIP_REASON
 from masking_async.batch.skip import SKIPPED, active_by_pair, skipping
 from masking_async.batch.sources import STDIN, detect_format, row_suffix
 from masking_async.batch.summary import Summary
-from masking_async.errors import MaskingError
+from masking_async.errors import StrictModeError
 
 __all__ = [
     "BatchOptions",
@@ -45,10 +45,6 @@ __all__ = [
 ]
 
 Source = Path | Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]]
-
-
-class StrictModeError(MaskingError):
-    """``strict`` was asked and some rows are invalid: nothing was sent."""
 
 
 def _report_to_stderr(text: str) -> None:

@@ -40,7 +40,7 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from masking_async.batch.rowstate import State
-from masking_async.errors import MaskingError
+from masking_async.errors import JournalError, JournalLocked
 
 __all__ = ["Journal", "JournalEntry", "JournalError", "JournalLocked", "row_digest"]
 
@@ -78,14 +78,6 @@ _BATCH: Final = 512
 _BUSY_MS: Final = 5000
 #: What a journal opened from an input remembers of it, to write its rows back the same way.
 META_KEYS: Final = ("source", "format", "columns", "command")
-
-
-class JournalError(MaskingError):
-    """The journal cannot be used: not a journal, or a write to it failed."""
-
-
-class JournalLocked(JournalError):
-    """Another run holds this journal."""
 
 
 @attrs.frozen

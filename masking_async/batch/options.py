@@ -9,9 +9,7 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from masking_async.client import CallTrace, LimiterStats, Traffic
-from masking_async.client._adoption import Lookup
-from masking_async.client._options import RetryPolicy
+from masking_async.client import CallTrace, LimiterStats, Lookup, RetryPolicy, Traffic
 from masking_async.models import Session
 
 __all__ = ["MAX_UNREACHABLE", "BatchOptions", "SessionAPI"]

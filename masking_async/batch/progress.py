@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
 from masking_async.batch.summary import Summary
-from masking_async.client import Traffic
+from masking_async.client import FLOWING, Traffic
 
 __all__ = ["Gauges", "LimitView", "Snapshot", "limit_view", "show_progress"]
 
@@ -37,8 +37,6 @@ RATE_WINDOW: Final = 5.0
 #: Seconds without an answer, failures meanwhile, before the display says so.
 SILENCE: Final = 5.0
 
-#: Limiter modes in which requests flow; any other is shown, as it holds every request back.
-_FLOWING: Final = frozenset({"", "steady", "recovering", "closed"})
 _WAIT_NAMES: Final = ("total_wait", "wait_seconds", "waited", "total_wait_seconds")
 
 
@@ -79,11 +77,11 @@ def limit_view(stats: Callable[[], Any] | None) -> LimitView:
     if stats is None:
         return LimitView()
     found = stats()
-    mode = getattr(found, "mode", "")
+    mode = getattr(found, "mode", None)  # a LimiterMode, or its name from another limiter
     return LimitView(
         _first(found, _WAIT_NAMES),
         _first(found, ("acquired",)),
-        mode if isinstance(mode, str) and mode not in _FLOWING else "",
+        str(mode) if isinstance(mode, str) and mode and mode not in FLOWING else "",
     )
 
 

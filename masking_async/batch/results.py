@@ -20,7 +20,7 @@ import attrs
 
 from masking_async.batch.journal import JournalEntry
 from masking_async.batch.sources import COMPRESSED_SUFFIXES, REASON_COLUMN, STDIN, Format
-from masking_async.errors import MaskingError
+from masking_async.errors import BatchUsageError, OutputError
 
 __all__ = [
     "RESULT_FIELDS",
@@ -34,10 +34,6 @@ __all__ = [
     "refuse_overlap",
     "result_of",
 ]
-
-
-class OutputError(MaskingError):
-    """An output file cannot be written where it was asked."""
 
 
 def _create(path: Path) -> IO[str]:
@@ -211,10 +207,6 @@ class RowWriter:
             if self._fmt == "json":
                 self._handle.write("\n]\n")
             self._handle.close()
-
-
-class BatchUsageError(MaskingError):
-    """The run is set up so it would lose data (an output over the input, say): nothing sent."""
 
 
 def default_results(source: Path) -> Path:

@@ -37,7 +37,7 @@ from masking_async.batch.results import Result, ResultWriter, RowWriter, result_
 from masking_async.batch.rowstate import FINAL
 from masking_async.batch.sources import Format
 from masking_async.batch.summary import Halt, Summary
-from masking_async.client._adoption import create_lane
+from masking_async.client import create_lane
 
 __all__ = ["ROWS_IN_MEMORY", "Run"]
 

@@ -37,7 +37,7 @@ import attrs
 import ijson
 
 from masking_async import rules, spec
-from masking_async.errors import MaskingError
+from masking_async.errors import SourceError
 
 __all__ = [
     "COMPRESSED_SUFFIXES",
@@ -97,14 +97,6 @@ _DELIMITERS: Final = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t", 
 #: Lines a delimiter is sniffed from, and at most how much of them.
 _SNIFF_LINES: Final = 20
 _SNIFF_BYTES: Final = 16 * 1024
-
-
-class SourceError(MaskingError):
-    """The input file cannot be read as its format; ``line`` is where reading stopped."""
-
-    def __init__(self, path: Path, line: int | None, message: str) -> None:
-        self.path, self.line = path, line
-        super().__init__(f"{path}: line {line}: {message}" if line else f"{path}: {message}")
 
 
 @attrs.frozen

@@ -25,8 +25,8 @@ import attrs
 from masking_async import rules, spec
 from masking_async.batch.rows import to_task
 from masking_async.batch.sources import Format, read_rows
-from masking_async.client._adoption import same_value
-from masking_async.errors import MaskingError
+from masking_async.client import same_value
+from masking_async.errors import SyncInputError
 from masking_async.models import Session
 
 __all__ = [
@@ -52,10 +52,6 @@ _CREATE_ONLY: Final = frozenset({"session_expiry"})
 _PARTIES: Final = frozenset({"first_party", "second_party"})
 #: How many invalid rows of the desired file are named before giving up.
 _SHOWN: Final = 20
-
-
-class SyncInputError(MaskingError):
-    """The desired file has invalid or repeated rows: nothing was listed or sent."""
 
 
 @attrs.frozen

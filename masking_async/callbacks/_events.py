@@ -18,7 +18,7 @@ from typing import Any, Final
 import attrs
 import cattrs
 
-from masking_async.errors import MaskingError
+from masking_async.errors import CallbackFormatError
 from masking_async.models import Interaction
 from masking_async.wire import make_converter
 
@@ -86,10 +86,6 @@ RECORDING_EVENTS: Final = (
     "SessionRecordingCompleted",
     "SessionRecordingFailed",
 )
-
-
-class CallbackFormatError(MaskingError):
-    """A callback payload that is not a session or recording event (missing or bad fields)."""
 
 
 def _party(value: str | None) -> str | None:

@@ -20,17 +20,21 @@ import anyio
 
 from masking_async import spec
 from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
-from masking_async.client import ClientOptions, Limiter, MaskingClient, RateLimit, Timeouts
-from masking_async.client._options import (
+from masking_async.client import (
     BASE_URL_ENV,
     MAX_CONNECTIONS,
     MAX_TIMEOUT,
     MIN_TIMEOUT,
+    ClientOptions,
+    Limiter,
+    MaskingClient,
+    RateLimit,
+    Timeouts,
     check_base_url,
 )
 from masking_async.durations import parse_seconds
-from masking_async.emulator.config import RateLimit as _LimitText
 from masking_async.errors import ConfigurationError
+from masking_async.rates import parse_limit
 
 T = TypeVar("T")
 
@@ -54,10 +58,14 @@ def typed(parse: Callable[[str], T]) -> Callable[[str], T]:
     return convert
 
 
-def rate_limit(text: str) -> RateLimit:
-    """``300/5s``, ``10/s`` or ``off``, read exactly as the emulator's ``--rate-limit`` is."""
-    parsed = typed(_LimitText.parse)(text)
-    return RateLimit.off() if parsed is None else RateLimit(parsed.requests, parsed.per)
+def rate_limit(text: str, *, what: str = "rate limit") -> RateLimit:
+    """``300/5s``, ``10/s``, ``1200/min`` or ``off``, in :mod:`masking_async.rates`' grammar
+    (the emulator's ``--rate-limit`` and ``load``'s rates read the same)."""
+    try:
+        limit = parse_limit(text, what=what)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return RateLimit.off() if limit is None else RateLimit(limit.requests, limit.per)
 
 
 def positive_int(text: str) -> int:
@@ -140,7 +148,8 @@ def add_client_arguments(parser: argparse.ArgumentParser, *, concurrency: int = 
         type=rate_limit,
         default=spec.DOCUMENTED_RATE.text,
         metavar="N/WINDOW",
-        help=f"client rate limit, e.g. {spec.DOCUMENTED_RATE.text} (the account's), 10/s, or off",
+        help=f"client rate limit, e.g. {spec.DOCUMENTED_RATE.text} (the account's), 10/s,"
+        " 1200/min, or off",
     )
     group.add_argument(
         "--concurrency",

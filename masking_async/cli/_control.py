@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Final
 
-from masking_async.client._options import BASE_URL_ENV, shown_url, url_fault
+from masking_async.client import BASE_URL_ENV, shown_url, url_fault
 
 __all__ = ["DEFAULT_EMULATOR", "ControlRefused", "add_emulator_url", "control_call", "http_url"]
 

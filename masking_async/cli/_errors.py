@@ -20,6 +20,7 @@ from masking_async.errors import (
     ConnectError,
     MaskingError,
     TransportError,
+    UsageError,
 )
 from masking_async.exit_status import (
     EXIT_FAILED,
@@ -42,10 +43,6 @@ __all__ = [
     "os_reason",
     "writing",
 ]
-
-
-class UsageError(MaskingError):
-    """The command line or a local file is not usable as given; the message names which."""
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

@@ -59,7 +59,7 @@ def shared_limiter(
             "--shared-limit is kept per account: give --auth-id or set PLIVO_AUTH_ID"
         )
     try:
-        from masking_async.client._redis_limiter import RedisLimiter
+        from masking_async.client import RedisLimiter
     except ImportError:
         raise ConfigurationError(
             "--shared-limit needs the redis package: pip install 'masking_async[redis]'"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from datetime import datetime
@@ -25,9 +24,9 @@ from masking_async.cli._control import ControlRefused, add_emulator_url, control
 from masking_async.cli._errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from masking_async.cli.emulator_ctl import add_admin_token
 from masking_async.durations import parse_seconds
-from masking_async.emulator.call_load import CallLoad, run_call_load
-from masking_async.emulator.calls_config import Phone
-from masking_async.load.timetable import MAX_LOAD_RATE
+from masking_async.emulator.calls.config import Phone
+from masking_async.emulator.calls.load import CallLoad, run_call_load
+from masking_async.rates import MAX_ARRIVAL_RATE, parse_per_second
 
 __all__ = ["event_json", "register", "register_emulator_commands"]
 
@@ -51,14 +50,12 @@ _public_url = typed(http_url)
 
 
 def _call_rate(text: str) -> float:
-    """Calls per second: above 0 and at most ``load``'s ceiling, so a typo is not a run forever."""
+    """Calls per second (``50``, ``50/s``, ``600/min``): above 0 and at most ``load``'s ceiling,
+    so a typo is not a run forever; :mod:`masking_async.rates`' grammar."""
     try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value <= MAX_LOAD_RATE:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a rate from 0 to {MAX_LOAD_RATE:,.0f}")
-    return value
+        return parse_per_second(text, what="rate")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _token(text: str) -> str:
@@ -118,7 +115,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--rate",
         type=_call_rate,
         required=True,
-        help=f"calls per second (at most {MAX_LOAD_RATE:,.0f})",
+        help=f"calls per second: 50, 50/s or 600/min (at most {MAX_ARRIVAL_RATE:,.0f}/s)",
     )
     load.add_argument("--duration", type=seconds, default=10.0, help="how long, e.g. 10s")
     load.add_argument("--talk", type=seconds, default=1.0, help="each call's length, e.g. 1s")

@@ -92,7 +92,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=typed(RateLimit.parse),
         default=RateLimit(),
         metavar="N/WINDOW",
-        help=f"per-account limit, e.g. {spec.DOCUMENTED_RATE.text} (the real API's) or off",
+        help=f"per-account limit, e.g. {spec.DOCUMENTED_RATE.text} (the real API's), 1200/min"
+        " or off",
     )
     parser.add_argument(
         "--seed", type=int, help="seed of session ids, PINs and faults (default: from the OS)"

@@ -17,8 +17,7 @@ import anyio
 from masking_async import spec
 from masking_async.cli._common import base_url, rate_limit
 from masking_async.cli._shared_limit import add_shared_limit_argument, connected, shared_limiter
-from masking_async.client import Limiter, RateLimit
-from masking_async.client._options import MAX_TIMEOUT, MIN_TIMEOUT
+from masking_async.client import MAX_TIMEOUT, MIN_TIMEOUT, Limiter, RateLimit
 from masking_async.emulator.config import DEFAULT_AUTH_ID
 from masking_async.load.plan import LoadPlan, PlanError, parse_mix
 from masking_async.load.thresholds import ThresholdError, parse_threshold
@@ -183,12 +182,9 @@ def handle(args: argparse.Namespace) -> int:
 def _cleanup_rate(args: argparse.Namespace) -> RateLimit:
     """The pace of the cleanup's helper client, refused as a usage error like the plan's."""
     try:
-        return rate_limit(args.cleanup_rate)
-    except argparse.ArgumentTypeError:
-        raise PlanError(
-            f"--cleanup-rate {args.cleanup_rate!r}: must look like"
-            f" {spec.DOCUMENTED_RATE.text}, 10/s or off"
-        ) from None
+        return rate_limit(args.cleanup_rate, what="--cleanup-rate")
+    except argparse.ArgumentTypeError as exc:
+        raise PlanError(str(exc)) from None
 
 
 def _fill_credentials(args: argparse.Namespace) -> None:

@@ -37,8 +37,9 @@ from masking_async.client._events import (
     RequestSent,
     RequestThrottled,
 )
+from masking_async.client._inprocess_limiter import AccountLimiter
 from masking_async.client._legacy import legacy_answer, legacy_root
-from masking_async.client._limiter import Limiter, LimiterStats
+from masking_async.client._limiter_protocol import Limiter, LimiterStats
 from masking_async.client._options import (
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
@@ -46,7 +47,6 @@ from masking_async.client._options import (
     check_base_url,
 )
 from masking_async.client._pagination import iter_pages
-from masking_async.client._ratelimit import AccountLimiter
 from masking_async.client._retry import (
     RetryBudget,
     is_retryable,

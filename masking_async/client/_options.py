@@ -12,6 +12,7 @@ import attrs
 from masking_async import spec
 from masking_async._validators import positive
 from masking_async.errors import ConfigurationError
+from masking_async.rates import MAX_LIMIT_REQUESTS
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -26,9 +27,6 @@ __all__ = [
 
 DEFAULT_BASE_URL: Final = "https://api.plivo.com"
 BASE_URL_ENV: Final = "MASKING_ASYNC_BASE_URL"
-#: The most requests one rate-limit window may hold: far above any account's limit, low enough
-#: that the limiter's memory of recent sends stays small.
-MAX_LIMIT_REQUESTS: Final = 1_000_000
 #: Bounds of every timeout, in seconds: under a millisecond nothing can answer; over a day is a
 #: typo, and an infinite one would overflow the event loop's clock.
 MIN_TIMEOUT: Final = 0.001

@@ -33,15 +33,15 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from masking_async.client._limiter import LimiterStats
-from masking_async.client._options import RateLimit
-from masking_async.client._ratestate import (
+from masking_async.client._limiter_protocol import LimiterMode, LimiterStats
+from masking_async.client._limiter_state import (
     CATCH_UP,
     DEFAULT_PAUSE,
     FLOOR_SHARE,
     HOLD_PERIODS,
     HOLD_SHARE,
 )
+from masking_async.client._options import RateLimit
 from masking_async.client._redis_link import Link, LinkState, Reconnect
 from masking_async.client._redis_script import PARAMETERS, SCRIPT
 from masking_async.errors import ConfigurationError
@@ -314,12 +314,14 @@ class RedisLimiter:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _mode(self, paused_until: float) -> str:
+    def _mode(self, paused_until: float) -> LimiterMode:
         if self._link.state is LinkState.DOWN:
-            return "redis down"
+            return LimiterMode.REDIS_DOWN
         if paused_until > time.monotonic():
-            return "paused"
-        return "steady" if self._rate >= self._top * (1 - 1e-9) else "recovering"
+            return LimiterMode.PAUSED
+        if self._rate >= self._top * (1 - 1e-9):
+            return LimiterMode.STEADY
+        return LimiterMode.RECOVERING
 
     def _new_member(self) -> str:
         return f"{self._id}:{next(self._counter)}"

@@ -1,7 +1,7 @@
 """The one Lua script that holds an account's shared limit inside Redis.
 
 It applies, for every process and host at once, the rules of the in-process
-:class:`~masking_async.client._ratestate.RateState` (read that docstring first):
+:class:`~masking_async.client._limiter_state.RateState` (read that docstring first):
 
 * **ceiling** — an exact sliding window: a sorted set of the slots granted in the last window, so
   no window of ``per`` seconds ever holds more than ``requests``, the first one included.
@@ -31,6 +31,16 @@ the new rate from the end of the pause.
 Every time is Redis ``TIME`` in microseconds (exact in a Lua double), so hosts' clocks never meet.
 A Redis younger than one window may have lost what its previous life granted: the first call on
 an account with no state then pauses everyone until the server is one window old.
+
+Why the AIMD rule is written twice (here in Lua, and in ``RateState``): the shared rate is
+changed by every process's 429 and read by every reservation, so it must change in the same
+atomic step as the window it guards, inside Redis; a Python copy that read, decided and wrote
+back would race other processes between the read and the write. So the *rule* is copied, and
+kept small; its *numbers* are not: ``decrease``, ``increase``, ``quiet`` and the module constants
+``FLOOR_SHARE``, ``HOLD_SHARE``, ``HOLD_PERIODS`` and ``CATCH_UP`` of ``_limiter_state`` are
+passed in ``ARGV`` by ``limit_arguments``, so a change to one of them reaches both sides.
+``tests/test_aimd_agreement.py`` sets one state on both sides and checks that a 429 and the
+climbs after it leave the same rate.
 
 ``KEYS = {log, state}``; ``ARGV = {op, member, slot, epoch, pause_us}`` then the limit's numbers
 (:data:`PARAMETERS`). Every answer is ``{delay_us, slot_us, epoch, rate, pause_left_us}`` with

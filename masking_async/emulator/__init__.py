@@ -9,9 +9,9 @@
 See ``docs/emulator.md`` for the behaviour it chooses where the spec is silent.
 """
 
-from masking_async.emulator.calls import Call, Leg, LegState
-from masking_async.emulator.calls_config import CallsConfig, DeliveryPolicy, Phone, Tariff
-from masking_async.emulator.calls_engine import CallEngine
+from masking_async.emulator.calls.call import Call, Leg, LegState
+from masking_async.emulator.calls.config import CallsConfig, DeliveryPolicy, Phone, Tariff
+from masking_async.emulator.calls.engine import CallEngine
 from masking_async.emulator.clock import DEFAULT_START, Clock, ManualClock, SystemClock
 from masking_async.emulator.config import (
     DEFAULT_AUTH_ID,

@@ -36,9 +36,9 @@ from masking_async import spec
 from masking_async.emulator import render
 from masking_async.emulator.clock import Clock
 from masking_async.emulator.faults import FaultInjector, FaultRule
-from masking_async.emulator.limits import RateLimiter
 from masking_async.emulator.records import StoreError
 from masking_async.emulator.requestlog import RequestLog, RequestLogEntry
+from masking_async.emulator.server_limiter import RateLimiter
 from masking_async.emulator.store import Store
 from masking_async.rules import (
     Violation,

@@ -8,7 +8,6 @@ into these values, so the CLI and Python share one meaning for each option.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -19,9 +18,8 @@ import phonenumbers
 
 from masking_async import spec
 from masking_async._validators import non_negative, positive
-from masking_async.client._options import MAX_LIMIT_REQUESTS
-from masking_async.durations import parse_seconds
-from masking_async.emulator.calls_config import CallsConfig
+from masking_async.emulator.calls.config import CallsConfig
+from masking_async.rates import MAX_LIMIT_REQUESTS, parse_limit
 
 if TYPE_CHECKING:
     from masking_async.emulator.faults import FaultRule
@@ -77,7 +75,7 @@ def parse_account(text: str) -> Account:
     return Account(auth_id.strip(), token)
 
 
-#: The rate-limit algorithms (see :mod:`masking_async.emulator.limits`), with accepted aliases.
+#: The rate-limit algorithms (see :mod:`masking_async.emulator.server_limiter`), with aliases.
 RATE_ALGORITHMS: Final = ("sliding", "fixed", "token")
 _ALGORITHM_ALIASES: Final = {
     "sliding-window": "sliding",
@@ -109,23 +107,10 @@ class RateLimit:
 
     @classmethod
     def parse(cls, text: str) -> RateLimit | None:
-        """``300/5s``, ``10/s`` or ``off`` (``None``: no limit)."""
-        if text.strip().lower() in ("off", "none", "0"):
-            return None
-        count, sep, window = text.partition("/")
-        if not sep or not count.strip().isdigit():
-            raise ValueError(
-                f"rate limit {text!r} must look like {spec.DOCUMENTED_RATE.text}, 10/s or off"
-            )
-        if int(count) > MAX_LIMIT_REQUESTS:
-            raise ValueError(
-                f"rate limit {text!r}: at most {MAX_LIMIT_REQUESTS:,} requests per window"
-            )
-        window = window.strip()
-        per = parse_seconds("1" + window if window.isalpha() else window)
-        if not math.isfinite(per):
-            raise ValueError(f"rate limit {text!r}: the window is too long")
-        return cls(int(count), per)
+        """``300/5s``, ``10/s``, ``1200/min`` or ``off`` (``None``: no limit); the grammar is
+        :mod:`masking_async.rates`'s, shared by every option that takes a rate."""
+        limit = parse_limit(text)
+        return None if limit is None else cls(limit.requests, limit.per)
 
     def __str__(self) -> str:
         text = f"{self.requests}/{self.per:g}s"

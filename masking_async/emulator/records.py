@@ -29,7 +29,7 @@ from masking_async.emulator.index import Buckets, Index, new_index
 from masking_async.emulator.pool import Allocator, NumberPool
 
 if TYPE_CHECKING:
-    from masking_async.emulator.callstate import SessionCalls
+    from masking_async.emulator.calls.session_calls import SessionCalls
 
 __all__ = [
     "KEY_FIELDS",
@@ -125,9 +125,9 @@ class SessionRecord:
         self.options = options
         #: Position in the account's creation order, set when the store takes the session.
         self.seq = -1
-        #: What calls left on the session (``callstate.SessionCalls``); ``None`` before any.
+        #: What calls left on the session (``session_calls.SessionCalls``); ``None`` before any.
         #: ``status`` stays ``active``/``expired`` (what indexes key on); the API shows
-        #: ``in-progress`` from ``callstate.session_status``.
+        #: ``in-progress`` from ``session_calls.session_status``.
         self.calls: SessionCalls | None = None
 
     @property

@@ -4,7 +4,8 @@ Party numbers and ``session.virtual_number`` go out without ``+`` while the crea
 ``virtual_number`` keeps it; timestamps read ``2024-02-01 06:28:15 +0000 UTC`` (with microseconds
 when the time has them, as recorded answers do); play URLs are always there (``""`` when unset);
 a DELETE answers ``{"api_id", "message": "Session Deleted"}`` as recorded; the call fields
-(amounts, ``interaction``, ``last_interaction_time``, ``in-progress``) come from :mod:`.callstate`.
+(amounts, ``interaction``, ``last_interaction_time``, ``in-progress``) come from
+:mod:`.calls.session_calls`.
 PIN sessions also carry the PIN fields, with the real API's ``"pin_ prompt_play"`` key and string
 ``pin_retry_wait`` (see ``create-session-reference.txt``), so clients meet those quirks here too.
 """
@@ -17,7 +18,7 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 from masking_async import spec
-from masking_async.emulator.callstate import call_fields, epoch_text, session_status
+from masking_async.emulator.calls.session_calls import call_fields, epoch_text, session_status
 from masking_async.emulator.listing import Page
 from masking_async.emulator.records import SessionRecord
 

@@ -23,14 +23,14 @@ from aiohttp import web
 
 from masking_async._serving import serve
 from masking_async.emulator.app import PARSER_LIMIT, Runtime, build_app
-from masking_async.emulator.calls_engine import CallEngine
-from masking_async.emulator.calls_http import register_call_routes
+from masking_async.emulator.calls.engine import CallEngine
+from masking_async.emulator.calls.routes import register_call_routes
 from masking_async.emulator.clock import Clock, ManualClock, SystemClock
 from masking_async.emulator.config import EmulatorConfig
 from masking_async.emulator.control import load, register_control, reset
 from masking_async.emulator.faults import ActiveRule, FaultInjector, FaultRule
-from masking_async.emulator.limits import RateLimiter
 from masking_async.emulator.requestlog import RequestLog
+from masking_async.emulator.server_limiter import RateLimiter
 from masking_async.emulator.snapshot import SnapshotError, dump_state
 from masking_async.emulator.store import Store
 

@@ -30,10 +30,11 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Final
 
-from masking_async.emulator.callstate import SessionCalls
+from masking_async.emulator.calls.session_calls import SessionCalls
 from masking_async.emulator.clock import ManualClock
 from masking_async.emulator.records import SessionRecord, instant
 from masking_async.emulator.store import Store
+from masking_async.errors import SnapshotError
 
 __all__ = ["FORMAT_VERSION", "SnapshotError", "dump_state", "load_state"]
 
@@ -44,10 +45,6 @@ _INTERACTION_KEYS: Final = (
     "second_party_resource_url",
     "recording_resource_url",
 )
-
-
-class SnapshotError(ValueError):
-    """A state document that cannot be loaded; the message names the place and the rule."""
 
 
 def _time(epoch: float | None) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from masking_async.client._options import MAX_CONNECTIONS
+from masking_async.client import MAX_CONNECTIONS
 from masking_async.load.thresholds import Threshold
 from masking_async.load.timetable import Stage, Timetable, TimetableError, parse_rate
 

@@ -28,6 +28,8 @@ from typing import Final
 
 import attrs
 
+from masking_async.errors import ThresholdError
+
 __all__ = ["SHARES", "Threshold", "ThresholdError", "parse_threshold"]
 
 _FORM = re.compile(
@@ -43,10 +45,6 @@ _COMPARE: Final[dict[str, Callable[[float, float], bool]]] = {
 _TO_MS: Final = {None: 1.0, "ms": 1.0, "s": 1000.0, "us": 0.001}
 #: Metrics that are a share of the requests sent, not a latency.
 SHARES: Final = frozenset({"errors", "rate_429"})
-
-
-class ThresholdError(ValueError):
-    """Threshold text that cannot be read; the message quotes it and says the rule."""
 
 
 @attrs.frozen

@@ -14,47 +14,32 @@ holds for ramps up, ramps down and flat stages alike (no division by ``r1 - r0``
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from typing import Final
 
 import attrs
 
-from masking_async import spec
 from masking_async.durations import parse_seconds
+from masking_async.errors import TimetableError
+from masking_async.rates import MAX_ARRIVAL_RATE, parse_per_second
 
 __all__ = ["MAX_LOAD_RATE", "Stage", "Timetable", "TimetableError", "parse_rate", "parse_stages"]
 
-_UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-_RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*(\d+(?:\.\d+)?)?\s*([a-z]*))?\s*")
-#: The highest arrival rate a run may ask for, per second: far above what one process can send,
-#: low enough that a typo is refused instead of scheduling a run that never ends.
-MAX_LOAD_RATE: Final = 100_000.0
+#: The highest arrival rate a run may ask for, per second (:data:`.rates.MAX_ARRIVAL_RATE`).
+MAX_LOAD_RATE: Final = MAX_ARRIVAL_RATE
 #: Slack for float sums, so 20.0 * 0.1-style products do not lose the last request.
 _EPSILON = 1e-9
 
 
-class TimetableError(ValueError):
-    """A rate or stage list that cannot be understood; the message names the option."""
-
-
 def parse_rate(text: str, *, option: str = "--rate", allow_zero: bool = False) -> float:
-    """``"200/s"``, ``"300/5s"``, ``"1200/min"`` or ``"50"`` → requests per second."""
-    match = _RATE.fullmatch(text.lower())
-    unit = (match.group(3) or "") if match else None
-    if match is None or unit not in _UNITS:
-        raise TimetableError(
-            f"{option} {text!r}: expected COUNT/PERIOD such as 200/s or {spec.DOCUMENTED_RATE.text}"
-        )
-    count, span = float(match.group(1)), float(match.group(2) or 1)
-    if span <= 0:
-        raise TimetableError(f"{option} {text!r}: the period must be above zero")
-    per_second = count / (span * _UNITS[unit])
-    if per_second <= 0 and not allow_zero:
-        raise TimetableError(f"{option} {text!r}: must be above zero")
-    if not per_second <= MAX_LOAD_RATE:  # also catches inf from a number too long for a float
-        raise TimetableError(f"{option} {text!r}: at most {MAX_LOAD_RATE:,.0f} requests per second")
-    return per_second
+    """``"200/s"``, ``"300/5s"``, ``"1200/min"`` or ``"50"`` → requests per second.
+
+    The grammar is :mod:`masking_async.rates`'s; its errors become :class:`TimetableError`.
+    """
+    try:
+        return parse_per_second(text, what=option, allow_zero=allow_zero)
+    except ValueError as exc:
+        raise TimetableError(str(exc)) from None
 
 
 @attrs.frozen

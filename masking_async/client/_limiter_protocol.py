@@ -10,12 +10,42 @@ implementation elsewhere imports nothing else of the client.
 
 from __future__ import annotations
 
+import enum
 import math
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["Limiter", "LimiterStats"]
+__all__ = ["FLOWING", "Limiter", "LimiterMode", "LimiterStats"]
+
+
+class LimiterMode(str, enum.Enum):
+    """Every limiter's mode, the one set of names for stats, progress lines and reports.
+
+    ``steady``, ``paused`` (a 429's Retry-After holds every caller), ``recovering`` (climbing
+    back after a pause) and ``closed`` are the in-process limiter's state machine (its table is in
+    ``_limiter_state.py``); the shared limiter reports the same four from Redis' state, and
+    ``redis down`` while its Redis cannot be reached (every caller waits). A ``str`` so that a
+    mode compares and prints as its name.
+    """
+
+    STEADY = "steady"
+    PAUSED = "paused"
+    RECOVERING = "recovering"
+    CLOSED = "closed"
+    REDIS_DOWN = "redis down"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: The modes in which requests flow; a progress line shows any other, as it holds every request.
+FLOWING: Final = frozenset({LimiterMode.STEADY, LimiterMode.RECOVERING, LimiterMode.CLOSED})
+
+
+def _mode(value: LimiterMode | str | None) -> LimiterMode | None:
+    """A mode from its name (``"steady"``), for limiters written before the Enum; ``""`` is none."""
+    return LimiterMode(value) if value else None
 
 
 @attrs.frozen
@@ -27,8 +57,8 @@ class LimiterStats:
     both in requests per second; ``inf`` when there is no limit. ``paused_until`` is a
     ``time.monotonic()`` reading before which nothing is sent (0.0: never paused). ``throttled``
     counts the 429s reported, ``total_wait`` the seconds callers spent waiting in ``acquire``.
-    ``acquired`` (requests let through) and ``mode`` (the limiter's state, e.g. ``"steady"``)
-    are optional for an implementation.
+    ``acquired`` (requests let through) and ``mode`` (a :class:`LimiterMode`; its name, such as
+    ``"steady"``, is accepted too) are optional for an implementation.
     """
 
     ceiling: float
@@ -37,7 +67,7 @@ class LimiterStats:
     throttled: int
     total_wait: float
     acquired: int = 0
-    mode: str = ""
+    mode: LimiterMode | None = attrs.field(default=None, converter=_mode)
 
     def __str__(self) -> str:
         """One line for a progress bar or a report.

@@ -30,10 +30,15 @@ import aiohttp
 import anyio
 
 from masking_async.callbacks import RECORDING_ATTRIBUTES, STATUS_ATTRIBUTES
-from masking_async.emulator.callbacks_out import Delivery, Outbox, params_of
-from masking_async.emulator.calls import Call, Leg, Route, Step, plan_call
-from masking_async.emulator.calls_config import CallsConfig, Phone
-from masking_async.emulator.callstate import SessionCalls, bare_number, calls_of, epoch_text
+from masking_async.emulator.calls.call import Call, Leg, Route, Step, plan_call
+from masking_async.emulator.calls.config import CallsConfig, Phone
+from masking_async.emulator.calls.delivery import Delivery, Outbox, params_of
+from masking_async.emulator.calls.session_calls import (
+    SessionCalls,
+    bare_number,
+    calls_of,
+    epoch_text,
+)
 from masking_async.emulator.clock import Clock
 from masking_async.emulator.records import AccountState, SessionRecord
 from masking_async.emulator.render import option

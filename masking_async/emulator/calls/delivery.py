@@ -33,7 +33,7 @@ from masking_async.callbacks import (
     SIGNATURE_MA_HEADER,
     compute_signature,
 )
-from masking_async.emulator.calls_config import CallsConfig, DeliveryPolicy
+from masking_async.emulator.calls.config import CallsConfig, DeliveryPolicy
 
 __all__ = ["Attempt", "Delivery", "Outbox", "target_allowed"]
 

@@ -44,8 +44,8 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from masking_async.emulator.calls_config import Phone, Tariff
-from masking_async.emulator.callstate import bare_number, epoch_text
+from masking_async.emulator.calls.config import Phone, Tariff
+from masking_async.emulator.calls.session_calls import bare_number, epoch_text
 from masking_async.emulator.records import SessionRecord
 
 __all__ = [

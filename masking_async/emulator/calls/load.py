@@ -20,7 +20,7 @@ import attrs
 
 from masking_async._validators import positive
 from masking_async.callbacks import CallbackEvent, CallbackServer
-from masking_async.emulator.calls_config import CallsConfig, DeliveryPolicy, Phone
+from masking_async.emulator.calls.config import CallsConfig, DeliveryPolicy, Phone
 from masking_async.emulator.clock import SystemClock
 from masking_async.emulator.config import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorConfig
 from masking_async.emulator.server import Emulator

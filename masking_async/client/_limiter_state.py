@@ -1,8 +1,8 @@
 """When the next request may go: an exact ceiling, a pacer, a 429 pause and AIMD, as pure state.
 
 Nothing here sleeps or reads a clock: every method takes ``now`` (seconds, ``time.monotonic()``
-in the client), so tests drive it with any timeline they like. :mod:`._ratelimit` wraps it with a
-queue and a sleep.
+in the client), so tests drive it with any timeline they like. :mod:`._inprocess_limiter` wraps
+it with a queue and a sleep.
 
 Three rules decide the earliest time a request may be sent; the latest of them wins:
 
@@ -46,7 +46,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-from masking_async.client._limiter import LimiterStats
+from masking_async.client._limiter_protocol import LimiterMode, LimiterStats
 from masking_async.client._options import RateLimit
 from masking_async.errors import ConfigurationError
 
@@ -73,11 +73,9 @@ HOLD_SHARE: Final = 0.95
 HOLD_PERIODS: Final = 10
 
 
-class Mode(enum.Enum):
-    STEADY = "steady"
-    PAUSED = "paused"
-    RECOVERING = "recovering"
-    CLOSED = "closed"
+#: The limiter's modes: the one Enum every limiter reports (``REDIS_DOWN`` is only the shared
+#: limiter's, so this machine's table never moves to it and refuses every event in it).
+Mode = LimiterMode
 
 
 class Event(enum.Enum):
@@ -224,5 +222,5 @@ class RateState:
             throttled=self.throttled_count,
             total_wait=total_wait,
             acquired=self.acquired,
-            mode=self.mode.value,
+            mode=self.mode,
         )

@@ -1,7 +1,7 @@
 """The in-process :class:`~masking_async.Limiter`: one account's budget, shared by every call.
 
 Callers queue in a FIFO lock; the one holding it is the next to go, and it sleeps until
-:class:`~masking_async.client._ratestate.RateState` says it may. Because the decision is made
+:class:`~masking_async.client._limiter_state.RateState` says it may. Because the decision is made
 only by the head of the queue, right before it is let through, a 429's pause or a lower rate
 applies at once to everyone still waiting, not only to callers who arrive later.
 
@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from masking_async.client._limiter import LimiterStats
+from masking_async.client._limiter_protocol import LimiterStats
+from masking_async.client._limiter_state import Mode, RateState
 from masking_async.client._options import RateLimit
-from masking_async.client._ratestate import Mode, RateState
 
 __all__ = ["AccountLimiter"]
 

@@ -1,5 +1,6 @@
 """The calls' control plane over HTTP, under ``/emulator/`` (routes added with
-:func:`~.control.add_control_route`, so the admin token and the JSON error envelope apply).
+:func:`~masking_async.emulator.control.add_control_route`, so the admin token and the JSON
+error envelope apply).
 
 =======  ==============================  ==================================================
 POST     /emulator/calls                 place a call: ``{"from", "to", "auth_id"?,
@@ -26,10 +27,10 @@ import attrs
 from aiohttp import web
 
 from masking_async.emulator.app import Handler, Refused, json_object
-from masking_async.emulator.calls import Call, Leg
-from masking_async.emulator.calls_config import Phone
-from masking_async.emulator.calls_engine import CallEngine
-from masking_async.emulator.callstate import epoch_text
+from masking_async.emulator.calls.call import Call, Leg
+from masking_async.emulator.calls.config import Phone
+from masking_async.emulator.calls.engine import CallEngine
+from masking_async.emulator.calls.session_calls import epoch_text
 from masking_async.emulator.control import add_control_route
 from masking_async.emulator.records import StoreError
 
