@@ -87,6 +87,9 @@ class Ending:
     outcome: str
     entry: JournalEntry
     resumed: bool
+    #: ``perf_counter`` when it first held a worker (None: it never did): a row's time counts
+    #: from there, as a request's would, not from its wait among the rows read ahead.
+    began: float | None = None
 
 
 @attrs.define(eq=False)  # by identity: ``Shared.holding`` knows it by its id
@@ -104,6 +107,7 @@ class _Row:
     failures: int = 0
     tries: int = 0
     error: MaskingError | None = None
+    began: float | None = None
 
 
 async def drive(shared: Shared, item: Item, entry: JournalEntry, retry: bool) -> Ending:
@@ -125,7 +129,7 @@ async def drive(shared: Shared, item: Item, entry: JournalEntry, retry: bool) ->
             # A worker is held from an action until what it found is on disk, no longer.
             _release(shared, row)
             if action in _ENDINGS:
-                return Ending(action, row.entry, resumed=outcome == "start")
+                return Ending(action, row.entry, resumed=outcome == "start", began=row.began)
             if action == "halt":
                 shared.halt("auth", f"the server refused the credentials ({row.entry.status})")
                 outcome = "stopped"
@@ -138,6 +142,7 @@ async def drive(shared: Shared, item: Item, entry: JournalEntry, retry: bool) ->
                 await _commit(shared, row)
             await shared.workers.acquire()
             shared.holding.add(id(row))
+            row.began = row.began or time.perf_counter()
             outcome = await (_look(shared, row) if action == "look" else _send(shared, row))
     finally:
         _release(shared, row)

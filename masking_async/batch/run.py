@@ -226,7 +226,7 @@ class Run:
         elif ending.resumed:
             self._finish(item, ending.entry, ending.outcome, resumed=True)
         else:
-            self._finish(item, ending.entry, ending.outcome, started=started)
+            self._finish(item, ending.entry, ending.outcome, started=ending.began or started)
 
     def _stop(self, why: Halt, reason: str) -> None:
         """Halt: at once, before any other row can take the worker this one frees."""
