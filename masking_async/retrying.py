@@ -116,7 +116,9 @@ class RetryDetails:
     attempt: int
     #: Failures that counted against ``attempts`` so far (this one included, if it counted).
     failures: int
-    error: BaseException
+    #: What failed, when an exception says it (``None``: a failure that is no exception, such
+    #: as an answer with a retryable status).
+    error: BaseException | None
     #: Seconds the loop waits now (0 when waiting is off).
     wait: float
     #: Seconds since the first attempt began.
@@ -142,7 +144,7 @@ class Attempt:
 
     def retry(
         self,
-        error: BaseException,
+        error: BaseException | None = None,
         *,
         counts: bool = True,
         floor: float = 0.0,
@@ -208,7 +210,12 @@ class RetryContext:
         return Attempt(self, self._number)
 
     def schedule(
-        self, number: int, error: BaseException, counts: bool, floor: float, wait: float | None
+        self,
+        number: int,
+        error: BaseException | None,
+        counts: bool,
+        floor: float,
+        wait: float | None,
     ) -> bool:
         """:meth:`Attempt.retry`: whether a retry is allowed, and if so how long to wait."""
         failures = self.failures + 1 if counts else self.failures
