@@ -652,7 +652,7 @@ class MaskingClient:
 
         Waiting for a slot is bounded by ``Timeouts.pool`` and fails with :class:`PoolTimeout`:
         nothing was sent, so no create is ever mistaken for one that may have reached the server.
-        (A free slot is taken in ``_request`` without awaiting: no one can be waiting then.)
+        (A free slot with a free token is taken by ``_turn_now`` without awaiting.)
         """
         try:
             with anyio.fail_after(self.options.timeouts.pool):
