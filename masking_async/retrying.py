@@ -17,8 +17,12 @@ The loop ends when the body returns or raises. ``retry`` says False once the att
 total time are spent; otherwise the loop calls the hook and waits before the next attempt.
 
 Two uses of the same formula: a loop that sleeps (above), and a caller that waits on its own
-timer and only needs the delay (the batch engine parks a row on a timer, holding no worker):
-:meth:`Backoff.delay`.
+timer and only needs the delay: :meth:`Backoff.delay` (the batch engine parks a row on a timer,
+holding no worker; the Redis link's probe count is shared by every caller, so it keeps its own).
+
+Why not stamina itself: its wait is exponential plus an additive jitter, not full jitter; its
+``on`` judges the exception alone; and waiting is turned off by a process-wide switch, where
+here each policy says so (``wait=False``), as every piece of state here belongs to its owner.
 """
 
 from __future__ import annotations
