@@ -215,7 +215,15 @@ class RateLimitedError(APIError):
 
 
 class ServerError(APIError):
-    """5xx: the server failed; for a create, the session may or may not exist."""
+    """5xx: the server failed; for a create, the session may or may not exist.
+
+    ``retry_after``: the seconds a 503's ``Retry-After`` asked for, if any (the least wait
+    before a retry).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
 _BY_STATUS: dict[int, type[APIError]] = {

@@ -20,9 +20,6 @@ PACKAGE = Path(masking_async.__file__).parent
 ALLOWED = {
     # The command line's argument tables: one add_argument after another.
     ("cli", "register"),
-    # Another change is splitting MaskingClient._request into layers (issue 20, item 6);
-    # this exception will be removed then.
-    ("client/_client.py", "_request"),
 }
 
 

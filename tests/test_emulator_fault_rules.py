@@ -18,6 +18,7 @@ from masking_async.emulator import (
 )
 from masking_async.emulator.faults import rules_from_faults
 from masking_async.phones import party_numbers
+from masking_async.retrying import parse_retry_after
 
 A, B = islice(party_numbers("US", start=1400), 2)
 PAIR = {"first_party": A, "second_party": B}
@@ -199,3 +200,19 @@ def test_fault_rule_json_round_trips():
     """A rule survives to_json/from_json unchanged (the control plane's wire form)."""
     rule = FaultRule(kind="stall", operation="get", phase="after", count=3, stall_seconds=2.5)
     assert FaultRule.from_json(rule.to_json()) == rule
+
+
+def test_an_error_rule_may_say_retry_after_in_seconds_or_as_a_date():
+    """An error rule carries Retry-After only when it names one, as seconds or an HTTP date;
+    a throttle's stays 1 s by default; the new fields survive --fault and the JSON form."""
+    now = 1_700_000_000.0
+    rule = FaultRule.parse("kind=error,status=503,retry_after=30,retry_after_as=date")
+    assert FaultRule.from_json(rule.to_json()) == rule
+    assert parse_retry_after(rule.retry_after_header(now)["Retry-After"], now=now) == 30.0
+    assert FaultRule(kind="error", status=503, retry_after=4).retry_after_header(now) == {
+        "Retry-After": "4"
+    }
+    assert FaultRule(kind="error", status=503).retry_after_header(now) == {}
+    assert FaultRule(kind="throttle").retry_after_header(now) == {"Retry-After": "1"}
+    with pytest.raises(ValueError, match="retry_after_as"):
+        FaultRule(kind="error", retry_after_as="minutes")  # type: ignore[arg-type]

@@ -51,10 +51,10 @@ from masking_async.client._retry import (
     RetryBudget,
     is_retryable,
     maybe_applied,
-    retry_delay,
+    retry_after_floor,
 )
 from masking_async.client._traffic import Traffic
-from masking_async.client._transport import AiohttpTransport, Transport
+from masking_async.client._transport import AiohttpTransport, Response, Transport
 from masking_async.errors import (
     ConfigurationError,
     MaskingError,
@@ -63,6 +63,7 @@ from masking_async.errors import (
     RateLimitedError,
     RequestValidationError,
     ResponseFormatError,
+    ServerError,
     TransportError,
     error_for_status,
 )
@@ -72,6 +73,13 @@ from masking_async.models import (
     Session,
     SessionPage,
     UpdateSessionRequest,
+)
+from masking_async.retrying import (
+    Attempt,
+    RetryContext,
+    RetryDetails,
+    parse_retry_after,
+    retry_context,
 )
 from masking_async.wire import make_converter, read_page, read_session
 
@@ -164,13 +172,6 @@ def _query_value(name: str, value: Any) -> str:
     )
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    try:
-        return max(0.0, float(headers.get("Retry-After", "")))
-    except ValueError:
-        return None
-
-
 class MaskingClient:
     """An async client for the Masking Session API; use it as ``async with MaskingClient() as c``.
 
@@ -225,6 +226,7 @@ class MaskingClient:
         # A slot is a pooled connection ready to send: taken before the rate token (see _request).
         self._slots = anyio.Semaphore(self.options.max_connections, fast_acquire=True)
         self._budget = RetryBudget(self.options.retry)
+        self._backoff = self.options.retry.backoff
         self._converter = make_converter()
         self._rng = random.Random()
         self._returned = RecentSessions()
@@ -344,10 +346,8 @@ class MaskingClient:
         trace = trace if trace is not None else CallTrace()
         url = url or self._root
         self._budget.on_request()
-        attempt = 0
-        while True:
-            attempt += 1
-            trace.attempts = attempt
+        async for attempt in self._attempts("POST", url):
+            trace.attempts = attempt.number
             try:
                 return await self.attempt_create(params, trace=trace, url=url)
             except MaskingError as error:
@@ -359,7 +359,7 @@ class MaskingClient:
                 # 429s never reach here (attempt_create waits them out): no trace.
                 if not self._may_retry(error, attempt):
                     raise
-                await self._backoff("POST", url, error, attempt)
+        raise AssertionError("a retry loop ends by a return or a raise")
 
     async def attempt_create(
         self,
@@ -578,44 +578,47 @@ class MaskingClient:
             log.info("adopted session %s made by an unanswered create", found.session.session_uuid)
         return found.session
 
-    def _may_retry(self, error: MaskingError, attempt: int, trace: CallTrace | None = None) -> bool:
-        """Whether to send again after ``error`` on send number ``attempt``.
+    def _may_retry(
+        self, error: MaskingError, attempt: Attempt, trace: CallTrace | None = None
+    ) -> bool:
+        """Whether to send again after ``error`` (then ``attempt`` knows how long to wait).
 
         A 429 is not a failure: it spends no budget and, given the call's ``trace``, no attempt
-        (the limiter holds the call until Retry-After); only ``max_throttled`` of them bound it.
-        A pool timeout is not retried here: the pool was full for ``Timeouts.pool`` seconds.
+        (the limiter holds the call until Retry-After, so no wait of its own); only
+        ``max_throttled`` of them bound it. A pool timeout is not retried here: the pool was full
+        for ``Timeouts.pool`` seconds. After a 503 the wait is never under its Retry-After.
         """
         policy = self.options.retry
-        throttled = trace.throttled if trace is not None else 0
         if isinstance(error, RateLimitedError):
             if trace is not None:
-                return throttled <= policy.max_throttled
-            return attempt < policy.attempts
-        if isinstance(error, PoolTimeout):
+                return trace.throttled <= policy.max_throttled and attempt.retry(
+                    error, counts=False, wait=0.0
+                )
+            return attempt.retry(error, wait=0.0)
+        if isinstance(error, PoolTimeout) or not is_retryable(error):
             return False
-        return (
-            is_retryable(error)
-            and attempt - throttled < policy.attempts
-            and self._budget.try_spend()
-        )
+        floor = retry_after_floor(policy, error)
+        return attempt.retry(error, floor=floor) and self._budget.try_spend()
 
-    async def _backoff(
-        self,
-        method: str,
-        url: str,
-        error: MaskingError,
-        attempt: int,
-        trace: CallTrace | None = None,
-    ) -> None:
-        """Wait before sending again (the hook and the log line say so); 429s do not lengthen it."""
-        failures = attempt - (trace.throttled if trace is not None else 0)
-        delay = retry_delay(self.options.retry, max(1, failures), error, self._rng)
-        log.warning("retrying %s %s after %s", method, self._mask(url), type(error).__name__)
-        if self._hooks:
-            self._emit(
-                RequestRetried(method, url, attempt, type(error).__name__, delay, time.monotonic())
-            )
-        await anyio.sleep(delay)
+    def _attempts(self, method: str, url: str) -> RetryContext:
+        """The attempts of one call, by the policy; each wait is logged and seen by the hooks."""
+        policy = self.options.retry
+
+        def retrying(details: RetryDetails) -> None:
+            error = type(details.error).__name__
+            log.warning("retrying %s %s after %s", method, self._mask(url), error)
+            if self._hooks:
+                now = time.monotonic()
+                self._emit(RequestRetried(method, url, details.attempt, error, details.wait, now))
+
+        return retry_context(
+            self._backoff,
+            attempts=policy.attempts,
+            timeout=policy.timeout,
+            wait=policy.wait,
+            hook=retrying,
+            rng=self._rng,
+        )
 
     async def _retrying(
         self,
@@ -629,10 +632,8 @@ class MaskingClient:
         """A call that is safe to repeat (read, update, expire), retried by the policy."""
         trace = trace if trace is not None else CallTrace()
         self._budget.on_request()
-        attempt = 0
-        while True:
-            attempt += 1
-            trace.attempts = attempt
+        async for attempt in self._attempts(method, url):
+            trace.attempts = attempt.number
             try:
                 return await self._request(
                     method, url, params=params, json_body=json_body, trace=trace
@@ -640,7 +641,7 @@ class MaskingClient:
             except MaskingError as error:
                 if not self._may_retry(error, attempt, trace):
                     raise
-                await self._backoff(method, url, error, attempt, trace)
+        raise AssertionError("a retry loop ends by a return or a raise")
 
     def _emit(self, event: Event) -> None:
         for hook in self._hooks:
@@ -651,7 +652,7 @@ class MaskingClient:
 
         Waiting for a slot is bounded by ``Timeouts.pool`` and fails with :class:`PoolTimeout`:
         nothing was sent, so no create is ever mistaken for one that may have reached the server.
-        (A free slot is taken in ``_request`` without awaiting: no one can be waiting then.)
+        (A free slot with a free token is taken by ``_turn_now`` without awaiting.)
         """
         try:
             with anyio.fail_after(self.options.timeouts.pool):
@@ -672,89 +673,106 @@ class MaskingClient:
         json_body: Any = None,
         trace: CallTrace,
     ) -> Any:
-        """One send: a connection slot, then a rate token, then the bytes; errors mapped.
+        """One request, in layers as httpx's ``send``: take a turn, :meth:`_send`, :meth:`_read`.
 
-        The token is taken only once a slot is held, so the limiter's timetable is the time
-        requests leave, not the time they started to queue for a connection.
+        The turn is a connection slot, then a rate token: the token is taken only once a slot
+        is held, so the limiter's timetable is the time requests leave, not the time they
+        started to queue for a connection. A free slot and a free token are taken at once
+        (:meth:`_turn_now`: no await, nothing to call off); otherwise :meth:`_wait_for_turn`.
+        The slot is released once the send is over, before the answer is read.
         """
-        if self._closed or self._transport is None:
+        transport = self._transport
+        if self._closed or transport is None:
             raise ConfigurationError("the client is closed or was never opened (use async with)")
         asked = time.monotonic()
         if trace._called_off:
             raise CalledOff(f"{method} {url} was called off before it was sent")
-        holding = False  # a connection slot, released once the send is over
+        if not self._turn_now():
+            await self._wait_for_turn(method, url, trace)
         try:
-            # A free slot and a free token are taken at once (no await: nothing to call off).
-            if self._slots.value > 0:
-                self._slots.acquire_nowait()
+            if trace.departing is not None or trace._called_off:
+                await self._depart(method, url, trace)
+            response = await self._send(transport, method, url, params, json_body, trace, asked)
+        finally:
+            self._slots.release()
+        return await self._read(method, url, response, trace)
+
+    def _turn_now(self) -> bool:
+        """Take a free slot and a free rate token together, without awaiting (the fast path)."""
+        if self._slots.value > 0 and self._try_acquire is not None and self._try_acquire():
+            self._slots.acquire_nowait()  # no await since the check: still free
+            return True
+        return False
+
+    async def _wait_for_turn(self, method: str, url: str, trace: CallTrace) -> None:
+        """Wait for a slot, then a rate token; returns holding a slot, or raises holding none.
+
+        Only this wait may be called off (:meth:`CallTrace.call_off`), never the send.
+        """
+        holding = False
+        try:
+            with anyio.CancelScope() as trace._waiting:
+                await self._take_slot(method, url)
                 holding = True
-            if not (holding and self._try_acquire is not None and self._try_acquire()):
-                # Only the wait for a connection and a token may be called off, never the send.
-                with anyio.CancelScope() as trace._waiting:
-                    if not holding:
-                        await self._take_slot(method, url)
-                        holding = True
-                    await self._limiter.acquire()
-                trace._waiting = None
-            if trace.departing is not None and not trace._called_off:
-                await trace.departing(time.time())  # may be called off meanwhile: then unsent
+                await self._limiter.acquire()
+            trace._waiting = None
             if trace._called_off:
                 raise CalledOff(f"{method} {url} was called off before it was sent")
-            trace.sent_at, started = time.time(), time.monotonic()
-            trace.sent_mono = started
-            if self._hooks:
-                self._emit(RequestSent(method, url, trace.attempts, started - asked, started))
-            try:
-                response = await self._transport.send(
-                    method, url, params=params, json_body=json_body
-                )
-            except TransportError as error:
-                now = time.monotonic()
-                self._traffic.failure(str(error), now)
-                if self._hooks:
-                    self._emit(
-                        RequestFailed(
-                            method, url, trace.attempts, type(error).__name__, now - started, now
-                        )
-                    )
-                raise
-        finally:
+        except BaseException:
             if holding:
                 self._slots.release()
+            raise
+
+    async def _depart(self, method: str, url: str, trace: CallTrace) -> None:
+        """The ``departing`` hook; a call called off meanwhile (or before) is never sent."""
+        if trace.departing is not None and not trace._called_off:
+            await trace.departing(time.time())
+        if trace._called_off:
+            raise CalledOff(f"{method} {url} was called off before it was sent")
+
+    async def _send(
+        self,
+        transport: Transport,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        json_body: Any,
+        trace: CallTrace,
+        asked: float,
+    ) -> Response:
+        """The bytes through the transport, counted as traffic and told to the hooks."""
+        trace.sent_at, started = time.time(), time.monotonic()
+        trace.sent_mono = started
+        if self._hooks:
+            self._emit(RequestSent(method, url, trace.attempts, started - asked, started))
+        try:
+            response = await transport.send(method, url, params=params, json_body=json_body)
+        except TransportError as error:
+            now = time.monotonic()
+            self._traffic.failure(str(error), now)
+            if self._hooks:
+                failed = type(error).__name__
+                self._emit(RequestFailed(method, url, trace.attempts, failed, now - started, now))
+            raise
         answered = time.monotonic()
         self._traffic.answer(answered)
-        trace.last_status = response.status
+        trace.last_status = status = response.status
         if self._hooks:
-            self._emit(
-                RequestAnswered(
-                    method, url, trace.attempts, response.status, answered - started, answered
-                )
-            )
+            took = answered - started
+            self._emit(RequestAnswered(method, url, trace.attempts, status, took, answered))
         if log.isEnabledFor(logging.DEBUG):  # masking costs a regex: only when it is shown
-            log.debug(
-                "%s %s -> %d in %.1f ms",
-                method,
-                self._mask(f"{url}?{urlencode(params)}" if params else url),
-                response.status,
-                (answered - started) * 1000,
-            )
-        retry_after = _retry_after(response.headers) if response.status == 429 else None
-        if response.status == 429:
-            # Before anything else can run: no caller may be let through during the pause.
-            capped = (
-                None
-                if retry_after is None
-                else min(retry_after, self.options.retry.retry_after_cap)
-            )
-            await self._limiter.throttled(capped)
-            trace.throttled += 1
-            if self._hooks:
-                stats = self._limiter.stats()
-                self._emit(
-                    RequestThrottled(
-                        method, url, retry_after, stats.paused_until, stats.rate, time.monotonic()
-                    )
-                )
+            shown = self._mask(f"{url}?{urlencode(params)}" if params else url)
+            log.debug("%s %s -> %d in %.1f ms", method, shown, status, (answered - started) * 1000)
+        return response
+
+    async def _read(self, method: str, url: str, response: Response, trace: CallTrace) -> Any:
+        """The answer's JSON, or its error: a 429 first pauses the limiter for every caller."""
+        status = response.status
+        retry_after = None
+        if status == 429 or status == 503:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if status == 429:  # before anything else can run: no caller let through the pause
+                await self._throttled(method, url, retry_after, trace)
         try:
             # Empty or blank means no body (isspace: no copy, as strip would make).
             body = (
@@ -762,13 +780,26 @@ class MaskingClient:
             )
         except ValueError:
             body = _UNSET
-        if response.status >= 400:
-            raise self._error(method, url, response.status, body, retry_after)
+        if status >= 400:
+            raise self._error(method, url, status, body, retry_after)
         if body is _UNSET:
-            raise ResponseFormatError(
-                "answer is not JSON", method=method, url=url, status=response.status
-            )
+            raise ResponseFormatError("answer is not JSON", method=method, url=url, status=status)
         return body
+
+    async def _throttled(
+        self, method: str, url: str, retry_after: float | None, trace: CallTrace
+    ) -> None:
+        """A 429: every caller paused until its Retry-After (capped by the policy)."""
+        cap = self.options.retry.retry_after_cap
+        await self._limiter.throttled(None if retry_after is None else min(retry_after, cap))
+        trace.throttled += 1
+        if self._hooks:
+            stats = self._limiter.stats()
+            self._emit(
+                RequestThrottled(
+                    method, url, retry_after, stats.paused_until, stats.rate, time.monotonic()
+                )
+            )
 
     def _error(
         self, method: str, url: str, status: int, body: Any, retry_after: float | None
@@ -785,7 +816,12 @@ class MaskingClient:
                 method=method,
                 url=url,
             )
-        return error_for_status(status)(text, status=status, api_id=api_id, method=method, url=url)
+        kind = error_for_status(status)
+        if issubclass(kind, ServerError):
+            return kind(
+                text, retry_after=retry_after, status=status, api_id=api_id, method=method, url=url
+            )
+        return kind(text, status=status, api_id=api_id, method=method, url=url)
 
     def _mask(self, text: str) -> str:
         if not self.options.mask_numbers_in_logs:

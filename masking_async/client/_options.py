@@ -13,6 +13,7 @@ from masking_async import spec
 from masking_async._validators import positive
 from masking_async.errors import ConfigurationError
 from masking_async.rates import MAX_LIMIT_REQUESTS
+from masking_async.retrying import Backoff
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -165,10 +166,13 @@ class RateLimit:
 
 @attrs.frozen
 class RetryPolicy:
-    """Exponential backoff with full jitter, bounded by attempts and by a retry budget.
+    """Exponential backoff with full jitter, bounded by attempts, total time and a retry budget.
 
-    The budget lets retries be at most ``budget_ratio`` of recent requests (plus a floor), so a
-    failing server sees a trickle of retries instead of a multiple of the load.
+    The wait before retry ``n`` is drawn from ``[0, min(maximum, initial * multiplier**(n-1))]``
+    (:class:`~masking_async.retrying.Backoff`, the one formula of every retry); after a 503 it is
+    never under the server's ``Retry-After`` (capped at ``retry_after_cap``). The budget lets
+    retries be at most ``budget_ratio`` of recent requests (plus a floor), so a failing server
+    sees a trickle of retries instead of a multiple of the load.
     """
 
     attempts: int = 5
@@ -184,6 +188,13 @@ class RetryPolicy:
     max_throttled: int = 30
     #: Set False in tests to retry at once.
     wait: bool = True
+    #: Seconds from a call's first send past which no retry may be waited for (None: no bound).
+    timeout: float | None = None
+
+    @property
+    def backoff(self) -> Backoff:
+        """The backoff formula with this policy's numbers."""
+        return Backoff(self.initial, self.maximum, self.multiplier)
 
     @classmethod
     def none(cls) -> RetryPolicy:

@@ -2,8 +2,9 @@
 
 A limiter that cannot reach its store must never let requests through unlimited. At start an
 unreachable Redis is a mistake in the setup: say so at once. Once the limit has been reached,
-an outage is waited out: callers hold, one of them probes with a capped backoff while the rest
-queue behind it, and the time of the next probe is visible as a pause.
+an outage is waited out: callers hold, one of them probes with a capped backoff (the one formula,
+:class:`~masking_async.retrying.Backoff`, unjittered: one prober, nobody to spread) while the
+rest queue behind it, and the time of the next probe is visible as a pause.
 
 ==========  ===========  ==========  ===================================================
 state       event        next        effect
@@ -34,6 +35,7 @@ import attrs
 from redis import exceptions as redis_errors
 
 from masking_async.errors import ConfigurationError, LimiterUnavailableError
+from masking_async.retrying import Backoff
 
 __all__ = ["OUTAGE_ERRORS", "Link", "LinkState", "Reconnect"]
 
@@ -74,6 +76,11 @@ class Reconnect:
     maximum: float = 1.0
     max_outage: float | None = None
 
+    @property
+    def backoff(self) -> Backoff:
+        """The wait before each probe: ``initial``, doubling, at most ``maximum``."""
+        return Backoff(self.initial, self.maximum, 2.0, jitter=False)
+
 
 class Link:
     """Runs calls to Redis through the state machine above; ``where`` names Redis in messages."""
@@ -85,7 +92,9 @@ class Link:
         #: Monotonic time Redis went away, and of the next probe, while DOWN.
         self.down_since: float | None = None
         self.next_probe: float = 0.0
-        self._delay = reconnect.initial
+        self._backoff = reconnect.backoff
+        #: Probes that failed since Redis went away: the next waits ``backoff.ceiling(n + 1)``.
+        self._probes = 0
         self._probe = anyio.Lock()
 
     async def run(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -97,9 +106,10 @@ class Link:
                 if self.state is LinkState.DOWN:  # one caller probes at a time, the rest queue
                     await stack.enter_async_context(self._probe)
                     if self.state is LinkState.DOWN:
-                        self.next_probe = time.monotonic() + self._delay
-                        await anyio.sleep(self._delay)
-                        self._delay = min(self._delay * 2, self.reconnect.maximum)
+                        self._probes += 1
+                        delay = self._backoff.ceiling(self._probes)
+                        self.next_probe = time.monotonic() + delay
+                        await anyio.sleep(delay)
                 try:
                     result = await call()
                 except OUTAGE_ERRORS as error:
@@ -118,7 +128,7 @@ class Link:
             )
         self.state = TRANSITIONS[(self.state, True)]
         self.down_since = None
-        self._delay = self.reconnect.initial
+        self._probes = 0
 
     def _failed(self, error: BaseException) -> None:
         if self.state is LinkState.NEW:

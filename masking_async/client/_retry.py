@@ -1,5 +1,7 @@
-"""When to try again and how long to wait: backoff with full jitter, and a retry budget.
+"""When the client tries again and how long it waits: the policy's backoff, and a retry budget.
 
+The wait is :class:`~masking_async.retrying.Backoff`'s, the one formula of every retry; after a
+503 it is never under the server's ``Retry-After`` (capped by ``RetryPolicy.retry_after_cap``).
 A 429 is not a failure here: the limiter holds every caller until its Retry-After has passed, so
 the call is sent again with no delay of its own, and it spends neither an attempt nor the budget
 (see ``MaskingClient._may_retry``).
@@ -8,8 +10,6 @@ the call is sent again with no delay of its own, and it spends neither an attemp
 from __future__ import annotations
 
 import random
-
-import anyio
 
 from masking_async.client._options import RetryPolicy
 from masking_async.errors import (
@@ -25,10 +25,10 @@ from masking_async.errors import (
 
 __all__ = [
     "RetryBudget",
-    "backoff",
     "is_retryable",
     "maybe_applied",
     "outcome_unknown",
+    "retry_after_floor",
     "retry_delay",
 ]
 
@@ -47,14 +47,24 @@ def outcome_unknown(error: MaskingError) -> bool:
     return isinstance(error, (TransportError, ServerError)) and not isinstance(error, ConnectError)
 
 
+def retry_after_floor(policy: RetryPolicy, error: MaskingError) -> float:
+    """The least wait before retrying after ``error``: a 5xx's ``Retry-After``, capped; else 0."""
+    after = error.retry_after if isinstance(error, ServerError) else None
+    return 0.0 if after is None else min(after, policy.retry_after_cap)
+
+
 def retry_delay(
-    policy: RetryPolicy, attempt: int, error: MaskingError, rng: random.Random
+    policy: RetryPolicy, failures: int, error: MaskingError, rng: random.Random
 ) -> float:
-    """Seconds to sleep before attempt ``attempt + 1``: full jitter; 0 after a 429 (see above)."""
+    """Seconds to wait after failure number ``failures``: the policy's backoff (never under a
+    503's Retry-After, see :func:`retry_after_floor`); 0 after a 429 (see above).
+
+    For a caller that waits on its own timer (the batch engine); the client's loops get the same
+    wait from :func:`~masking_async.retrying.retry_context`.
+    """
     if not policy.wait or isinstance(error, RateLimitedError):
         return 0.0
-    ceiling = min(policy.maximum, policy.initial * policy.multiplier ** (attempt - 1))
-    return rng.uniform(0, ceiling)
+    return policy.backoff.delay(failures, rng, floor=retry_after_floor(policy, error))
 
 
 def maybe_applied(error: MaskingError) -> bool:
@@ -63,13 +73,6 @@ def maybe_applied(error: MaskingError) -> bool:
     :func:`outcome_unknown`, plus a 2xx we could not read and a create left unresolved.
     """
     return outcome_unknown(error) or isinstance(error, (ResponseFormatError, OutcomeUnknownError))
-
-
-async def backoff(
-    policy: RetryPolicy, attempt: int, error: MaskingError, rng: random.Random
-) -> None:
-    """Sleep :func:`retry_delay` seconds."""
-    await anyio.sleep(retry_delay(policy, attempt, error, rng))
 
 
 class RetryBudget:

@@ -269,13 +269,11 @@ async def _misbehave(
 ) -> web.StreamResponse | None:
     """The rule's answer, or ``None`` when the request goes on (a stall, once it has held)."""
     if rule.kind == "error":
-        return json_error(rule.status, f"injected fault: {rule.status}")
+        message = f"injected fault: {rule.status}"
+        return json_error(rule.status, message, rule.retry_after_header(time.time()))
     if rule.kind == "throttle":
-        return json_error(
-            429,
-            "too many requests (injected fault)",
-            {hdrs.RETRY_AFTER: str(rule.retry_after)},
-        )
+        message = "too many requests (injected fault)"
+        return json_error(429, message, rule.retry_after_header(time.time()))
     if rule.kind == "drop":
         return _drop(request)
     await _pause(runtime, rule.stall_seconds)

@@ -13,6 +13,7 @@ What each kind does, as a real server would:
 kind       before the change                        after the change (it is applied)
 =========  =====================================================================================
 error      answers ``status``, nothing applied       answers ``status``; the change stays
+           (with ``Retry-After`` when the rule names one: a 503 that says when to come back)
 throttle   429 with ``Retry-After``, nothing applied (never after: a 429 always means "not done")
 drop       closes the connection, nothing applied   closes the connection without an answer
 stall      holds the request ``stall_seconds``,     holds the answer ``stall_seconds``
@@ -26,8 +27,10 @@ The legacy :class:`~masking_async.emulator.config.Faults` rates are mapped onto 
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Iterable, Mapping
+from email.utils import formatdate
 from typing import Any, Final, Literal
 
 import attrs
@@ -47,8 +50,12 @@ __all__ = [
 
 FaultKind = Literal["error", "throttle", "drop", "stall"]
 FaultPhase = Literal["before", "after"]
+RetryAfterForm = Literal["seconds", "date"]
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = ("error", "throttle", "drop", "stall")
 _PHASES: Final = ("before", "after")
+_RETRY_AFTER_FORMS: Final = ("seconds", "date")
+#: A throttle's Retry-After when its rule names none.
+_THROTTLE_RETRY_AFTER: Final = 1
 
 
 def _probability(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -85,6 +92,9 @@ class FaultRule:
     ``operation`` is ``create``, ``get``, ``list``, ``update`` or ``expire`` (``None``: all).
     ``count`` caps how many requests the rule hits (``None``: no cap). ``status`` is the answer
     of an ``error`` (400-599, not 429: a 429 is a ``throttle``, which is never applied).
+    ``retry_after``: whole seconds for the answer's ``Retry-After`` (a throttle's default is 1;
+    an error carries one only when given); ``retry_after_as="date"`` sends it as the HTTP date
+    that many seconds from now (the real clock's, as a client reads it) instead of seconds.
     """
 
     kind: FaultKind = attrs.field(validator=_one_of(FAULT_KINDS))
@@ -93,7 +103,10 @@ class FaultRule:
     probability: float = attrs.field(default=1.0, validator=_probability)
     count: int | None = attrs.field(default=None)
     status: int = 500
-    retry_after: int = attrs.field(default=1)
+    retry_after: int | None = attrs.field(default=None)
+    retry_after_as: RetryAfterForm = attrs.field(
+        default="seconds", validator=_one_of(_RETRY_AFTER_FORMS)
+    )
     stall_seconds: float = attrs.field(default=30.0, validator=_seconds)
 
     @count.validator
@@ -102,8 +115,8 @@ class FaultRule:
             raise ValueError(f"fault rule count must be a whole number >= 1, not {value!r}")
 
     @retry_after.validator
-    def _check_retry_after(self, _: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or value < 0:
+    def _check_retry_after(self, _: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or value < 0):
             raise ValueError(f"fault rule retry_after must be whole seconds >= 0, not {value!r}")
 
     def __attrs_post_init__(self) -> None:
@@ -117,6 +130,17 @@ class FaultRule:
 
     def matches(self, operation: str) -> bool:
         return self.operation is None or self.operation == operation
+
+    def retry_after_header(self, now: float) -> dict[str, str]:
+        """The answer's ``Retry-After`` header (empty when it carries none); ``now``: epoch s."""
+        seconds = self.retry_after
+        if seconds is None and self.kind == "throttle":
+            seconds = _THROTTLE_RETRY_AFTER
+        if seconds is None:
+            return {}
+        if self.retry_after_as == "date":  # whole seconds: never earlier than asked
+            return {"Retry-After": formatdate(math.ceil(now) + seconds, usegmt=True)}
+        return {"Retry-After": str(seconds)}
 
     def to_json(self) -> dict[str, Any]:
         """The rule as plain JSON values (the control plane's wire form)."""
@@ -164,7 +188,8 @@ class FaultRule:
             "probability": (int, float),
             "count": (int, type(None)),
             "status": (int,),
-            "retry_after": (int,),
+            "retry_after": (int, type(None)),
+            "retry_after_as": (str,),
             "stall_seconds": (int, float),
         }
         for name, value in data.items():

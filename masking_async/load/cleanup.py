@@ -1,7 +1,8 @@
 """After a run: expire every session it made, retrying until each is gone or the time is up.
 
 A throttled expire is retried after the server's ``Retry-After`` (1 s when it names none), a
-5xx or lost connection after a short jittered backoff; a 404 means the session is already gone.
+5xx or lost connection after a short jittered backoff (never under a 503's ``Retry-After``), both
+through :func:`~masking_async.retrying.retry_context`; a 404 means the session is already gone.
 The client used here has no retries of its own: this loop decides, so no retry budget can give
 up on a session quietly. Creates whose outcome the run never learned are looked up first (by
 their parties) and expired too when found. What is still active when the time is up is named.
@@ -14,23 +15,29 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import anyio
 import anyio.abc
 import attrs
 
-from masking_async.client import MaskingClient
+from masking_async.client import MaskingClient, RetryPolicy
 from masking_async.errors import APIError, NotFoundError, RateLimitedError, ServerError
 from masking_async.errors import TransportError as _Transport
 from masking_async.load.scenario import SessionPool, State
+from masking_async.retrying import Backoff, retry_context
 
 __all__ = ["CleanupProgress", "CleanupResult", "clean_up", "each", "persist"]
 
 T = TypeVar("T")
 
 _CONCURRENCY = 16
-_BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 2.0
+#: After a 5xx or a lost connection: up to 0.2 s, doubling, at most 2 s (full jitter).
+_BACKOFF: Final = Backoff(0.2, 2.0)
+#: After a 429 that names no Retry-After.
+_THROTTLED_WAIT: Final = 1.0
+#: The longest Retry-After honoured: the client's policy's cap.
+_RETRY_AFTER_CAP: Final = RetryPolicy().retry_after_cap
 
 
 @attrs.frozen
@@ -72,21 +79,22 @@ async def persist(
     on_throttled: Callable[[], None] | None = None,
 ) -> T:
     """Await ``call()`` until it succeeds: a 429 waits out its Retry-After, a 5xx or a lost
-    connection backs off (jittered); any other error, or the last of ``attempts``, is raised."""
-    attempt = 0
-    while True:
-        attempt += 1
+    connection backs off (jittered, never under a 503's Retry-After); any other error, or the
+    last of ``attempts``, is raised. Every Retry-After is capped at :data:`_RETRY_AFTER_CAP`."""
+    async for attempt in retry_context(_BACKOFF, attempts=attempts, rng=rng):
         try:
             return await call()
-        except (RateLimitedError, ServerError, _Transport) as exc:
-            if attempts is not None and attempt >= attempts:
+        except RateLimitedError as exc:
+            after = _THROTTLED_WAIT if exc.retry_after is None else exc.retry_after
+            if not attempt.retry(exc, wait=min(after, _RETRY_AFTER_CAP)):
                 raise
-            if isinstance(exc, RateLimitedError):
-                if on_throttled is not None:
-                    on_throttled()
-                await anyio.sleep(exc.retry_after if exc.retry_after is not None else 1.0)
-            else:
-                await anyio.sleep(rng.uniform(0, min(_BACKOFF_MAX, _BACKOFF_FIRST * 2**attempt)))
+            if on_throttled is not None:
+                on_throttled()
+        except (ServerError, _Transport) as exc:
+            asked = exc.retry_after if isinstance(exc, ServerError) else None
+            if not attempt.retry(exc, floor=min(asked or 0.0, _RETRY_AFTER_CAP)):
+                raise
+    raise AssertionError("a retry loop ends by a return or a raise")
 
 
 async def clean_up(

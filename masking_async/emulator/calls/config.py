@@ -15,6 +15,7 @@ from typing import Any, Final
 import attrs
 
 from masking_async._validators import non_negative
+from masking_async.retrying import Backoff
 
 __all__ = [
     "CallsConfig",
@@ -140,9 +141,14 @@ class DeliveryPolicy:
     timeout: float = attrs.field(default=10.0, validator=non_negative)
     concurrency: int = attrs.field(default=64, validator=_positive_int)
 
+    @property
+    def schedule(self) -> Backoff:
+        """The retry formula with these numbers, unjittered: a receiver can predict each wait."""
+        return Backoff(self.backoff, self.max_backoff, self.multiplier, jitter=False)
+
     def wait_before(self, attempt: int) -> float:
         """Seconds to wait before attempt ``attempt`` (2, 3, ...)."""
-        return float(min(self.backoff * self.multiplier ** (attempt - 2), self.max_backoff))
+        return self.schedule.ceiling(attempt - 1)
 
 
 def _hosts(value: Iterable[str]) -> frozenset[str]:

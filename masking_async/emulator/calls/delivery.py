@@ -34,6 +34,7 @@ from masking_async.callbacks import (
     compute_signature,
 )
 from masking_async.emulator.calls.config import CallsConfig, DeliveryPolicy
+from masking_async.retrying import retry_context
 
 __all__ = ["Attempt", "Delivery", "Outbox", "target_allowed"]
 
@@ -199,14 +200,16 @@ class Outbox:
                 self._queues.pop(key, None)
 
     async def _deliver(self, delivery: Delivery) -> None:
-        for number in range(1, self.policy.attempts + 1):
-            if number > 1:
-                await anyio.sleep(self.policy.wait_before(number))
+        """Attempt until settled or ``attempts`` are spent, waiting ``policy.wait_before``."""
+        policy = self.policy
+        async for attempt in retry_context(policy.schedule, attempts=policy.attempts):
             assert self._limiter is not None, "deliveries run only while attached"
             async with self._limiter:
-                final = await self._attempt(delivery, number)
+                final = await self._attempt(delivery, attempt.number)
             if final:
                 return
+            if not attempt.retry():
+                break
         delivery.state = "failed"
         delivery.error = f"no 2xx answer after {self.policy.attempts} attempts"
 
