@@ -30,16 +30,6 @@ class SessionAPI(Protocol):
     async def attempt_expire(
         self, session_uuid: str, *, trace: CallTrace | None = None
     ) -> None: ...
-    async def lookup_create(
-        self,
-        params: Mapping[str, Any],
-        *,
-        sent_at: float,
-        claimed: Callable[[str], bool] | None = None,
-        not_before: float | None = None,
-        named: str | None = None,
-        ready: float | None = None,
-    ) -> Lookup: ...
     async def find_created(
         self,
         params: Mapping[str, Any],
