@@ -18,7 +18,7 @@ from masking_async.client import FLOWING
 from masking_async.client._limiter_state import (
     _TRANSITIONS,
     FLOOR_SHARE,
-    Event,
+    LimiterEvent,
     Mode,
     RateState,
     most_in_window,
@@ -27,8 +27,8 @@ from masking_async.client._limiter_state import (
 
 
 @pytest.mark.parametrize("mode", list(Mode))
-@pytest.mark.parametrize("event", list(Event))
-def test_every_transition_is_in_the_table_or_refused(mode: Mode, event: Event) -> None:
+@pytest.mark.parametrize("event", list(LimiterEvent))
+def test_every_transition_is_in_the_table_or_refused(mode: Mode, event: LimiterEvent) -> None:
     """Each (mode, event) pair either moves as the docstring's table says or is refused."""
     if (mode, event) in _TRANSITIONS:
         assert next_mode(mode, event) is _TRANSITIONS[mode, event]

@@ -26,7 +26,7 @@ from masking_async.emulator import (
     Faults,
     SystemClock,
 )
-from masking_async.emulator import RateLimit as ServerLimit
+from masking_async.emulator import ServerRateLimit as ServerLimit
 from masking_async.emulator.pytest_plugin import EmulatorFactory
 from masking_async.phones import party_pairs
 

@@ -26,7 +26,7 @@ from masking_async.emulator import (
     FaultRule,
     Faults,
     ManualClock,
-    RateLimit,
+    ServerRateLimit,
 )
 from masking_async.emulator.process import emulator_process
 
@@ -42,7 +42,7 @@ def test_defaults_are_localhost_8180_default_account_real_rate_limit():
     config = cli.build_config(_args())
     assert (config.host, config.port) == ("127.0.0.1", 8180)
     assert [a.auth_id for a in config.accounts] == [DEFAULT_AUTH_ID]
-    assert config.rate_limit == RateLimit(300, 5.0)
+    assert config.rate_limit == ServerRateLimit(300, 5.0)
     assert not config.faults.active
 
 

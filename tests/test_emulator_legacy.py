@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from masking_async.emulator import DEFAULT_AUTH_ID, Emulator, EmulatorConfig, RateLimit
+from masking_async.emulator import DEFAULT_AUTH_ID, Emulator, EmulatorConfig, ServerRateLimit
 from masking_async.emulator.faults import FaultRule
 from masking_async.emulator.pytest_plugin import EmulatorFactory
 from masking_async.phones import party_numbers
@@ -272,7 +272,7 @@ async def test_one_rate_limit_and_one_request_log(
     masking_emulator_factory: EmulatorFactory, emulator_http_for
 ):
     """Legacy and current requests count against one account limit and land in one log."""
-    emulator = await masking_emulator_factory(EmulatorConfig(rate_limit=RateLimit(2, 60.0)))
+    emulator = await masking_emulator_factory(EmulatorConfig(rate_limit=ServerRateLimit(2, 60.0)))
     legacy = _doors(emulator_http_for, emulator)
     assert (await legacy.call("POST", json={"first_party": A, "second_party": B}))[0] == 201
     assert (await legacy.current.call("GET"))[0] == 200

@@ -7,7 +7,7 @@ from itertools import islice
 import pytest
 
 from masking_async.durations import parse_seconds
-from masking_async.emulator import Account, EmulatorConfig, RateLimit
+from masking_async.emulator import Account, EmulatorConfig, ServerRateLimit
 from masking_async.phones import party_numbers
 
 A, B = islice(party_numbers("US", start=300), 2)
@@ -19,7 +19,7 @@ async def limited(masking_emulator_factory, emulator_http_for):
     """An emulator allowing 3 requests per 5 s per account, and HTTP to two of its accounts."""
     emulator = await masking_emulator_factory(
         EmulatorConfig(
-            rate_limit=RateLimit(3, 5.0),
+            rate_limit=ServerRateLimit(3, 5.0),
             accounts=[EmulatorConfig().accounts[0], OTHER],
             request_log_size=50,
         )
@@ -125,23 +125,23 @@ async def test_rate_limit_off_accepts_any_burst(emulator_http):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("300/5s", RateLimit(300, 5.0)),
-        ("10/s", RateLimit(10, 1.0)),
-        ("2/500ms", RateLimit(2, 0.5)),
-        ("60/1m", RateLimit(60, 60.0)),
+        ("300/5s", ServerRateLimit(300, 5.0)),
+        ("10/s", ServerRateLimit(10, 1.0)),
+        ("2/500ms", ServerRateLimit(2, 0.5)),
+        ("60/1m", ServerRateLimit(60, 60.0)),
         ("off", None),
     ],
 )
 def test_rate_limit_parse(text, expected):
     """The --rate-limit text becomes the same value Python code would build."""
-    assert RateLimit.parse(text) == expected
+    assert ServerRateLimit.parse(text) == expected
 
 
 @pytest.mark.parametrize("text", ["300", "x/5s", "3/-5s", "3/5 parsecs"])
 def test_rate_limit_parse_refuses_nonsense(text):
     """A rate that is not N/WINDOW is a ValueError that says what is expected."""
     with pytest.raises(ValueError, match=r"must look like|is not a duration"):
-        RateLimit.parse(text)
+        ServerRateLimit.parse(text)
 
 
 def test_parse_seconds_units():

@@ -11,12 +11,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from masking_async.cli import emulator as cli
-from masking_async.emulator import EmulatorConfig, RateLimit
+from masking_async.emulator import EmulatorConfig, ServerRateLimit
 from masking_async.emulator.server_limiter import FixedWindow, SlidingWindow, TokenBucket
 from masking_async.phones import party_numbers
 
 A, B = islice(party_numbers("US", start=1900), 2)
-LIMIT = RateLimit(5, 2.0)
+LIMIT = ServerRateLimit(5, 2.0)
 #: Gaps between arrivals, in seconds: bursts (0) and pauses, on the manual clock.
 SCHEDULES = st.lists(
     st.one_of(st.just(0.0), st.floats(0.0, 1.5, allow_nan=False)), min_size=1, max_size=80
@@ -97,7 +97,7 @@ async def test_each_algorithm_serves_http_with_429_and_retry_after(
 ):
     """Over HTTP, each algorithm refuses the 4th of 3 per 5 s with a 429 and Retry-After >= 1."""
     emulator = await masking_emulator_factory(
-        EmulatorConfig(rate_limit=RateLimit(3, 5.0, algorithm=algorithm))
+        EmulatorConfig(rate_limit=ServerRateLimit(3, 5.0, algorithm=algorithm))
     )
     api = emulator_http_for(emulator)
     statuses = [(await api.call("GET"))[0] for _ in range(4)]
@@ -120,7 +120,7 @@ def _args(*argv: str) -> argparse.Namespace:
 def test_rate_algorithm_flag(flag, algorithm):
     """--rate-limit 300/5s --rate-algorithm X reaches the config (aliases accepted)."""
     config = cli.build_config(_args("--rate-limit", "300/5s", "--rate-algorithm", flag))
-    assert config.rate_limit == RateLimit(300, 5.0, algorithm=algorithm)
+    assert config.rate_limit == ServerRateLimit(300, 5.0, algorithm=algorithm)
 
 
 def test_unknown_rate_algorithm_is_a_usage_error(capsys):

@@ -9,7 +9,7 @@ import pytest
 from masking_async import spec
 from masking_async.cli._common import rate_limit
 from masking_async.client import RateLimit
-from masking_async.emulator import RateLimit as ServerRateLimit
+from masking_async.emulator import ServerRateLimit
 from masking_async.load.timetable import TimetableError, parse_rate, parse_stages
 from masking_async.rates import MAX_LIMIT_REQUESTS, parse_limit, parse_per_second
 

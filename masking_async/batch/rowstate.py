@@ -79,10 +79,10 @@ __all__ = [
     "STEPS",
     "TRANSITIONS",
     "Action",
-    "Event",
     "IllegalTransition",
     "Kind",
     "Outcome",
+    "RowEvent",
     "State",
     "Step",
     "Wait",
@@ -91,7 +91,9 @@ __all__ = [
 ]
 
 State = Literal["pending", "sending", "ok", "failed", "unknown"]
-Event = Literal["send", "applied", "refused", "not_applied", "lost", "adopted", "absent", "retry"]
+RowEvent = Literal[
+    "send", "applied", "refused", "not_applied", "lost", "adopted", "absent", "retry"
+]
 Kind = Literal["create", "change"]
 Outcome = Literal[
     "start",
@@ -114,9 +116,9 @@ Outcome = Literal[
 Wait = Literal["", "early", "conclusive", "backoff"]
 Action = Literal["send", "resend", "look", "ok", "failed", "unresolved", "unprocessed", "halt"]
 #: What :func:`step` returns: the event to record first (None: none), the wait, the action.
-Step = tuple[Event | None, Wait, Action]
+Step = tuple[RowEvent | None, Wait, Action]
 
-TRANSITIONS: Final[dict[tuple[State, Event], State]] = {
+TRANSITIONS: Final[dict[tuple[State, RowEvent], State]] = {
     ("pending", "send"): "sending",
     ("sending", "applied"): "ok",
     ("sending", "refused"): "failed",
@@ -174,7 +176,7 @@ class IllegalTransition(RuntimeError):
     """A move the tables do not allow: a bug in the engine, never a user's mistake."""
 
 
-def advance(state: State, event: Event) -> State:
+def advance(state: State, event: RowEvent) -> State:
     """The state after ``event``; raises :class:`IllegalTransition` for any move not listed."""
     try:
         return TRANSITIONS[state, event]

@@ -23,8 +23,7 @@ from masking_async.cli._output import plural
 if TYPE_CHECKING:
     from masking_async.batch import BatchOptions
     from masking_async.batch.summary import Summary
-    from masking_async.client import MaskingClient
-    from masking_async.client import RateLimit as ClientRateLimit
+    from masking_async.client import MaskingClient, RateLimit
 
 STEPS = 4
 _DESCRIPTION = (
@@ -130,7 +129,7 @@ def handle(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if status is None else status
 
 
-def _limit_text(limit: ClientRateLimit) -> str:
+def _limit_text(limit: RateLimit) -> str:
     """The limit as the demo prints it: the same words open and close the run."""
     return "off" if limit.requests is None else f"{limit.requests}/{limit.per:g}s"
 
@@ -147,11 +146,11 @@ async def _run(args: argparse.Namespace, workdir: Path, stop: anyio.Event) -> in
         DEFAULT_AUTH_TOKEN,
         Emulator,
         EmulatorConfig,
-        RateLimit,
+        ServerRateLimit,
     )
 
     limit = args.rate
-    server_limit = None if limit.requests is None else RateLimit(limit.requests, limit.per)
+    server_limit = None if limit.requests is None else ServerRateLimit(limit.requests, limit.per)
     started = time.monotonic()
     async with Emulator(EmulatorConfig(rate_limit=server_limit)) as emulator:
         _say(f"emulator on {emulator.base_url}, limit {_limit_text(limit)}; files in {workdir}")

@@ -30,7 +30,7 @@ from masking_async.emulator import (
     Faults,
     ManualClock,
     PoolConfig,
-    RateLimit,
+    ServerRateLimit,
 )
 from masking_async.emulator.config import parse_account, parse_algorithm
 from masking_async.emulator.openapi import document_text
@@ -89,8 +89,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--rate-limit",
-        type=typed(RateLimit.parse),
-        default=RateLimit(),
+        type=typed(ServerRateLimit.parse),
+        default=ServerRateLimit(),
         metavar="N/WINDOW",
         help=f"per-account limit, e.g. {spec.DOCUMENTED_RATE.text} (the real API's), 1200/min"
         " or off",

@@ -53,7 +53,7 @@ from masking_async.errors import ConfigurationError
 __all__ = [
     "CATCH_UP",
     "DEFAULT_PAUSE",
-    "Event",
+    "LimiterEvent",
     "Mode",
     "RateState",
     "most_in_window",
@@ -78,7 +78,7 @@ HOLD_PERIODS: Final = 10
 Mode = LimiterMode
 
 
-class Event(enum.Enum):
+class LimiterEvent(enum.Enum):
     THROTTLED = "throttled"
     RESUME = "resume"
     CLIMB = "climb"
@@ -86,21 +86,21 @@ class Event(enum.Enum):
     CLOSE = "close"
 
 
-_TRANSITIONS: Final[dict[tuple[Mode, Event], Mode]] = {
-    (Mode.STEADY, Event.THROTTLED): Mode.PAUSED,
-    (Mode.RECOVERING, Event.THROTTLED): Mode.PAUSED,
-    (Mode.PAUSED, Event.THROTTLED): Mode.PAUSED,
-    (Mode.PAUSED, Event.RESUME): Mode.RECOVERING,
-    (Mode.RECOVERING, Event.CLIMB): Mode.RECOVERING,
-    (Mode.RECOVERING, Event.REACH): Mode.STEADY,
-    (Mode.STEADY, Event.CLOSE): Mode.CLOSED,
-    (Mode.PAUSED, Event.CLOSE): Mode.CLOSED,
-    (Mode.RECOVERING, Event.CLOSE): Mode.CLOSED,
-    (Mode.CLOSED, Event.CLOSE): Mode.CLOSED,
+_TRANSITIONS: Final[dict[tuple[Mode, LimiterEvent], Mode]] = {
+    (Mode.STEADY, LimiterEvent.THROTTLED): Mode.PAUSED,
+    (Mode.RECOVERING, LimiterEvent.THROTTLED): Mode.PAUSED,
+    (Mode.PAUSED, LimiterEvent.THROTTLED): Mode.PAUSED,
+    (Mode.PAUSED, LimiterEvent.RESUME): Mode.RECOVERING,
+    (Mode.RECOVERING, LimiterEvent.CLIMB): Mode.RECOVERING,
+    (Mode.RECOVERING, LimiterEvent.REACH): Mode.STEADY,
+    (Mode.STEADY, LimiterEvent.CLOSE): Mode.CLOSED,
+    (Mode.PAUSED, LimiterEvent.CLOSE): Mode.CLOSED,
+    (Mode.RECOVERING, LimiterEvent.CLOSE): Mode.CLOSED,
+    (Mode.CLOSED, LimiterEvent.CLOSE): Mode.CLOSED,
 }
 
 
-def next_mode(mode: Mode, event: Event) -> Mode:
+def next_mode(mode: Mode, event: LimiterEvent) -> Mode:
     """The mode after ``event``, or :class:`ConfigurationError` for a transition the table lacks."""
     try:
         return _TRANSITIONS[mode, event]
@@ -142,23 +142,23 @@ class RateState:
         self.throttled_count = 0
         self.acquired = 0
 
-    def _move(self, event: Event) -> None:
+    def _move(self, event: LimiterEvent) -> None:
         self.mode = next_mode(self.mode, event)
 
     def advance(self, now: float) -> None:
         """Apply what time alone does: the end of a pause, the climbs of quiet periods."""
         if self.mode is Mode.PAUSED and now >= self.paused_until:
             quiet = self.limit.quiet_period
-            self._move(Event.RESUME)
+            self._move(LimiterEvent.RESUME)
             self._climb_at = self.paused_until + quiet
             self._hold_until = self.paused_until + HOLD_PERIODS * quiet
         # Bounded: each turn climbs one step (at most 1 / increase of them), is one of the
         # HOLD_PERIODS turns at the hold level, or reaches the ceiling and ends the loop.
         while self.mode is Mode.RECOVERING and (self.rate >= self.top or now >= self._climb_at):
             if self.rate >= self.top:
-                self._move(Event.REACH)
+                self._move(LimiterEvent.REACH)
                 continue
-            self._move(Event.CLIMB)
+            self._move(LimiterEvent.CLIMB)
             step = self.rate + self.limit.increase * self.limit.ceiling
             if self._climb_at < self._hold_until:
                 step = min(step, max(self.rate, HOLD_SHARE * self._refused_rate))
@@ -200,7 +200,7 @@ class RateState:
         self.advance(now)
         self.throttled_count += 1
         first = self.mode is not Mode.PAUSED
-        self._move(Event.THROTTLED)
+        self._move(LimiterEvent.THROTTLED)
         pause = DEFAULT_PAUSE if retry_after is None else max(0.0, retry_after)
         self.paused_until = max(self.paused_until, now + pause)
         if first and self.limit.requests is not None:
@@ -211,7 +211,7 @@ class RateState:
         self._slot = max(self._slot, self.paused_until)
 
     def close(self) -> None:
-        self._move(Event.CLOSE)
+        self._move(LimiterEvent.CLOSE)
 
     def stats(self, now: float, total_wait: float) -> LimiterStats:
         self.advance(now)

@@ -21,7 +21,7 @@ from masking_async.emulator.config import (
     EmulatorConfig,
     Faults,
     PoolConfig,
-    RateLimit,
+    ServerRateLimit,
     default_numbers,
 )
 from masking_async.emulator.faults import ActiveRule, FaultKind, FaultPhase, FaultRule
@@ -61,9 +61,9 @@ __all__ = [
     "Page",
     "Phone",
     "PoolConfig",
-    "RateLimit",
     "RequestLog",
     "RequestLogEntry",
+    "ServerRateLimit",
     "SessionNotFound",
     "SessionRecord",
     "Store",

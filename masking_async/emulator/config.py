@@ -33,7 +33,7 @@ __all__ = [
     "EmulatorConfig",
     "Faults",
     "PoolConfig",
-    "RateLimit",
+    "ServerRateLimit",
     "default_numbers",
     "parse_account",
     "parse_algorithm",
@@ -93,7 +93,7 @@ def parse_algorithm(value: str) -> str:
 
 
 @attrs.frozen
-class RateLimit:
+class ServerRateLimit:
     """At most ``requests`` per ``per`` seconds and account, counted by ``algorithm``:
     ``sliding`` (any window of ``per`` seconds), ``fixed`` (aligned windows) or ``token`` (a
     bucket of ``requests`` refilled over ``per``)."""
@@ -106,7 +106,7 @@ class RateLimit:
     algorithm: str = attrs.field(default="sliding", converter=parse_algorithm)
 
     @classmethod
-    def parse(cls, text: str) -> RateLimit | None:
+    def parse(cls, text: str) -> ServerRateLimit | None:
         """``300/5s``, ``10/s``, ``1200/min`` or ``off`` (``None``: no limit); the grammar is
         :mod:`masking_async.rates`'s, shared by every option that takes a rate."""
         limit = parse_limit(text)
@@ -237,7 +237,7 @@ class EmulatorConfig:
         default=(Account(DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN),), converter=_accounts
     )
     pool: PoolConfig = attrs.field(factory=PoolConfig)
-    rate_limit: RateLimit | None = attrs.field(factory=RateLimit)
+    rate_limit: ServerRateLimit | None = attrs.field(factory=ServerRateLimit)
     faults: Faults = attrs.field(factory=Faults)
     #: Fault rules (``masking_async.emulator.FaultRule``) installed after those ``faults`` maps
     #: to; more can be added and removed while the emulator runs.

@@ -5,7 +5,7 @@
 ``masking_emulator_factory`` starts more, each with its own config, all stopped at teardown::
 
     async def test_throttled(masking_emulator_factory):
-        emu = await masking_emulator_factory(EmulatorConfig(rate_limit=RateLimit(2, 1.0)))
+        emu = await masking_emulator_factory(EmulatorConfig(rate_limit=ServerRateLimit(2, 1.0)))
 
 The fixtures are async; they need pytest-asyncio (``asyncio_mode = "auto"`` or the marker).
 """

@@ -1,7 +1,7 @@
 """The per-account rate limit, on the emulator's clock, by one of three algorithms.
 
 The real API's algorithm is not documented, and a client must survive each, so the emulator
-offers the three common ones (``RateLimit(algorithm=...)``, ``--rate-algorithm``):
+offers the three common ones (``ServerRateLimit(algorithm=...)``, ``--rate-algorithm``):
 
 ``sliding``
     A sliding-window log: a request is accepted when fewer than ``requests`` were accepted in the
@@ -25,7 +25,7 @@ from collections import deque
 from typing import Generic, Protocol, TypeVar
 
 from masking_async.emulator.clock import Clock
-from masking_async.emulator.config import RateLimit
+from masking_async.emulator.config import ServerRateLimit
 
 __all__ = ["FixedWindow", "RateLimiter", "SlidingWindow", "TokenBucket"]
 
@@ -48,7 +48,7 @@ class _Algorithm(Protocol):
 class _PerAccount(Generic[S]):
     """What the algorithms share: the limit, and one piece of state per account."""
 
-    def __init__(self, limit: RateLimit) -> None:
+    def __init__(self, limit: ServerRateLimit) -> None:
         self.limit = limit
         self._accounts: dict[str, S] = {}
 
@@ -111,7 +111,7 @@ _ALGORITHMS: dict[str, type[SlidingWindow] | type[FixedWindow] | type[TokenBucke
 class RateLimiter:
     """Accepts or refuses each request of an account; ``None`` limit accepts everything."""
 
-    def __init__(self, limit: RateLimit | None, clock: Clock) -> None:
+    def __init__(self, limit: ServerRateLimit | None, clock: Clock) -> None:
         self.limit = limit
         self._clock = clock
         self._algorithm: _Algorithm | None = (
