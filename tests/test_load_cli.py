@@ -19,7 +19,7 @@ from masking_async.emulator import (
     Emulator,
     EmulatorConfig,
     Faults,
-    RateLimit,
+    ServerRateLimit,
     SystemClock,
 )
 from masking_async.emulator.pytest_plugin import EmulatorFactory
@@ -114,7 +114,7 @@ async def test_a_throttled_server_is_not_reported_as_a_slow_one(
     masking_emulator_factory: EmulatorFactory, tmp_path: Path
 ) -> None:
     """Asked 60/s of a server that takes 20/s: 429s apart, queueing apart, not kept up, exit 1."""
-    emulator = await started(masking_emulator_factory, rate_limit=RateLimit(20, 1.0))
+    emulator = await started(masking_emulator_factory, rate_limit=ServerRateLimit(20, 1.0))
     out = await load(
         emulator, tmp_path, "--rate", "60/s", "--duration", "2", "--mix", "get=1", "--warmup", "3"
     )

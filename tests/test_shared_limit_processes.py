@@ -23,7 +23,7 @@ from masking_async.emulator import (
     Emulator,
     EmulatorConfig,
     Faults,
-    RateLimit,
+    ServerRateLimit,
     SystemClock,
 )
 from masking_async.emulator.pytest_plugin import EmulatorFactory
@@ -91,7 +91,7 @@ async def test_four_processes_share_one_limit_at_the_server(
     tmp_path: Path, masking_emulator_factory: EmulatorFactory
 ) -> None:
     """4 processes x concurrency 32: no 429, no window over the limit, >= 0.97 of it together."""
-    limit = RateLimit(50, 5.0)  # the account's 300 per 5 s, scaled down in count
+    limit = ServerRateLimit(50, 5.0)  # the account's 300 per 5 s, scaled down in count
     emulator = await masking_emulator_factory(EmulatorConfig(rate_limit=limit), clock=SystemClock())
     # A fresh Redis holds everyone for one window: the processes boot meanwhile, as a fleet
     # started together would, and begin on time.
@@ -131,7 +131,7 @@ async def test_redis_restarted_during_a_run(
     tmp_path: Path, masking_emulator_factory: EmulatorFactory
 ) -> None:
     """Redis down for a second mid-run: nothing is sent meanwhile, the limit holds, all finish."""
-    limit = RateLimit(20, 1.0)
+    limit = ServerRateLimit(20, 1.0)
     emulator = await masking_emulator_factory(EmulatorConfig(rate_limit=limit), clock=SystemClock())
     marks: dict[str, float] = {}
     with RedisServer() as server:
