@@ -152,12 +152,12 @@ def _check_schema(path: Path) -> None:
 
 @attrs.define(eq=False)
 class _Commit:
-    """One row's write, and its fate: ``done`` is set once it is on disk (or ``error`` says why
-    it never will be)."""
+    """One row's write, and its fate for the one who waits (a durable journal's committer):
+    ``done`` is set once it is on disk (or ``error`` says why it never will be)."""
 
     statement: str
     values: tuple[Any, ...]
-    done: anyio.Event = attrs.field(factory=anyio.Event)
+    done: anyio.Event | None = None
     error: str | None = None
 
 
@@ -329,11 +329,13 @@ class Journal:
         if self._failure is not None:
             raise JournalError(self._failure)
         assert self._commits is not None, "commit inside journal.writing()"
-        write = _Commit(*_upsert(entry))
-        self._commits.send_nowait(write)
         if not self.durable:
+            self._commits.send_nowait(_Commit(*_upsert(entry)))
             return
-        await write.done.wait()
+        done = anyio.Event()
+        write = _Commit(*_upsert(entry), done=done)
+        self._commits.send_nowait(write)
+        await done.wait()
         if write.error is not None:
             raise JournalError(write.error)
 
@@ -368,8 +370,9 @@ class Journal:
                     else:  # synchronous=OFF: no write waits on the disk, and no thread hop
                         self._write_batch(connection, batch)
                 for write in batch:
-                    write.error = self._failure
-                    write.done.set()
+                    if write.done is not None:
+                        write.error = self._failure
+                        write.done.set()
             if connection is not None:
                 connection.close()
 
